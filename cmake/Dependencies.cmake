@@ -1,0 +1,13 @@
+# All third-party dependencies come from Debian packages (tools/setup.sh installs them).
+find_package(Torch REQUIRED)
+find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
+find_package(yaml-cpp REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED)
+find_package(Threads REQUIRED)
+if(QAT_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,75 @@
+#include "qat/checkpoint.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/serialize.h>
+
+#include "qat/errors.h"
+
+namespace qat {
+
+namespace fs = std::filesystem;
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("cannot write " + tmp);
+    out << text;
+    out.flush();
+    if (!out) throw Error("write failed: " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
+                     torch::optim::Optimizer* optimizer) {
+  nlohmann::json all = meta;
+  all["_model"] = {{"graph", model.graph().to_json()},
+                   {"quant", model.quant_config().to_json()},
+                   {"mode", mode_name(model.mode())}};
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(all.dump()));
+  torch::serialize::OutputArchive model_archive;
+  model.save(model_archive);
+  archive.write("model", model_archive);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt_archive;
+    optimizer->save(opt_archive);
+    archive.write("optimizer", opt_archive);
+  }
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  fs::rename(tmp, path);
+}
+
+Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer) {
+  if (!fs::exists(path)) throw Error(path + ": checkpoint not found");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+  }
+  c10::IValue meta_value;
+  if (!archive.try_read("meta", meta_value) || !meta_value.isString())
+    throw Error(path + ": checkpoint has no metadata");
+  Checkpoint ck;
+  ck.meta = nlohmann::json::parse(meta_value.toStringRef());
+  const auto& m = ck.meta.at("_model");
+  ck.model = GraphModule(Graph::from_json(m.at("graph")), QuantConfig::from_json(m.at("quant")));
+  torch::serialize::InputArchive model_archive;
+  archive.read("model", model_archive);
+  ck.model->load(model_archive);
+  const std::string mode = m.at("mode").get<std::string>();
+  for (Mode md : {Mode::kFloat, Mode::kCalibrate, Mode::kQat, Mode::kEval})
+    if (mode == mode_name(md)) ck.model->set_mode(md);
+  if (optimizer) {
+    torch::serialize::InputArchive opt_archive;
+    if (archive.try_read("optimizer", opt_archive)) optimizer->load(opt_archive);
+  }
+  return ck;
+}
+
+}  // namespace qat

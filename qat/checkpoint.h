@@ -1,0 +1,31 @@
+// Float / QAT checkpoints: the graph, quantization config and metadata as JSON plus the module's
+// parameters and buffers (observer state included) and, optionally, the optimizer state.
+// Written atomically: to "<path>.tmp", then renamed, so an interrupted write never replaces the
+// last good checkpoint.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
+
+#include "qat/graph_module.h"
+
+namespace qat {
+
+void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
+                     torch::optim::Optimizer* optimizer = nullptr);
+
+struct Checkpoint {
+  GraphModule model{nullptr};
+  nlohmann::json meta;  // what the caller stored (the graph and quant config are under "_model")
+};
+
+// Rebuilds the model from the stored graph and quant config and loads its state; also loads
+// the optimizer state when `optimizer` is given and the checkpoint has one.
+Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer = nullptr);
+
+// Writes `text` to `path` atomically (temp file + rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace qat

@@ -1,0 +1,117 @@
+// GraphModule: the one LibTorch module that executes a model Graph, in four modes:
+//   float      plain float training / inference (batchnorm live)
+//   calibrate  float forward; activation and weight observers record ranges (PTQ)
+//   qat        fake-quantized forward with STE (observers update unless frozen)
+//   eval       the integer model simulated in double precision: fake-quant forward for pow2
+//              (exact because every scale is a power of two), and for affine the kernels'
+//              fixed-point requantization applied to the recovered integer accumulators. Both
+//              equal the C kernel engine bit for bit (tests/test_export_equivalence.cpp).
+// Quantized modes need a graph without batchnorm: fold_batchnorm() returns the folded model.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "qat/graph.h"
+#include "qat/quant_config.h"
+#include "qat/quant_plan.h"
+#include "qat/quantizer.h"
+
+namespace qat {
+
+enum class Mode { kFloat, kCalibrate, kQat, kEval };
+const char* mode_name(Mode m);
+
+// Parameters and quantizers of one node (registered under the node's name).
+class LayerImpl : public torch::nn::Module {
+ public:
+  torch::Tensor weight, bias;                          // conv / linear; batchnorm gamma / beta
+  torch::Tensor running_mean, running_var;             // batchnorm
+  FakeQuantizer weight_quantizer{nullptr};             // conv / linear
+  FakeQuantizer act_quantizer{nullptr};                // quantization points
+};
+TORCH_MODULE(Layer);
+
+// Integer view of one conv/linear layer in the current quantization state (used by the
+// exporter and tests): weights and bias as integers, formats, requantization.
+struct IntLayer {
+  QFormat input, weight, bias, output;
+  torch::Tensor weight_codes;  // int64, torch layout [O, I/g, k...] or [O, I]
+  torch::Tensor bias_codes;    // int64 [O], already in the accumulator scale (s_in * s_w)
+  Activation activation = Activation::kNone;
+  int64_t acc_bound = 0;       // worst-case |accumulator| over all inputs of the input format
+};
+
+class GraphModuleImpl : public torch::nn::Module {
+ public:
+  GraphModuleImpl(Graph graph, QuantConfig qconfig);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  // Outputs of every node (same order as graph().nodes()).
+  std::vector<torch::Tensor> forward_all(const torch::Tensor& x);
+
+  void set_mode(Mode m) { mode_ = m; }
+  Mode mode() const { return mode_; }
+  const Graph& graph() const { return graph_; }
+  const QuantConfig& quant_config() const { return qconfig_; }
+  const std::vector<NodePlan>& plan() const;  // throws while batchnorm is present
+
+  Layer layer(const std::string& name) const;
+  bool has_layer(const std::string& name) const { return layers_.count(name) != 0; }
+  bool has_batchnorm() const;
+
+  // Batchnorm in float training: frozen means running statistics are used (and not updated).
+  void set_batchnorm_frozen(bool frozen) { bn_frozen_ = frozen; }
+  bool batchnorm_frozen() const { return bn_frozen_; }
+
+  // A new module with every batchnorm folded into the conv/linear before it (exact in float
+  // up to rounding): W' = W * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta.
+  // Quantizer state is not copied (calibrate after folding).
+  std::shared_ptr<GraphModuleImpl> fold_batchnorm() const;
+
+  // Copies parameters, buffers and quantizer state from a module with the same graph.
+  void copy_state_from(const GraphModuleImpl& other);
+
+  void freeze_observers(bool frozen);
+  void init_learned_scales();
+  bool quantizers_ready() const;
+
+  QFormat activation_format(const std::string& node) const;
+  QFormat weight_format(const std::string& node) const;
+  IntLayer int_layer(const std::string& node) const;
+
+ private:
+  torch::Tensor run(const torch::Tensor& x, std::vector<torch::Tensor>* all);
+  torch::Tensor quantized_weight(const std::string& name, Layer l);
+  torch::Tensor quantized_bias(const std::string& name, Layer l, const QFormat& in,
+                               const QFormat& w);
+  torch::Tensor quantize_output(size_t index, Layer l, const torch::Tensor& y);
+  torch::Tensor exact_requant(const torch::Tensor& acc, size_t index, const IntLayer& il);
+
+  Graph graph_;
+  QuantConfig qconfig_;
+  std::vector<NodePlan> plan_;
+  bool has_plan_ = false;
+  std::map<std::string, Layer> layers_;
+  Mode mode_ = Mode::kFloat;
+  bool bn_frozen_ = false;
+};
+TORCH_MODULE(GraphModule);
+
+// Bias format of a conv/linear: affine -> int32 in the accumulator scale s_in * s_w[c];
+// pow2 -> per channel n_b[c] = min(n from max|b| at spec.bits, n_in + n_w[c]) (32 bits: the
+// accumulator format itself), so the bias shifts left into the accumulator exactly.
+QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat& w,
+                        size_t channels, double max_abs_bias);
+
+// Worst-case |accumulator| of a layer: max over output channels of
+// sum |w_q| * max |x_q - zp_in| + |b_acc|.
+int64_t accumulator_bound(const torch::Tensor& weight_codes, const torch::Tensor& bias_codes,
+                          const QFormat& in);
+
+// Integer activation bounds of a fused activation in format f: [max(qmin, zp), ...].
+std::pair<int64_t, int64_t> activation_bounds(const QFormat& f, Activation a);
+
+}  // namespace qat

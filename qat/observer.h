@@ -1,0 +1,50 @@
+// Range observers. An observer watches a tensor (per tensor, or per channel along axis 0) and
+// reports the range [min, max] the quantizer should cover:
+//   minmax          range of the latest tensor (weights: the current weights)
+//   running_minmax  min/max over everything seen since the last reset
+//   ema             exponential moving average of per-batch min/max
+//   mse             search of the clipping range that minimises the quantization MSE over a
+//                   reservoir of observed values (PTQ calibration)
+//   percentile      range clipped at a percentile of |x| (or of x for asymmetric ranges)
+// State lives in buffers, so it is saved in checkpoints with the module. A frozen observer
+// ignores updates.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include "qat/quant_config.h"
+
+namespace qat {
+
+class ObserverImpl : public torch::nn::Module {
+ public:
+  // channels = 1 for per-tensor observation; otherwise the size of axis 0 of observed tensors.
+  ObserverImpl(const QuantSpec& spec, int64_t channels);
+
+  void update(const torch::Tensor& x);
+  bool initialized() const { return initialized_.item<bool>(); }
+  bool frozen() const { return frozen_.item<bool>(); }
+  void set_frozen(bool f) { frozen_.fill_(f); }
+  void reset();
+
+  // [channels] tensors (double, CPU). Throws if nothing was observed.
+  torch::Tensor min() const { return min_; }
+  torch::Tensor max() const { return max_; }
+  int64_t channels() const { return min_.size(0); }
+
+ private:
+  void search_range(const torch::Tensor& x_by_channel);  // mse / percentile
+  torch::Tensor reservoir_sample(const torch::Tensor& flat);
+
+  QuantSpec spec_;
+  torch::Tensor min_, max_, initialized_, frozen_;
+  torch::Tensor reservoir_;  // values kept for mse/percentile (per-tensor observers)
+};
+TORCH_MODULE(Observer);
+
+// Quantization MSE of x (flattened per channel: [C, N]) under a format derived from [lo, hi].
+// Exposed for tests of the MSE search.
+torch::Tensor quantization_mse(const torch::Tensor& x_by_channel, const torch::Tensor& lo,
+                               const torch::Tensor& hi, const QuantSpec& spec);
+
+}  // namespace qat
