@@ -24,8 +24,11 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 }
 
 void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
-                     torch::optim::Optimizer* optimizer) {
+                     torch::optim::Optimizer* optimizer,
+                     const std::map<std::string, torch::Tensor>& tensors) {
   nlohmann::json all = meta;
+  all["_tensors"] = nlohmann::json::array();
+  for (const auto& [k, t] : tensors) all["_tensors"].push_back(k);
   all["_model"] = {{"graph", model.graph().to_json()},
                    {"quant", model.quant_config().to_json()},
                    {"mode", mode_name(model.mode())}};
@@ -34,6 +37,7 @@ void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nloh
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
   archive.write("model", model_archive);
+  for (const auto& [k, t] : tensors) archive.write("tensor_" + k, t);
   if (optimizer) {
     torch::serialize::OutputArchive opt_archive;
     optimizer->save(opt_archive);
@@ -65,6 +69,11 @@ Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* opt
   const std::string mode = m.at("mode").get<std::string>();
   for (Mode md : {Mode::kFloat, Mode::kCalibrate, Mode::kQat, Mode::kEval})
     if (mode == mode_name(md)) ck.model->set_mode(md);
+  for (const auto& k : ck.meta.value("_tensors", nlohmann::json::array())) {
+    torch::Tensor t;
+    archive.read("tensor_" + k.get<std::string>(), t);
+    ck.tensors[k.get<std::string>()] = t;
+  }
   if (optimizer) {
     torch::serialize::InputArchive opt_archive;
     if (archive.try_read("optimizer", opt_archive)) optimizer->load(opt_archive);

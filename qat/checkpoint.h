@@ -4,6 +4,7 @@
 // last good checkpoint.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -13,12 +14,15 @@
 
 namespace qat {
 
+// `tensors` are stored alongside (e.g. the RNG state for an exact --resume).
 void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
-                     torch::optim::Optimizer* optimizer = nullptr);
+                     torch::optim::Optimizer* optimizer = nullptr,
+                     const std::map<std::string, torch::Tensor>& tensors = {});
 
 struct Checkpoint {
   GraphModule model{nullptr};
   nlohmann::json meta;  // what the caller stored (the graph and quant config are under "_model")
+  std::map<std::string, torch::Tensor> tensors;
 };
 
 // Rebuilds the model from the stored graph and quant config and loads its state; also loads

@@ -75,6 +75,7 @@ class ConfigNode {
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
 
   const YAML::Node& yaml() const { return node_; }
+  const std::shared_ptr<ConfigSource>& source() const { return source_; }
 
  private:
   std::optional<YAML::Node> value(const std::string& key);

@@ -1,0 +1,54 @@
+/* Portable reference fully connected layers (int8, int16, int16 with int8 weights). */
+#include "qk.h"
+#include "qk_internal.h"
+
+#define QK_LINEAR_FN linear_s8
+#define QK_IN_T int8_t
+#define QK_W_T int8_t
+#define QK_ACC_T int32_t
+#define QK_OUT_MIN INT8_MIN
+#define QK_OUT_MAX INT8_MAX
+#include "qk_linear.inc"
+#undef QK_LINEAR_FN
+#undef QK_IN_T
+#undef QK_W_T
+#undef QK_ACC_T
+#undef QK_OUT_MIN
+#undef QK_OUT_MAX
+
+#define QK_LINEAR_FN linear_s16
+#define QK_IN_T int16_t
+#define QK_W_T int16_t
+#define QK_ACC_T int64_t
+#define QK_OUT_MIN INT16_MIN
+#define QK_OUT_MAX INT16_MAX
+#include "qk_linear.inc"
+#undef QK_LINEAR_FN
+#undef QK_W_T
+
+#define QK_LINEAR_FN linear_s16_w8
+#define QK_W_T int8_t
+#include "qk_linear.inc"
+#undef QK_LINEAR_FN
+#undef QK_IN_T
+#undef QK_W_T
+#undef QK_ACC_T
+#undef QK_OUT_MIN
+#undef QK_OUT_MAX
+
+void qk_ref_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
+                      const int32_t* bias, const qk_requant* rq, int8_t* out) {
+  linear_s8(p, in, w, bias, rq, out);
+}
+
+void qk_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
+                   const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch) {
+  (void)scratch;
+  linear_s16(p, in, w, bias, rq, out);
+}
+
+void qk_linear_s16_w8(const qk_linear_params* p, const int16_t* in, const int8_t* w,
+                      const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch) {
+  (void)scratch;
+  linear_s16_w8(p, in, w, bias, rq, out);
+}

@@ -1,0 +1,24 @@
+// TinyissimoYOLO v1 (Moosmann et al. 2023): 3x3 convs with ReLU and 2x2 max pools
+//   16 | pool | 16,16 | pool | 32,32 | pool | 64,64 | pool | 64,128 | pool | 128
+// then flatten and a linear head to a grid x grid x (boxes * 5 + classes) output. With the
+// published setting (88x88x3, 4x4 grid, 2 boxes, 1 class, no biases) it has 422,320 parameters.
+#pragma once
+
+#include "qat/graph.h"
+
+namespace qat::models {
+
+struct YoloOptions {
+  Shape input{3, 88, 88};
+  int64_t grid = 4;
+  int64_t boxes = 2;
+  int64_t classes = 1;
+  bool batch_norm = false;
+  bool bias = false;
+  double width = 1.0;  // channel multiplier
+};
+
+Graph build_tinyissimo_yolo(const YoloOptions& o);
+int64_t yolo_outputs_per_cell(const YoloOptions& o);
+
+}  // namespace qat::models

@@ -1,0 +1,117 @@
+#include "qat/run_config.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "qat/config_reader.h"
+#include "qat/errors.h"
+
+namespace qat {
+namespace fs = std::filesystem;
+namespace {
+
+OptimizerConfig parse_optimizer(ConfigNode n, const OptimizerConfig& base) {
+  OptimizerConfig o = base;
+  o.name = n.get_enum("name", base.name, {"adam", "sgd"});
+  o.lr = n.get_double("lr", base.lr, 0.0, 10.0, true);
+  o.momentum = n.get_double("momentum", base.momentum, 0.0, 1.0);
+  o.weight_decay = n.get_double("weight_decay", base.weight_decay, 0.0, 1.0);
+  o.nesterov = n.get_bool("nesterov", base.nesterov);
+  n.finish();
+  return o;
+}
+
+ScheduleConfig parse_schedule(ConfigNode n, const ScheduleConfig& base, int64_t epochs) {
+  ScheduleConfig s = base;
+  s.name = n.get_enum("name", base.name, {"constant", "multistep", "cosine"});
+  s.milestones = n.get_int_list("milestones", base.milestones, 1, std::max<int64_t>(1, epochs));
+  s.gamma = n.get_double("gamma", base.gamma, 0.0, 1.0, true);
+  s.min_lr = n.get_double("min_lr", base.min_lr, 0.0);
+  if (s.name == "multistep" && s.milestones.empty())
+    n.fail("milestones", "multistep needs at least one milestone epoch");
+  n.finish();
+  return s;
+}
+
+PhaseConfig parse_phase(ConfigNode n, const PhaseConfig& base, bool is_qat) {
+  PhaseConfig p = base;
+  p.enabled = n.get_bool("enabled", base.enabled);
+  p.epochs = n.get_int("epochs", base.epochs, 0, 100000);
+  p.batch_size = n.get_int("batch_size", base.batch_size, 1, 1 << 20);
+  p.optimizer = parse_optimizer(n.child("optimizer"), base.optimizer);
+  p.schedule = parse_schedule(n.child("schedule"), base.schedule, p.epochs);
+  p.mixup = n.get_double("mixup", base.mixup, 0.0, 100.0);
+  ConfigNode aug = n.child("augment");
+  p.augment.hflip = aug.get_bool("hflip", base.augment.hflip);
+  p.augment.shift = aug.get_int("shift", base.augment.shift, 0, 64);
+  aug.finish();
+  p.eval_every = n.get_int("eval_every", base.eval_every, 1, 100000);
+  if (is_qat) {
+    p.freeze_observers_epoch = n.get_int("freeze_observers_epoch", base.freeze_observers_epoch, -1, 100000);
+  } else {
+    p.freeze_bn_epoch = n.get_int("freeze_bn_epoch", base.freeze_bn_epoch, -1, 100000);
+  }
+  n.finish();
+  return p;
+}
+
+}  // namespace
+
+double ScheduleConfig::lr_at(double base_lr, int64_t epoch, int64_t epochs) const {
+  if (name == "multistep") {
+    double lr = base_lr;
+    for (int64_t m : milestones)
+      if (epoch >= m) lr *= gamma;
+    return lr;
+  }
+  if (name == "cosine" && epochs > 0) {
+    const double t = static_cast<double>(epoch) / static_cast<double>(epochs);
+    return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(M_PI * t));
+  }
+  return base_lr;
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  LoadedConfig loaded = load_config_file(path, overrides);
+  ConfigNode root(loaded.root, "", loaded.source);
+  RunConfig rc;
+  rc.config_file = path;
+  const std::string stem = fs::path(path).stem().string();
+  rc.name = root.get_string("name", stem);
+  rc.seed = root.get_int("seed", 1, 0);
+  rc.output = root.get_string("output", (fs::path("runs") / rc.name).string());
+  rc.threads = root.get_int("threads", 0, 0, 1024);
+
+  const std::string base_dir = fs::absolute(path).parent_path().string();
+  rc.dataset = data::parse_dataset_spec(root.child("dataset"), base_dir);
+  rc.model = models::build_model(root.child("model"), rc.dataset.input, rc.dataset.num_classes);
+  rc.quant = parse_quant_config(root.child("quant"));
+  rc.quant.check_against(rc.model.graph);
+
+  PhaseConfig train_defaults;
+  train_defaults.epochs = 30;
+  rc.train = parse_phase(root.child("train"), train_defaults, false);
+
+  ConfigNode ptq = root.child("ptq");
+  rc.ptq.enabled = ptq.get_bool("enabled", true);
+  rc.ptq.batches = ptq.get_int("batches", rc.ptq.batches, 1, 1 << 20);
+  rc.ptq.batch_size = ptq.get_int("batch_size", rc.ptq.batch_size, 1, 1 << 20);
+  ptq.finish();
+
+  // QAT defaults: the float phase's settings at a tenth of its learning rate.
+  PhaseConfig qat_defaults = rc.train;
+  qat_defaults.epochs = 10;
+  qat_defaults.optimizer.lr = rc.train.optimizer.lr * 0.1;
+  qat_defaults.schedule = ScheduleConfig{};
+  qat_defaults.freeze_bn_epoch = -1;
+  rc.qat = parse_phase(root.child("qat"), qat_defaults, true);
+  if (rc.qat.enabled && rc.qat.epochs > 0 && !rc.quant.enabled)
+    throw ConfigError(path + ": qat is enabled but quant.enabled is false");
+  root.finish();
+
+  rc.resolved = YAML::Clone(loaded.root);
+  rc.resolved["dataset"] = YAML::Load(rc.dataset.resolved_yaml);
+  return rc;
+}
+
+}  // namespace qat

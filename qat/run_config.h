@@ -1,0 +1,83 @@
+// A training run's configuration: the whole YAML file, validated up front (before any data is
+// loaded) so a typo fails in a second, naming the key, file and line.
+//
+//   name, seed, output, threads
+//   dataset:  see datasets/registry.h
+//   model:    see models/registry.h
+//   train:    float phase (epochs, batch_size, optimizer, schedule, mixup, augment, ...)
+//   quant:    see qat/quant_config.h
+//   ptq:      calibration (enabled, batches)
+//   qat:      quantization-aware phase (enabled, epochs, optimizer, schedule, freeze epochs)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "datasets/registry.h"
+#include "models/registry.h"
+#include "qat/quant_config.h"
+
+namespace qat {
+
+struct OptimizerConfig {
+  std::string name = "adam";  // adam | sgd
+  double lr = 1e-3;
+  double momentum = 0.9;       // sgd
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+struct ScheduleConfig {
+  std::string name = "constant";  // constant | multistep | cosine
+  std::vector<int64_t> milestones;  // multistep: epochs at which lr *= gamma
+  double gamma = 0.1;
+  double min_lr = 0.0;  // cosine
+  // Learning rate at the start of `epoch` (0-based) of a phase of `epochs` epochs.
+  double lr_at(double base_lr, int64_t epoch, int64_t epochs) const;
+};
+
+struct AugmentConfig {
+  bool hflip = false;     // images: random horizontal flip (boxes follow)
+  int64_t shift = 0;      // random translation by up to this many pixels / samples
+};
+
+struct PhaseConfig {
+  bool enabled = true;
+  int64_t epochs = 0;
+  int64_t batch_size = 32;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  double mixup = 0.0;  // classification: Beta(alpha, alpha) mixup, 0 = off
+  AugmentConfig augment;
+  int64_t freeze_bn_epoch = -1;         // float phase: batchnorm statistics frozen from here
+  int64_t freeze_observers_epoch = -1;  // qat phase: observers frozen from here
+  int64_t eval_every = 1;
+};
+
+struct PtqConfig {
+  bool enabled = true;
+  int64_t batches = 16;  // calibration batches of the training set (no augmentation)
+  int64_t batch_size = 64;
+};
+
+struct RunConfig {
+  std::string name;
+  int64_t seed = 1;
+  std::string output;  // run directory
+  int64_t threads = 0;  // 0: all cores
+  data::DatasetSpec dataset;
+  models::BuiltModel model;
+  QuantConfig quant;
+  PhaseConfig train;
+  PtqConfig ptq;
+  PhaseConfig qat;
+  std::string config_file;
+  YAML::Node resolved;  // the YAML after --set, with dataset paths made absolute
+};
+
+// Loads and validates a run config; `overrides` are --set key=value strings.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+}  // namespace qat

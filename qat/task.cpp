@@ -1,0 +1,219 @@
+#include "qat/task.h"
+
+#include <ATen/ATen.h>
+
+#include "losses/yolo_loss.h"
+#include "qat/errors.h"
+#include "qat/progress.h"
+
+namespace qat {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor shape_tensor(const std::vector<float>& data, int64_t n, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> full{n};
+  full.insert(full.end(), shape.begin(), shape.end());
+  return torch::from_blob(const_cast<float*>(data.data()), full, torch::kFloat).clone();
+}
+
+class Classification : public Task {
+ public:
+  std::string metric_name() const override { return "acc"; }
+
+  torch::Tensor loss(const torch::Tensor& out, const Batch& b) const override {
+    const torch::Tensor logits = out.to(torch::kFloat);
+    torch::Tensor l = F::cross_entropy(logits, b.labels);
+    if (b.lambda < 1.0) l = b.lambda * l + (1.0 - b.lambda) * F::cross_entropy(logits, b.labels2);
+    return l;
+  }
+
+  double batch_metric(const torch::Tensor& out, const Batch& b) const override {
+    return out.argmax(1).eq(b.labels).to(torch::kDouble).mean().item<double>();
+  }
+
+  EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
+                      const std::string& label, bool progress) const override {
+    torch::NoGradGuard ng;
+    EvalResult r;
+    Progress bar(label, d.size(), progress);
+    double loss_sum = 0;
+    int64_t correct = 0;
+    for (int64_t i = 0; i < d.size(); i += batch_size) {
+      const int64_t n = std::min(batch_size, d.size() - i);
+      const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
+      const torch::Tensor y = d.labels.narrow(0, i, n);
+      loss_sum += F::cross_entropy(out, y, F::CrossEntropyFuncOptions().reduction(torch::kSum)).item<double>();
+      correct += out.argmax(1).eq(y).sum().item<int64_t>();
+      bar.update(n, loss_sum / static_cast<double>(i + n),
+                 static_cast<double>(correct) / static_cast<double>(i + n), "acc");
+    }
+    r.samples = d.size();
+    r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, d.size()));
+    r.metric = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, d.size()));
+    return r;
+  }
+};
+
+class Detection : public Task {
+ public:
+  explicit Detection(const nlohmann::json& head) {
+    layout_.grid = head.at("grid").get<int64_t>();
+    layout_.boxes = head.at("boxes").get<int64_t>();
+    layout_.classes = head.at("classes").get<int64_t>();
+  }
+  std::string metric_name() const override { return "mAP50"; }
+
+  torch::Tensor loss(const torch::Tensor& out, const Batch& b) const override {
+    const torch::Tensor t = detect::build_yolo_targets(b.boxes, layout_);
+    return detect::yolo_loss(out.to(torch::kFloat), t, layout_).total;
+  }
+
+  double batch_metric(const torch::Tensor& out, const Batch& b) const override {
+    return map_of(out, b.boxes);
+  }
+
+  EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
+                      const std::string& label, bool progress) const override {
+    torch::NoGradGuard ng;
+    Progress bar(label, d.size(), progress);
+    std::vector<torch::Tensor> outs;
+    double loss_sum = 0;
+    for (int64_t i = 0; i < d.size(); i += batch_size) {
+      const int64_t n = std::min(batch_size, d.size() - i);
+      const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
+      outs.push_back(out);
+      std::vector<std::vector<data::Box>> gt(d.boxes.begin() + i, d.boxes.begin() + i + n);
+      loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_).total.item<double>() *
+                  static_cast<double>(n);
+      bar.update(n, loss_sum / static_cast<double>(i + n), 0.0, "mAP50");
+    }
+    EvalResult r;
+    r.samples = d.size();
+    r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, d.size()));
+    r.metric = outs.empty() ? 0.0 : map_of(torch::cat(outs), d.boxes);
+    return r;
+  }
+
+  double map_of(const torch::Tensor& out, const std::vector<std::vector<data::Box>>& gt) const {
+    const torch::Tensor o = out.detach().to(torch::kFloat).contiguous();
+    std::vector<std::vector<detect::Detection>> dets;
+    for (int64_t i = 0; i < o.size(0); ++i)
+      dets.push_back(detect::nms(detect::decode_yolo(o[i].data_ptr<float>(), layout_, 0.01f), 0.5f));
+    return detect::mean_average_precision(dets, gt, layout_.classes, 0.5f).map;
+  }
+
+ private:
+  detect::YoloLayout layout_;
+};
+
+}  // namespace
+
+TensorData to_tensors(const data::ArrayDataset& d) {
+  TensorData t;
+  const int64_t n = static_cast<int64_t>(d.size());
+  t.x = shape_tensor(d.data, n, d.shape);
+  t.labels = torch::tensor(d.labels, torch::kLong);
+  return t;
+}
+
+TensorData to_tensors(const data::DetectionDataset& d) {
+  TensorData t;
+  t.x = shape_tensor(d.data, static_cast<int64_t>(d.size()), d.shape);
+  t.boxes = d.boxes;
+  return t;
+}
+
+Batch make_batch(const TensorData& d, const torch::Tensor& indices) {
+  Batch b;
+  b.x = d.x.index_select(0, indices);
+  if (d.labels.defined()) b.labels = d.labels.index_select(0, indices);
+  if (!d.boxes.empty()) {
+    const auto idx = indices.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < indices.size(0); ++i) b.boxes.push_back(d.boxes[static_cast<size_t>(idx[i])]);
+  }
+  return b;
+}
+
+void augment(Batch& b, const AugmentConfig& a) {
+  const int64_t n = b.x.size(0);
+  const bool image = b.x.dim() == 4;
+  if (a.hflip && image) {
+    const torch::Tensor flip = torch::rand({n}) < 0.5;
+    const auto f = flip.accessor<bool, 1>();
+    b.x = torch::where(flip.reshape({n, 1, 1, 1}), b.x.flip({3}), b.x);
+    for (int64_t i = 0; i < n && !b.boxes.empty(); ++i)
+      if (f[i])
+        for (auto& box : b.boxes[static_cast<size_t>(i)]) box.cx = 1.0f - box.cx;
+  }
+  if (a.shift > 0) {
+    const int64_t s = a.shift;
+    const torch::Tensor offsets = torch::randint(-s, s + 1, {n, 2}, torch::kLong);
+    const auto off = offsets.accessor<int64_t, 2>();
+    torch::Tensor padded = image ? F::pad(b.x, F::PadFuncOptions({s, s, s, s}))
+                                 : F::pad(b.x, F::PadFuncOptions({s, s}));
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t dx = off[i][0], dy = image ? off[i][1] : 0;
+      torch::Tensor xi = padded[i];
+      if (image) {
+        const int64_t h = b.x.size(2), w = b.x.size(3);
+        xi = xi.narrow(1, s - dy, h).narrow(2, s - dx, w);
+        if (!b.boxes.empty())
+          for (auto& box : b.boxes[static_cast<size_t>(i)]) {
+            box.cx += static_cast<float>(dx) / static_cast<float>(w);
+            box.cy += static_cast<float>(dy) / static_cast<float>(h);
+          }
+      } else {
+        xi = xi.narrow(1, s - dx, b.x.size(2));
+      }
+      out.push_back(xi);
+    }
+    b.x = torch::stack(out);
+    // Drop boxes whose centre left the image.
+    for (auto& boxes : b.boxes)
+      boxes.erase(std::remove_if(boxes.begin(), boxes.end(),
+                                 [](const data::Box& box) {
+                                   return box.cx < 0 || box.cx >= 1 || box.cy < 0 || box.cy >= 1;
+                                 }),
+                  boxes.end());
+  }
+}
+
+void apply_mixup(Batch& b, double alpha) {
+  if (alpha <= 0 || !b.labels.defined()) return;
+  // lambda ~ Beta(alpha, alpha) from two Gamma(alpha) draws of the default generator.
+  const torch::Tensor g = at::_standard_gamma(torch::full({2}, alpha, torch::kDouble));
+  const double lambda = g[0].item<double>() / (g[0].item<double>() + g[1].item<double>());
+  const torch::Tensor perm = torch::randperm(b.x.size(0), torch::kLong);
+  b.x = lambda * b.x + (1.0 - lambda) * b.x.index_select(0, perm);
+  b.labels2 = b.labels.index_select(0, perm);
+  b.lambda = lambda;
+}
+
+std::unique_ptr<Task> make_task(const nlohmann::json& head) {
+  const std::string task = head.at("task").get<std::string>();
+  if (task == "classification") return std::make_unique<Classification>();
+  if (task == "detection") return std::make_unique<Detection>(head);
+  throw Error("unknown task '" + task + "'");
+}
+
+EvalResult score_outputs(const nlohmann::json& head, const torch::Tensor& outputs,
+                         const TensorData& d) {
+  EvalResult r;
+  r.samples = outputs.size(0);
+  const torch::Tensor out = outputs.to(torch::kFloat);
+  if (head.at("task") == "classification") {
+    r.loss = F::cross_entropy(out, d.labels).item<double>();
+    r.metric = out.argmax(1).eq(d.labels).to(torch::kDouble).mean().item<double>();
+  } else {
+    const Detection det(head);
+    detect::YoloLayout L{head.at("grid").get<int64_t>(), head.at("boxes").get<int64_t>(),
+                         head.at("classes").get<int64_t>()};
+    r.loss = detect::yolo_loss(out, detect::build_yolo_targets(d.boxes, L), L).total.item<double>();
+    r.metric = det.map_of(out, d.boxes);
+  }
+  return r;
+}
+
+}  // namespace qat

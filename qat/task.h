@@ -1,0 +1,67 @@
+// Tasks: what a model's output means, how it is trained and how it is scored.
+//   classification: cross-entropy (with optional mixup), top-1 accuracy
+//   detection:      YOLOv1 loss, mAP@0.5 after decoding and NMS
+// Also the tensor form of the datasets and the batch augmentations.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "datasets/dataset.h"
+#include "losses/detection.h"
+#include "qat/graph_module.h"
+#include "qat/run_config.h"
+
+namespace qat {
+
+struct TensorData {
+  torch::Tensor x;                             // [N, ...] float
+  torch::Tensor labels;                        // [N] int64 (classification)
+  std::vector<std::vector<data::Box>> boxes;   // detection
+  int64_t size() const { return x.defined() ? x.size(0) : 0; }
+};
+TensorData to_tensors(const data::ArrayDataset& d);
+TensorData to_tensors(const data::DetectionDataset& d);
+
+struct Batch {
+  torch::Tensor x, labels;
+  std::vector<std::vector<data::Box>> boxes;
+  // Mixup partner labels and weight: loss = lambda * L(y) + (1 - lambda) * L(y2).
+  torch::Tensor labels2;
+  double lambda = 1.0;
+};
+Batch make_batch(const TensorData& d, const torch::Tensor& indices);
+// Random shift (zero padded; images and time series) and horizontal flip (images), boxes follow.
+void augment(Batch& b, const AugmentConfig& a);
+void apply_mixup(Batch& b, double alpha);
+
+struct EvalResult {
+  double loss = 0.0;
+  double metric = 0.0;
+  int64_t samples = 0;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string metric_name() const = 0;
+  virtual torch::Tensor loss(const torch::Tensor& out, const Batch& b) const = 0;
+  // Metric on one training batch (a running indication, not the reported figure).
+  virtual double batch_metric(const torch::Tensor& out, const Batch& b) const = 0;
+  // Loss and metric on a whole split, in the model's current mode.
+  virtual EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
+                              const std::string& label, bool progress) const = 0;
+};
+
+// From the model head description ({"task": "classification"} / {"task": "detection", ...}).
+std::unique_ptr<Task> make_task(const nlohmann::json& head);
+
+// Evaluates raw model outputs [N, ...] (any engine) against a split.
+EvalResult score_outputs(const nlohmann::json& head, const torch::Tensor& outputs,
+                         const TensorData& d);
+
+}  // namespace qat

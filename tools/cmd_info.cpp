@@ -1,0 +1,30 @@
+#include <cstdio>
+
+#include "qat/run_config.h"
+#include "tools/commands.h"
+
+namespace qat::cli {
+
+Runner add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "validate a config and print its model graph");
+  struct Args {
+    std::string config;
+    std::vector<std::string> set;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("config", a->config, "experiment YAML")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--set", a->set, "override a config value");
+  return [a] {
+    const RunConfig cfg = load_run_config(a->config, a->set);
+    std::printf("run %s -> %s\ndataset %s, input %s, %lld classes\n\n%s", cfg.name.c_str(),
+                cfg.output.c_str(), cfg.dataset.name.c_str(), shape_str(cfg.dataset.input).c_str(),
+                static_cast<long long>(cfg.dataset.num_classes), cfg.model.graph.summary().c_str());
+    std::printf("quant: weights %s %d-bit %s, activations %s %d-bit\n",
+                scheme_name(cfg.quant.weights.scheme), cfg.quant.weights.bits,
+                granularity_name(cfg.quant.weights.granularity),
+                scheme_name(cfg.quant.activations.scheme), cfg.quant.activations.bits);
+    return 0;
+  };
+}
+
+}  // namespace qat::cli

@@ -1,0 +1,17 @@
+// Subcommands of the `qat` program; each registers itself on the CLI11 app and returns the
+// function that runs it after parsing.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace qat::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_train(CLI::App& app);
+Runner add_eval(CLI::App& app);
+Runner add_info(CLI::App& app);
+
+}  // namespace qat::cli
