@@ -101,6 +101,7 @@ DetectionDataset load_coco(const std::string& images_dir, const std::string& ann
       detail::select_categories(cat_names, options.categories, "COCO " + file, class_names);
 
   struct Image {
+    int64_t id;
     std::string file_name;
     double width, height;
     std::vector<detail::SourceBox> boxes;
@@ -116,7 +117,7 @@ DetectionDataset load_coco(const std::string& images_dir, const std::string& ann
     if (!(w > 0 && h > 0)) e.fail("has a non-positive width or height");
     if (!image_index.emplace(id, images.size()).second)
       e.fail("repeats image id " + std::to_string(id));
-    images.push_back({e.string("file_name"), w, h, {}});
+    images.push_back({id, e.string("file_name"), w, h, {}});
   }
 
   size_t crowd = 0;
@@ -153,7 +154,8 @@ DetectionDataset load_coco(const std::string& images_dir, const std::string& ann
   for (const Image& im : images) {
     if (builder.full()) break;
     const std::string path = (fs::path(images_dir) / im.file_name).string();
-    builder.add(path, "listed in " + file, im.width, im.height, im.boxes);
+    builder.add(path, "image id " + std::to_string(im.id) + " in " + file, im.width, im.height,
+                im.boxes);
   }
   const size_t dropped = builder.dropped_boxes();
   DetectionDataset d = builder.finish();

@@ -136,9 +136,10 @@ void load_gtsrb_image(const std::string& image_path, const GtsrbRow& row,
     // GTSRB's X2/Y2 are exclusive: with them the border around the sign is symmetric and at
     // least 5 px as the dataset's readme promises (inclusive would leave 4 px on one side in
     // 80% of the rows). Files resized by third parties need the ROI scaled to their size.
-    int x1 = scale_edge(row.x1, row.width, img.cols), x2 = scale_edge(row.x2, row.width, img.cols);
-    int y1 = scale_edge(row.y1, row.height, img.rows),
-        y2 = scale_edge(row.y2, row.height, img.rows);
+    int x1 = scale_edge(row.x1, row.width, img.cols);
+    int x2 = scale_edge(row.x2, row.width, img.cols);
+    int y1 = scale_edge(row.y1, row.height, img.rows);
+    int y2 = scale_edge(row.y2, row.height, img.rows);
     // A tiny ROI in a tiny file can round to nothing: keep at least one pixel.
     if (x2 <= x1) {
       x2 = std::min(x1 + 1, img.cols);

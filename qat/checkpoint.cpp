@@ -11,18 +11,6 @@ namespace qat {
 
 namespace fs = std::filesystem;
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write " + tmp);
-    out << text;
-    out.flush();
-    if (!out) throw Error("write failed: " + tmp);
-  }
-  fs::rename(tmp, path);
-}
-
 void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
                      torch::optim::Optimizer* optimizer,
                      const std::map<std::string, torch::Tensor>& tensors) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
+#include "qat/atomic_file.h"
 #include "qat/graph_module.h"
 
 namespace qat {
@@ -28,8 +29,5 @@ struct Checkpoint {
 // Rebuilds the model from the stored graph and quant config and loads its state; also loads
 // the optimizer state when `optimizer` is given and the checkpoint has one.
 Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer = nullptr);
-
-// Writes `text` to `path` atomically (temp file + rename).
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace qat

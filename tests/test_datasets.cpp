@@ -560,8 +560,10 @@ TEST(Gtsrb, PpmWithHeaderCommentAndOriginalSizeRoi) {
 struct GtsrbCopy {
   TempDir tmp;
   GtsrbCopy() { copy_tree(kGtsrbSample, tmp.path()); }
+  // The train split of the sample has classes 0..2 only; its test rows have all kinds.
   std::string error(Split split) const {
-    return error_of([&] { load_gtsrb(tmp.path().string(), split, classes(3)); });
+    const GtsrbOptions o = split == Split::kTrain ? classes(3) : GtsrbOptions{};
+    return error_of([&] { load_gtsrb(tmp.path().string(), split, o); });
   }
 };
 
@@ -678,27 +680,38 @@ TEST(GtsrbErrors, BadOptions) {
 TEST(GtsrbReal, ThirtyTwoPixelCopy) {
   const fs::path root = kShared / "gtsrb" / "GTSRB-32x32";
   SKIP_UNLESS_EXISTS(root);
-  // All 12630 test rows parse; loading them all takes seconds, so images are capped per class.
   const auto rows = read_gtsrb_csv((root / "Final_Test/GT-final_test.csv").string());
   ASSERT_EQ(rows.size(), 12630u);
   std::set<int64_t> ids;
   for (const auto& r : rows) ids.insert(r.class_id);
   EXPECT_EQ(ids.size(), 43u);
 
+  // Every test image decodes (the csv sizes are the originals': ROI scaling on every row).
   GtsrbOptions o;
-  o.max_per_class = 20;
-  o.roi_crop = true;  // exercises ROI scaling on every image: the csv sizes are the originals'
+  o.roi_crop = true;
   auto t0 = std::chrono::steady_clock::now();
   const ArrayDataset test = load_gtsrb(root.string(), Split::kTest, o);
-  std::printf("[ timing   ] GTSRB-32x32 test, 20 per class, ROI crop (%zu images): %.3f s\n",
+  std::printf("[ timing   ] GTSRB-32x32 full test set, ROI crop (%zu images): %.3f s\n",
               test.size(), seconds_since(t0));
-  EXPECT_EQ(test.size(), 43u * 20);
+  EXPECT_EQ(test.size(), 12630u);
+  EXPECT_EQ(count_labels(test.labels).size(), 43u);
+
+  // The whole training copy: every csv row's ClassId matches its folder.
+  o.roi_crop = false;
   t0 = std::chrono::steady_clock::now();
   const ArrayDataset train = load_gtsrb(root.string(), Split::kTrain, o);
-  std::printf("[ timing   ] GTSRB-32x32 train, 20 per class (%zu images, 43 csv): %.3f s\n",
+  std::printf("[ timing   ] GTSRB-32x32 full train copy (%zu images, 43 csv): %.3f s\n",
               train.size(), seconds_since(t0));
-  EXPECT_EQ(train.size(), 43u * 20);
-  EXPECT_EQ(count_labels(train.labels).size(), 43u);
+  EXPECT_EQ(train.size(), 13070u);
+
+  // max_per_class keeps the FIRST rows of each class csv.
+  o.max_per_class = 20;
+  const ArrayDataset quick = load_gtsrb(root.string(), Split::kTrain, o);
+  EXPECT_EQ(quick.size(), 43u * 20);
+  EXPECT_EQ(count_labels(quick.labels).size(), 43u);
+  const auto rows5 = read_gtsrb_csv((root / "Final_Training/Images/00005/GT-00005.csv").string());
+  const Ppm first = read_ppm(root / "Final_Training/Images/00005" / rows5[0].filename);
+  EXPECT_FLOAT_EQ(quick.sample(5 * 20)[0], first.at(0, 0, 0));
 }
 
 TEST(GtsrbReal, OriginalSizeSubset) {

@@ -13,5 +13,6 @@ using Runner = std::function<int()>;
 Runner add_train(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_info(CLI::App& app);
+Runner add_export(CLI::App& app);
 
 }  // namespace qat::cli

@@ -1,6 +1,7 @@
 // qat — quantization-aware training for microcontrollers.
 //   qat train CONFIG [--set key=value ...] [--resume]
-//   qat eval  CONFIG|RUN_DIR [--checkpoint FILE] [--engine sim|float]
+//   qat eval  CONFIG|RUN_DIR [--checkpoint FILE] [--engine int|sim|float]
+//   qat export RUN_DIR|CONFIG|CHECKPOINT [--format c,onnx,ckpt] [--out DIR]
 //   qat info  CONFIG
 #include <cstdio>
 #include <map>
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   std::map<CLI::App*, qat::cli::Runner> runners;
-  for (auto add : {qat::cli::add_train, qat::cli::add_eval, qat::cli::add_info}) {
+  for (auto add : {qat::cli::add_train, qat::cli::add_eval, qat::cli::add_export, qat::cli::add_info}) {
     const size_t before = app.get_subcommands({}).size();
     auto runner = add(app);
     runners[app.get_subcommands({})[before]] = runner;

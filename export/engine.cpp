@@ -1,0 +1,170 @@
+#include "export/engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "qat/errors.h"
+
+namespace qat::exporter {
+
+Engine::Engine(const Program& program) : p_(program) {
+  arena_.assign(static_cast<size_t>((p_.plan.arena_bytes + 7) / 8), 0);
+  scratch_.assign(static_cast<size_t>((p_.scratch_bytes + 1) / 2), 0);
+  // Kernel-typed weights, converted once.
+  for (const auto& c : p_.calls) {
+    if (p_.weight_type == DType::kInt8) {
+      w8_.emplace_back(c.weights.begin(), c.weights.end());
+      w16_.emplace_back();
+    } else {
+      w16_.emplace_back(c.weights.begin(), c.weights.end());
+      w8_.emplace_back();
+    }
+  }
+}
+
+void* Engine::ptr(int buffer) {
+  return reinterpret_cast<uint8_t*>(arena_.data()) + p_.plan.offsets[static_cast<size_t>(buffer)];
+}
+
+std::vector<int32_t> Engine::buffer_codes(int buffer) const {
+  const Buffer& b = p_.buffers[static_cast<size_t>(buffer)];
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(arena_.data()) + p_.plan.offsets[static_cast<size_t>(buffer)];
+  std::vector<int32_t> out(static_cast<size_t>(b.elements()));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = p_.act_type == DType::kInt8 ? reinterpret_cast<const int8_t*>(base)[i]
+                                         : reinterpret_cast<const int16_t*>(base)[i];
+  return out;
+}
+
+void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output) {
+  const bool s8 = p_.act_type == DType::kInt8;
+  const bool w8 = p_.weight_type == DType::kInt8;
+  if (static_cast<int64_t>(input.size()) != p_.input_elements())
+    throw ExportError("engine: input has " + std::to_string(input.size()) + " codes, expected " +
+                      std::to_string(p_.input_elements()));
+  // Input codes into the arena.
+  void* in = ptr(p_.input);
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (s8)
+      static_cast<int8_t*>(in)[i] = static_cast<int8_t>(input[i]);
+    else
+      static_cast<int16_t*>(in)[i] = static_cast<int16_t>(input[i]);
+  }
+  for (size_t ci = 0; ci < p_.calls.size(); ++ci) {
+    const Call& c = p_.calls[ci];
+    void* out = ptr(c.output);
+    const void* a = ptr(c.inputs[0]);
+    const qk_requant rq{c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
+                        c.shift.size() > 1 ? 1 : 0};
+    switch (c.kind) {
+      case CallKind::kConv:
+      case CallKind::kLinear: {
+        const void* w = w8 ? static_cast<const void*>(w8_[ci].data()) : static_cast<const void*>(w16_[ci].data());
+        const int32_t* bias = c.bias.data();
+        if (c.kind == CallKind::kConv) {
+          if (s8)
+            qk_conv_s8(&c.conv, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w), bias, &rq,
+                       static_cast<int8_t*>(out), scratch_.data());
+          else if (w8)
+            qk_conv_s16_w8(&c.conv, static_cast<const int16_t*>(a), static_cast<const int8_t*>(w), bias, &rq,
+                           static_cast<int16_t*>(out), scratch_.data());
+          else
+            qk_conv_s16(&c.conv, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w), bias, &rq,
+                        static_cast<int16_t*>(out), scratch_.data());
+        } else {
+          if (s8)
+            qk_linear_s8(&c.linear, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w), bias, &rq,
+                         static_cast<int8_t*>(out), scratch_.data());
+          else if (w8)
+            qk_linear_s16_w8(&c.linear, static_cast<const int16_t*>(a), static_cast<const int8_t*>(w), bias,
+                             &rq, static_cast<int16_t*>(out), scratch_.data());
+          else
+            qk_linear_s16(&c.linear, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w), bias, &rq,
+                          static_cast<int16_t*>(out), scratch_.data());
+        }
+        break;
+      }
+      case CallKind::kAdd: {
+        const void* b = ptr(c.inputs[1]);
+        if (s8)
+          qk_add_s8(&c.add, static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), static_cast<int8_t*>(out));
+        else
+          qk_add_s16(&c.add, static_cast<const int16_t*>(a), static_cast<const int16_t*>(b), static_cast<int16_t*>(out));
+        break;
+      }
+      case CallKind::kMaxPool:
+        if (s8) qk_maxpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else qk_maxpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        break;
+      case CallKind::kAvgPool:
+        if (s8) qk_avgpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else qk_avgpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        break;
+      case CallKind::kGlobalMaxPool:
+        if (s8) qk_global_maxpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else qk_global_maxpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        break;
+      case CallKind::kGlobalAvgPool:
+        if (s8) qk_global_avgpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else qk_global_avgpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        break;
+      case CallKind::kClamp:
+        if (s8) qk_clamp_s8(c.size, c.lo, c.hi, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else qk_clamp_s16(c.size, c.lo, c.hi, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        break;
+    }
+    if (poison_) {
+      for (size_t b = 0; b < p_.buffers.size(); ++b)
+        if (p_.buffers[b].last == static_cast<int>(ci) && static_cast<int>(b) != p_.output)
+          std::memset(ptr(static_cast<int>(b)), 0x5A,
+                      static_cast<size_t>(p_.buffers[b].elements() * dtype_bytes(p_.act_type)));
+    }
+  }
+  const void* o = ptr(p_.output);
+  output.resize(static_cast<size_t>(p_.output_elements()));
+  for (size_t i = 0; i < output.size(); ++i)
+    output[i] = s8 ? static_cast<const int8_t*>(o)[i] : static_cast<const int16_t*>(o)[i];
+}
+
+std::vector<int32_t> quantize_input(const float* chw, const Shape& shape, const QFormat& f) {
+  int64_t h, w, c;
+  hwc_of(shape, h, w, c);
+  std::vector<int32_t> q(static_cast<size_t>(h * w * c));
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t pos = 0; pos < h * w; ++pos)
+      q[static_cast<size_t>(pos * c + ci)] = static_cast<int32_t>(f.quantize(static_cast<double>(chw[ci * h * w + pos])));
+  return q;
+}
+
+std::vector<double> run_batch(const IntModel& m, const Program& p, const float* inputs, int64_t n,
+                              int threads) {
+  const Shape& in_shape = m.graph.input_node().shape;
+  int64_t numel = 1;
+  for (auto d : in_shape) numel *= d;
+  const int64_t outs = p.output_elements();
+  const Shape& out_shape = m.graph.shape_at(m.graph.size() - 1);
+  std::vector<double> result(static_cast<size_t>(n * outs));
+  const QFormat& in_f = m.input_format();
+  const QFormat& out_f = m.output_format();
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(n)));
+  auto worker = [&](int t) {
+    Engine e(p);
+    std::vector<int32_t> out;
+    for (int64_t i = t; i < n; i += threads) {
+      e.run(quantize_input(inputs + i * numel, in_shape, in_f), out);
+      std::vector<double> real(out.size());
+      for (size_t k = 0; k < out.size(); ++k) real[k] = out_f.dequantize(out[k]);
+      // Back to torch's channel-first order for scoring.
+      const std::vector<double> chw = to_channels_first(real.data(), out_shape);
+      std::copy(chw.begin(), chw.end(), result.begin() + i * outs);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (auto& th : pool) th.join();
+  return result;
+}
+
+}  // namespace qat::exporter

@@ -1,0 +1,44 @@
+// The host integer engine: executes a Program with the qk kernel library, exactly the calls the
+// generated model.c makes on the target. `qat eval --engine int` reports accuracy from it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "export/program.h"
+
+namespace qat::exporter {
+
+class Engine {
+ public:
+  explicit Engine(const Program& program);
+
+  // One inference: input codes channels-last (program.input_elements()), output codes.
+  void run(const std::vector<int32_t>& input, std::vector<int32_t>& output);
+
+  // Test hook: after every call, overwrite buffers whose lifetime ended with a pattern, so a
+  // planner that overlapped live buffers changes the results.
+  void set_poison_dead_buffers(bool on) { poison_ = on; }
+
+  // Codes of one buffer after the last run (debugging, per-layer comparisons).
+  std::vector<int32_t> buffer_codes(int buffer) const;
+
+ private:
+  void* ptr(int buffer);
+  const Program& p_;
+  std::vector<int64_t> arena_;    // 8-byte aligned storage
+  std::vector<int16_t> scratch_;
+  std::vector<std::vector<int8_t>> w8_;    // per call, when weights are int8
+  std::vector<std::vector<int16_t>> w16_;  // per call, when weights are int16
+  bool poison_ = false;
+};
+
+// Quantizes one normalised channel-first float sample into channels-last input codes.
+std::vector<int32_t> quantize_input(const float* chw, const Shape& shape, const QFormat& f);
+
+// Runs N normalised samples ([N, C, ...] floats, contiguous) and returns the dequantized outputs
+// [N, outputs], using `threads` worker threads (one engine each).
+std::vector<double> run_batch(const IntModel& m, const Program& p, const float* inputs, int64_t n,
+                              int threads);
+
+}  // namespace qat::exporter

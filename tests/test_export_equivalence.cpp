@@ -1,0 +1,228 @@
+// The arithmetic contract (DESIGN.md point 4): for every model family and number format, the
+// integer-exact evaluation mode of GraphModule, the host integer engine (qk kernels) and the
+// generated C compiled and run on the host agree bit for bit.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "export/codegen.h"
+#include "export/engine.h"
+#include "export/lower.h"
+#include "export/program.h"
+#include "models/mobilenet.h"
+#include "models/resnet.h"
+#include "models/tinyissimo_yolo.h"
+#include "qat/graph_module.h"
+
+namespace qat::exporter {
+namespace {
+
+namespace fs = std::filesystem;
+
+enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8 };
+
+QuantConfig config(Fmt f) {
+  QuantConfig q;
+  const Scheme s = f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2;
+  q.weights = default_spec(s, TensorRole::kWeights);
+  q.activations = default_spec(s, TensorRole::kActivations);
+  q.bias = default_spec(s, TensorRole::kBias);
+  q.weights.bits = q.activations.bits = f == Fmt::kPow2Int16 ? 16 : 8;
+  return q;
+}
+
+const char* fmt_name(Fmt f) {
+  return f == Fmt::kPow2Int8 ? "pow2 int8" : f == Fmt::kPow2Int16 ? "pow2 int16" : "affine int8 per-channel";
+}
+
+// Builds, randomises batchnorm statistics, folds and calibrates a model.
+GraphModule prepare(const Graph& g, Fmt f, const std::vector<int64_t>& in_shape) {
+  torch::manual_seed(11);
+  GraphModule m(g, config(f));
+  {
+    torch::NoGradGuard ng;
+    for (const auto& n : g.nodes())
+      if (n.op == OpType::kBatchNorm) {
+        auto l = m->layer(n.name);
+        l->weight.uniform_(0.5, 1.5);
+        l->bias.uniform_(-0.2, 0.2);
+        l->running_mean.uniform_(-0.2, 0.2);
+        l->running_var.uniform_(0.5, 2.0);
+      }
+  }
+  m->eval();
+  GraphModule q(m->fold_batchnorm());
+  q->eval();
+  q->set_mode(Mode::kCalibrate);
+  std::vector<int64_t> shape{16};
+  shape.insert(shape.end(), in_shape.begin(), in_shape.end());
+  torch::NoGradGuard ng;
+  for (int i = 0; i < 3; ++i) q->forward(torch::randn(shape));
+  q->freeze_observers(true);
+  q->set_mode(Mode::kEval);
+  return q;
+}
+
+nlohmann::json meta_for(const Graph& g, const nlohmann::json& head) {
+  const int64_t c = g.input_node().shape[0];
+  return {{"head", head},
+          {"metric", "acc"},
+          {"input", {{"mean", std::vector<double>(static_cast<size_t>(c), 0.0)},
+                     {"std", std::vector<double>(static_cast<size_t>(c), 1.0)}}}};
+}
+
+// Integer codes of a real-valued node output (one sample, channel-first) in channels-last order.
+std::vector<int32_t> codes_hwc(const torch::Tensor& sample, const Shape& shape, const QFormat& f) {
+  const torch::Tensor t = sample.to(torch::kDouble).contiguous();
+  const std::vector<double> hwc = to_channels_last(t.data_ptr<double>(), shape);
+  std::vector<int32_t> out;
+  for (double v : hwc) out.push_back(static_cast<int32_t>(f.quantize(v)));
+  return out;
+}
+
+struct Case {
+  std::string name;
+  Graph graph;
+  nlohmann::json head;
+};
+
+void check_case(const Case& c, Fmt f, bool compile_c) {
+  SCOPED_TRACE(c.name + " " + fmt_name(f));
+  const Shape& in_shape = c.graph.input_node().shape;
+  GraphModule q = prepare(c.graph, f, in_shape);
+  const IntModel im = lower(*q, meta_for(q->graph(), c.head));
+  const Program p = build_program(im);
+  EXPECT_EQ(im.activation_type, f == Fmt::kPow2Int16 ? DType::kInt16 : DType::kInt8);
+
+  std::vector<int64_t> shape{6};
+  shape.insert(shape.end(), in_shape.begin(), in_shape.end());
+  torch::manual_seed(99);
+  const torch::Tensor x = torch::randn(shape) * 1.5;
+  std::vector<torch::Tensor> sim;
+  {
+    torch::NoGradGuard ng;
+    sim = q->forward_all(x);
+  }
+  // Per layer: with every buffer in its own memory, each one must equal the simulation's node
+  // output bit for bit after a run.
+  Program separate = p;
+  int64_t offset = 0;
+  for (size_t b = 0; b < separate.buffers.size(); ++b) {
+    separate.plan.offsets[b] = offset;
+    offset += (separate.buffers[b].elements() * dtype_bytes(p.act_type) + 7) / 8 * 8;
+  }
+  separate.plan.arena_bytes = offset;
+  Engine layered(separate);
+  // End to end with the planned (reusing) arena, freed buffers poisoned after their last use.
+  Engine engine(p);
+  engine.set_poison_dead_buffers(true);
+  const Graph& g = q->graph();
+  std::vector<TestVector> vectors;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    TestVector v;
+    v.input = quantize_input(x[i].contiguous().data_ptr<float>(), in_shape, im.input_format());
+    std::vector<int32_t> layered_out;
+    layered.run(v.input, layered_out);
+    for (size_t b = 0; b < separate.buffers.size(); ++b) {
+      const size_t idx = g.index_of(separate.buffers[b].name);
+      const auto want = codes_hwc(sim[idx][i], g.shape_at(idx), im.nodes[idx].output);
+      ASSERT_EQ(layered.buffer_codes(static_cast<int>(b)), want)
+          << "layer " << separate.buffers[b].name << " sample " << i;
+    }
+    engine.run(v.input, v.output);
+    const auto want = codes_hwc(sim.back()[i], g.shape_at(g.size() - 1), im.output_format());
+    ASSERT_EQ(v.output, want) << "sample " << i;
+    ASSERT_EQ(layered_out, want) << "sample " << i;
+    vectors.push_back(std::move(v));
+  }
+  EXPECT_LE(p.plan.arena_bytes, separate.plan.arena_bytes);
+  EXPECT_GE(p.plan.arena_bytes, p.plan.lower_bound);
+  if (!compile_c) return;
+  const fs::path dir = fs::temp_directory_path() / ("qat_export_" + c.name + "_" + std::to_string(static_cast<int>(f)));
+  fs::remove_all(dir);
+  write_c_export(im, p, vectors, dir.string(), CodegenOptions{});
+  const std::string cmd = "cd " + dir.string() +
+                          " && cc -std=c99 -O1 -Wall -Wextra -Wpedantic -Werror -I. -o example example_main.c "
+                          "model.c model_vectors.c model_io.c kernels/*.c -lm > build.log 2>&1 && ./example > run.log 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const auto slurp = [](const fs::path& f) {
+    std::ifstream in(f);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string logs = slurp(dir / "build.log") + slurp(dir / "run.log");
+  ASSERT_EQ(rc, 0) << "generated C failed: " << logs;
+  EXPECT_NE(logs.find(", 0 mismatching outputs"), std::string::npos) << logs;
+  fs::remove_all(dir);
+}
+
+Case resnet1d() {
+  models::ResNetOptions o;
+  o.input = {9, 64};
+  o.filters = {8, 8, 8};
+  return {"resnet1d", models::build_resnet(o), {{"task", "classification"}}};
+}
+
+Case resnet2d() {
+  models::ResNetOptions o;
+  o.input = {3, 16, 16};
+  o.num_classes = 10;
+  o.filters = {8, 8, 16};
+  o.batch_norm = true;
+  o.postpool = "avg";
+  o.downsample = "stride";
+  return {"resnet2d", models::build_resnet(o), {{"task", "classification"}}};
+}
+
+Case mobilenet_v1() {
+  models::MobileNetOptions o;
+  o.input = {3, 32, 32};
+  o.width = 0.25;
+  return {"mobilenet_v1", models::build_mobilenet_v1(o), {{"task", "classification"}}};
+}
+
+Case mobilenet_v2() {
+  models::MobileNetOptions o;
+  o.input = {3, 32, 32};
+  o.width = 0.35;
+  return {"mobilenet_v2", models::build_mobilenet_v2(o), {{"task", "classification"}}};
+}
+
+Case yolo() {
+  models::YoloOptions o;
+  o.input = {3, 40, 40};
+  o.width = 0.25;
+  o.batch_norm = true;
+  o.classes = 3;
+  return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o),
+          {{"task", "detection"}, {"grid", 4}, {"boxes", 2}, {"classes", 3}}};
+}
+
+class Equivalence : public ::testing::TestWithParam<std::tuple<int, Fmt>> {};
+
+TEST_P(Equivalence, SimulationEngineAndGeneratedCAgree) {
+  const auto [family, fmt] = GetParam();
+  const Case c = family == 0   ? resnet1d()
+                 : family == 1 ? resnet2d()
+                 : family == 2 ? mobilenet_v1()
+                 : family == 3 ? mobilenet_v2()
+                               : yolo();
+  check_case(c, fmt, true);
+}
+
+std::string case_name(const ::testing::TestParamInfo<std::tuple<int, Fmt>>& info) {
+  static const char* const names[] = {"ResNet1d", "ResNet2d", "MobileNetV1", "MobileNetV2", "TinyissimoYolo"};
+  static const char* const fmts[] = {"Pow2Int8", "Pow2Int16", "AffineInt8"};
+  return std::string(names[std::get<0>(info.param)]) + "_" + fmts[static_cast<int>(std::get<1>(info.param))];
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFamilies, Equivalence,
+                         ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
+                                            ::testing::Values(Fmt::kPow2Int8, Fmt::kPow2Int16, Fmt::kAffineInt8)),
+                         case_name);
+
+}  // namespace
+}  // namespace qat::exporter

@@ -1,0 +1,74 @@
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "export/codegen.h"
+#include "export/onnx_writer.h"
+#include "export/source.h"
+#include "qat/errors.h"
+#include "tools/commands.h"
+
+namespace qat::cli {
+
+Runner add_export(CLI::App& app) {
+  auto* cmd = app.add_subcommand("export", "write the integer model: C library, ONNX QDQ, integer checkpoint");
+  struct Args {
+    std::string target, checkpoint, out, formats = "c,onnx,ckpt", name = "model";
+    int vectors = 8;
+    std::vector<std::string> set;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("run", a->target, "run directory, its config, a checkpoint (.pt) or an integer checkpoint (.json)")
+      ->required();
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint inside the run (default model.pt)");
+  cmd->add_option("--format", a->formats, "comma-separated: c, onnx, ckpt (default all)");
+  cmd->add_option("--out", a->out, "output directory (default RUN_DIR/export)");
+  cmd->add_option("--name", a->name, "C symbol prefix and file stem (default model)");
+  cmd->add_option("--vectors", a->vectors, "test vectors embedded in the C export (default 8)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--set", a->set, "override a config value");
+  return [a] {
+    bool c = false, onnx = false, ckpt = false;
+    std::stringstream ss(a->formats);
+    for (std::string f; std::getline(ss, f, ',');) {
+      if (f == "c") c = true;
+      else if (f == "onnx") onnx = true;
+      else if (f == "ckpt") ckpt = true;
+      else throw Error("--format: unknown format '" + f + "'; allowed: c, onnx, ckpt");
+    }
+    const exporter::ExportSource src = exporter::resolve_source(a->target, a->checkpoint, a->set);
+    const std::string out = !a->out.empty() ? a->out
+                            : !src.run_dir.empty() ? (std::filesystem::path(src.run_dir) / "export").string()
+                                                   : "export";
+    std::filesystem::create_directories(out);
+    const exporter::Program program = exporter::build_program(src.model);
+    std::printf("%s\n", program.summary().c_str());
+    if (ckpt) {
+      const std::string path = (std::filesystem::path(out) / (a->name + ".qint.json")).string();
+      src.model.save(path);
+      std::printf("integer checkpoint: %s\n", path.c_str());
+    }
+    if (onnx) {
+      const std::string path = (std::filesystem::path(out) / (a->name + ".onnx")).string();
+      try {
+        exporter::write_onnx(src.model, path);
+        std::printf("ONNX (QDQ, opset 13): %s\n", path.c_str());
+      } catch (const ExportError& e) {
+        if (a->formats.find("onnx") != std::string::npos && a->formats != "c,onnx,ckpt") throw;
+        spdlog::warn("ONNX skipped: {}", e.what());  // default format list: other formats still written
+      }
+    }
+    if (c) {
+      const auto vectors = exporter::make_vectors(src, program, a->vectors);
+      exporter::CodegenOptions opts;
+      opts.name = a->name;
+      const auto files = exporter::write_c_export(src.model, program, vectors, out, opts);
+      std::printf("C library: %s/%s.c (+ %zu files; `make -C %s run` checks %zu test vectors)\n",
+                  out.c_str(), a->name.c_str(), files.size() - 1, out.c_str(), vectors.size());
+    }
+    return 0;
+  };
+}
+
+}  // namespace qat::cli
