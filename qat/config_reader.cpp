@@ -110,7 +110,8 @@ std::string ConfigNode::where() const {
 
 std::string ConfigNode::where(const std::string& key) const {
   const std::string full = key_path(key);
-  if (source_->overridden.count(full)) return "--set " + full;
+  for (const auto& o : source_->overridden)
+    if (o == full || full.rfind(o + ".", 0) == 0) return "--set " + o;
   if (node_ && node_.IsMap())
     for (auto it = node_.begin(); it != node_.end(); ++it)
       if (it->first.Scalar() == key) return mark_str(source_->file, it->first.Mark());

@@ -13,7 +13,7 @@ namespace {
 OptimizerConfig parse_optimizer(ConfigNode n, const OptimizerConfig& base) {
   OptimizerConfig o = base;
   o.name = n.get_enum("name", base.name, {"adam", "sgd"});
-  o.lr = n.get_double("lr", base.lr, 0.0, 10.0, true);
+  o.lr = n.get_double("lr", base.lr, 0.0, 1e6, true);
   o.momentum = n.get_double("momentum", base.momentum, 0.0, 1.0);
   o.weight_decay = n.get_double("weight_decay", base.weight_decay, 0.0, 1.0);
   o.nesterov = n.get_bool("nesterov", base.nesterov);

@@ -62,8 +62,9 @@ class MetricsLog {
     while (std::getline(in, line))
       if (!line.empty()) rows_.push_back(line);
   }
-  // Drops rows at or after (phase, epoch) so a resumed run rewrites them.
-  void truncate(const std::string& phase, int64_t epoch) {
+  // Keeps rows of earlier phases and rows of `phase` up to epoch `keep` (-1: none of it), so a
+  // resumed run rewrites what comes after.
+  void truncate(const std::string& phase, int64_t keep) {
     static const std::vector<std::string> order = {"float", "ptq", "qat"};
     const auto rank = [&](const std::string& p) {
       return std::find(order.begin(), order.end(), p) - order.begin();
@@ -72,7 +73,7 @@ class MetricsLog {
     for (const auto& r : rows_) {
       const std::string p = r.substr(0, r.find(','));
       const int64_t e = std::stoll(r.substr(r.find(',') + 1));
-      if (rank(p) < rank(phase) || (p == phase && e < epoch)) kept.push_back(r);
+      if (rank(p) < rank(phase) || (p == phase && e <= keep)) kept.push_back(r);
     }
     rows_ = kept;
   }
@@ -298,7 +299,7 @@ class Run {
       metrics_.add("float", e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs);
       save_state(e + 1 == epochs ? "ptq" : "float", e + 1);
       if (ev) summary_.float_phase = {true, ev->loss, ev->metric, secs};
-      if (e + 1 < epochs && should_stop()) return model;
+      if (should_stop()) return model;
     }
     if (epochs == 0 || !summary_.float_phase.ran) {
       const EvalResult ev = evaluate(*model, Mode::kFloat, "[float]");
@@ -368,7 +369,7 @@ class Run {
         summary_.ptq = {true, ev.loss, ev.metric, secs};
         m["test"] = {{"loss", ev.loss}, {"metric", ev.metric}};
         m["seconds"] = secs;
-        metrics_.truncate("ptq", 0);
+        metrics_.truncate("ptq", -1);
         metrics_.add("ptq", 0, 0.0, 0.0, 0.0, &ev, secs);
       }
       save_checkpoint(ptq_ckpt.string(), *qmodel, m, nullptr, {{"rng", rng_state()}});

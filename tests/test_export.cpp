@@ -1,0 +1,199 @@
+// Export pieces: the arena planner, overflow refusal, the integer checkpoint round trip.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <torch/torch.h>
+
+#include "export/engine.h"
+#include "export/int_model.h"
+#include "export/lower.h"
+#include "export/planner.h"
+#include "export/program.h"
+#include "models/resnet.h"
+#include "qat/errors.h"
+#include "qat/graph_module.h"
+
+namespace qat::exporter {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Planner, NeverOverlapsLiveBuffersAndReusesDeadOnes) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<PlanItem> items;
+    const int n = 2 + static_cast<int>(rng() % 30);
+    for (int i = 0; i < n; ++i) {
+      const int first = static_cast<int>(rng() % 40);
+      items.push_back({1 + static_cast<int64_t>(rng() % 5000), first, first + static_cast<int>(rng() % 10)});
+    }
+    const ArenaPlan plan = plan_arena(items, 8);
+    ASSERT_GE(plan.arena_bytes, plan.lower_bound);
+    for (size_t a = 0; a < items.size(); ++a) {
+      ASSERT_EQ(plan.offsets[a] % 8, 0);
+      ASSERT_LE(plan.offsets[a] + items[a].bytes, plan.arena_bytes);
+      for (size_t b = a + 1; b < items.size(); ++b) {
+        if (!lifetimes_overlap(items[a], items[b])) continue;
+        const bool disjoint = plan.offsets[a] + items[a].bytes <= plan.offsets[b] ||
+                              plan.offsets[b] + items[b].bytes <= plan.offsets[a];
+        ASSERT_TRUE(disjoint) << "trial " << trial << " items " << a << ", " << b;
+      }
+    }
+  }
+  // A chain a -> b -> c: a and c never live together, so c reuses a's memory.
+  const ArenaPlan chain = plan_arena({{100, 0, 1}, {100, 1, 2}, {100, 2, 3}}, 4);
+  EXPECT_EQ(chain.arena_bytes, 200);
+  EXPECT_EQ(chain.lower_bound, 200);
+  EXPECT_EQ(chain.offsets[0], chain.offsets[2]);
+}
+
+GraphModule calibrated_resnet(const std::vector<int64_t>& input, int bits) {
+  torch::manual_seed(3);
+  models::ResNetOptions o;
+  o.input = input;
+  QuantConfig q;
+  q.weights.bits = q.activations.bits = bits;
+  GraphModule m(models::build_resnet(o), q);
+  m->set_mode(Mode::kCalibrate);
+  torch::NoGradGuard ng;
+  std::vector<int64_t> shape{8};
+  shape.insert(shape.end(), input.begin(), input.end());
+  m->forward(torch::randn(shape));
+  m->freeze_observers(true);
+  m->set_mode(Mode::kEval);
+  return m;
+}
+
+nlohmann::json meta(int64_t channels) {
+  return {{"head", {{"task", "classification"}}},
+          {"metric", "acc"},
+          {"input", {{"mean", std::vector<double>(static_cast<size_t>(channels), 0.5)},
+                     {"std", std::vector<double>(static_cast<size_t>(channels), 2.0)}}}};
+}
+
+TEST(Lowering, RefusesAnAccumulatorThatCanOverflowInt32) {
+  // A conv over 20000 channels x 9 taps of saturated int8 weights: the worst case
+  // 180000 * 127 * 128 > 2^31 cannot be computed in the int32 accumulator of 8-bit kernels.
+  torch::manual_seed(0);
+  Graph g;
+  g.input("input", {20000, 9});
+  g.conv("wide", "input", 1, {9}, {1}, {0});
+  GraphModule m(g, QuantConfig{});
+  {
+    torch::NoGradGuard ng;
+    m->layer("wide")->weight.fill_(1.98);
+    m->set_mode(Mode::kCalibrate);
+    m->forward(torch::randn({2, 20000, 9}));
+  }
+  try {
+    lower(*m, meta(20000));
+    FAIL() << "lowering accepted an overflowing layer";
+  } catch (const ExportError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("layer 'wide'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("exceeds the int32 accumulator"), std::string::npos) << msg;
+  }
+  // The same layer with 16-bit activations uses int64 accumulators and is accepted.
+  QuantConfig q16;
+  q16.activations.bits = 16;
+  GraphModule m16(g, q16);
+  {
+    torch::NoGradGuard ng;
+    m16->layer("wide")->weight.fill_(1.98);
+    m16->set_mode(Mode::kCalibrate);
+    m16->forward(torch::randn({2, 20000, 9}));
+  }
+  EXPECT_NO_THROW(lower(*m16, meta(20000)));
+}
+
+TEST(Lowering, RefusesFloatAndUncalibratedModels) {
+  models::ResNetOptions o;
+  o.input = {9, 32};
+  o.batch_norm = true;
+  GraphModule with_bn(models::build_resnet(o), QuantConfig{});
+  EXPECT_THROW(lower(*with_bn, meta(9)), ExportError);
+  o.batch_norm = false;
+  GraphModule raw(models::build_resnet(o), QuantConfig{});
+  EXPECT_THROW(lower(*raw, meta(9)), ExportError);
+}
+
+TEST(IntCheckpoint, RoundTripsAndRunsWithoutTheFloatModel) {
+  GraphModule m = calibrated_resnet({9, 32}, 8);
+  const IntModel im = lower(*m, meta(9));
+  const fs::path path = fs::temp_directory_path() / "qat_test_model.qint.json";
+  im.save(path.string());
+  const IntModel back = IntModel::load(path.string());
+  nlohmann::json a = back.to_json(), b = im.to_json();
+  a["source"] = b["source"] = "";
+  EXPECT_TRUE(a == b) << "integer checkpoint changed in the round trip";
+  EXPECT_EQ(back.input_mean, im.input_mean);
+  EXPECT_EQ(back.weight_count(), im.weight_count());
+  // Same outputs from the reloaded checkpoint.
+  const Program p1 = build_program(im), p2 = build_program(back);
+  Engine e1(p1), e2(p2);
+  std::mt19937 rng(1);
+  for (int t = 0; t < 5; ++t) {
+    std::vector<int32_t> in(static_cast<size_t>(p1.input_elements()));
+    for (auto& v : in) v = static_cast<int32_t>(rng() % 256) - 128;
+    std::vector<int32_t> o1, o2;
+    e1.run(in, o1);
+    e2.run(in, o2);
+    EXPECT_EQ(o1, o2);
+  }
+  fs::remove(path);
+}
+
+TEST(IntCheckpoint, RejectsTamperedFiles) {
+  GraphModule m = calibrated_resnet({9, 32}, 8);
+  nlohmann::json j = lower(*m, meta(9)).to_json();
+  nlohmann::json bad = j;
+  bad["format"] = "something-else";
+  EXPECT_THROW(IntModel::from_json(bad), ExportError);
+  bad = j;
+  bad["nodes"][1]["bias"][0] = int64_t{1} << 40;  // bias beyond int32
+  try {
+    IntModel::from_json(bad);
+    FAIL();
+  } catch (const ExportError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not fit int32"), std::string::npos) << e.what();
+  }
+  bad = j;
+  bad["weight_type"] = "int16";  // 16-bit weights with 8-bit activations
+  EXPECT_THROW(IntModel::from_json(bad), ExportError);
+  const fs::path path = fs::temp_directory_path() / "qat_test_broken.qint.json";
+  {
+    std::ofstream(path) << "{\"format\": \"qat-int-model\", ";
+  }
+  try {
+    IntModel::load(path.string());
+    FAIL();
+  } catch (const ExportError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos);
+  }
+  fs::remove(path);
+}
+
+TEST(Program, SummaryReportsTotals) {
+  GraphModule m = calibrated_resnet({9, 128}, 8);
+  const Program p = build_program(lower(*m, meta(9)));
+  const std::string s = p.summary();
+  EXPECT_NE(s.find("conv1"), std::string::npos);
+  EXPECT_NE(s.find("lower bound"), std::string::npos);
+  // ResNetv1-6: the downsampling block pools after its first conv, so that conv and the
+  // projection run at length 128 and only the second conv at 64.
+  EXPECT_EQ(p.macs(), 9 * 16 * 3 * 128 + 3 * 16 * 16 * 3 * 128 + 16 * 16 * 3 * 64 + 16 * 16 * 128 + 16 * 6);
+  // 3958 int8 weights and biases: weights 1 B, biases 4 B, one shift byte per layer (7 layers).
+  int64_t weights = 0, biases = 0;
+  for (const auto& c : p.calls) {
+    weights += static_cast<int64_t>(c.weights.size());
+    biases += static_cast<int64_t>(c.bias.size());
+  }
+  EXPECT_EQ(weights + biases, 3958);
+  EXPECT_EQ(p.weight_bytes(), weights + 4 * biases + 7);
+}
+
+}  // namespace
+}  // namespace qat::exporter

@@ -1,0 +1,171 @@
+// The training engine on the bundled UCI-HAR sample: determinism, exact resume, divergence.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "qat/checkpoint.h"
+#include "qat/errors.h"
+#include "qat/run_config.h"
+#include "qat/trainer.h"
+
+namespace qat {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small config over the bundled sample, written into a temporary directory.
+std::string write_config(const std::string& name, const std::string& extra = "") {
+  const fs::path dir = fs::temp_directory_path() / "qat_training_tests";
+  fs::create_directories(dir);
+  const fs::path cfg = dir / (name + ".yaml");
+  std::ofstream(cfg) << "name: " << name << "\n"
+                     << "output: " << (dir / name).string() << "\n"
+                     << "seed: 3\nthreads: 1\n"
+                     << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
+                     << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
+                     << "model: {name: resnet, filters: 8}\n"
+                     << "train: {epochs: 3, batch_size: 32, mixup: 0.2, augment: {shift: 2},\n"
+                     << "        optimizer: {name: sgd, lr: 0.05}, schedule: {name: multistep, milestones: [2]}}\n"
+                     << "ptq: {batches: 2}\n"
+                     << "qat: {epochs: 2, freeze_observers_epoch: 1}\n"
+                     << extra;
+  return cfg.string();
+}
+
+std::vector<torch::Tensor> weights_of(const std::string& ckpt) {
+  std::vector<torch::Tensor> w;
+  Checkpoint ck = load_checkpoint(ckpt);
+  for (const auto& p : ck.model->named_parameters()) w.push_back(p.value().clone());
+  for (const auto& b : ck.model->named_buffers()) w.push_back(b.value().clone());
+  return w;
+}
+
+void expect_same(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+}
+
+TrainOptions quiet() {
+  TrainOptions o;
+  o.progress = false;
+  return o;
+}
+
+TEST(Training, FullRunWritesTheRunDirectory) {
+  const RunConfig cfg = load_run_config(write_config("full"));
+  const RunSummary s = train_run(cfg, quiet());
+  EXPECT_TRUE(s.float_phase.ran);
+  EXPECT_TRUE(s.ptq.ran);
+  EXPECT_TRUE(s.qat.ran);
+  EXPECT_GT(s.float_phase.metric, 1.0 / 6.0);  // better than chance on 6 classes
+  for (const char* f : {"config.yaml", "metrics.csv", "float.pt", "ptq.pt", "qat.pt", "model.pt", "state.json", "summary.json"})
+    EXPECT_TRUE(fs::exists(fs::path(cfg.output) / f)) << f;
+  std::ifstream csv(fs::path(cfg.output) / "metrics.csv");
+  int lines = 0;
+  for (std::string l; std::getline(csv, l);) ++lines;
+  EXPECT_EQ(lines, 1 + 3 + 1 + 2);  // header, float epochs, ptq, qat epochs
+  const Checkpoint model = load_checkpoint((fs::path(cfg.output) / "model.pt").string());
+  EXPECT_EQ(model.model->mode(), Mode::kEval);
+  EXPECT_FALSE(model.model->has_batchnorm());
+  EXPECT_EQ(model.meta.at("input").at("mean").size(), 9u);
+}
+
+TEST(Training, SameSeedSameResult) {
+  const RunConfig a = load_run_config(write_config("det_a"));
+  const RunConfig b = load_run_config(write_config("det_b"));
+  const RunSummary sa = train_run(a, quiet()), sb = train_run(b, quiet());
+  EXPECT_EQ(sa.float_phase.metric, sb.float_phase.metric);
+  EXPECT_EQ(sa.qat.loss, sb.qat.loss);
+  expect_same(weights_of(a.output + "/model.pt"), weights_of(b.output + "/model.pt"));
+}
+
+TEST(Training, ResumeContinuesExactly) {
+  const RunConfig ref = load_run_config(write_config("resume_ref"));
+  train_run(ref, quiet());
+  // Interrupt after 2 float epochs, then after 2 more (the last float epoch, the PTQ step and
+  // the first QAT epoch), then finish: the result must be bit-identical to the uninterrupted run.
+  const RunConfig cfg = load_run_config(write_config("resume_cut"));
+  TrainOptions o = quiet();
+  o.stop_after_epochs = 2;
+  EXPECT_TRUE(train_run(cfg, o).interrupted);
+  o.resume = true;
+  EXPECT_TRUE(train_run(cfg, o).interrupted);
+  std::ifstream st(fs::path(cfg.output) / "state.json");
+  const nlohmann::json state = nlohmann::json::parse(st);
+  EXPECT_EQ(state.at("phase"), "qat");
+  o.stop_after_epochs = -1;
+  const RunSummary s = train_run(cfg, o);
+  EXPECT_FALSE(s.interrupted);
+  expect_same(weights_of(ref.output + "/model.pt"), weights_of(cfg.output + "/model.pt"));
+  std::ifstream c1(fs::path(ref.output) / "metrics.csv"), c2(fs::path(cfg.output) / "metrics.csv");
+  std::string l1, l2;
+  int rows = 0;
+  while (std::getline(c1, l1) && std::getline(c2, l2)) {
+    // Identical except the wall-clock column.
+    EXPECT_EQ(l1.substr(0, l1.rfind(',')), l2.substr(0, l2.rfind(','))) << "row " << rows;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 7);
+}
+
+TEST(Training, ResumeRefusesAChangedConfig) {
+  const std::string path = write_config("resume_changed");
+  TrainOptions o = quiet();
+  o.stop_after_epochs = 1;
+  train_run(load_run_config(path), o);
+  o.resume = true;
+  try {
+    train_run(load_run_config(path, {"train.epochs=5"}), o);
+    FAIL();
+  } catch (const TrainingError& e) {
+    EXPECT_NE(std::string(e.what()).find("differs from the config given now"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Training, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
+  const RunConfig cfg = load_run_config(
+      write_config("diverge", ""), {"qat.optimizer={name: sgd, lr: 1.0e+5}"});
+  try {
+    train_run(cfg, quiet());
+    FAIL() << "a diverging run did not stop";
+  } catch (const TrainingError& e) {
+    const std::string msg = e.what();
+    EXPECT_TRUE(msg.find("NaN") != std::string::npos || msg.find("Inf") != std::string::npos) << msg;
+  }
+  // The float and PTQ checkpoints written before the divergence are intact and loadable.
+  EXPECT_NO_THROW(load_checkpoint(cfg.output + "/float.pt"));
+  EXPECT_NO_THROW(load_checkpoint(cfg.output + "/ptq.pt"));
+  EXPECT_FALSE(fs::exists(cfg.output + "/model.pt"));
+}
+
+TEST(Training, BadDatasetPathListsWhatWasTried) {
+  try {
+    load_run_config(write_config("badpath"), {"dataset.path=[/nonexistent/a, /nonexistent/b]"});
+    FAIL();
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("--set dataset.path"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("/nonexistent/a"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("/nonexistent/b"), std::string::npos) << msg;
+  }
+}
+
+TEST(Schedules, MultistepAndCosine) {
+  ScheduleConfig m;
+  m.name = "multistep";
+  m.milestones = {2, 4};
+  m.gamma = 0.5;
+  EXPECT_DOUBLE_EQ(m.lr_at(1.0, 1, 6), 1.0);
+  EXPECT_DOUBLE_EQ(m.lr_at(1.0, 2, 6), 0.5);
+  EXPECT_DOUBLE_EQ(m.lr_at(1.0, 5, 6), 0.25);
+  ScheduleConfig c;
+  c.name = "cosine";
+  EXPECT_DOUBLE_EQ(c.lr_at(1.0, 0, 10), 1.0);
+  EXPECT_NEAR(c.lr_at(1.0, 5, 10), 0.5, 1e-12);
+}
+
+}  // namespace
+}  // namespace qat
