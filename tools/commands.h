@@ -14,5 +14,6 @@ Runner add_train(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_info(CLI::App& app);
 Runner add_export(CLI::App& app);
+Runner add_deploy(CLI::App& app);
 
 }  // namespace qat::cli

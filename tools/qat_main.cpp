@@ -2,6 +2,7 @@
 //   qat train CONFIG [--set key=value ...] [--resume]
 //   qat eval  CONFIG|RUN_DIR [--checkpoint FILE] [--engine int|sim|float]
 //   qat export RUN_DIR|CONFIG|CHECKPOINT [--format c,onnx,ckpt] [--out DIR]
+//   qat deploy EXPORT_DIR|RUN_DIR --target cortex-m4|cortex-m7 [--vectors N] [--keep-build]
 //   qat info  CONFIG
 #include <cstdio>
 #include <map>
@@ -19,7 +20,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   std::map<CLI::App*, qat::cli::Runner> runners;
-  for (auto add : {qat::cli::add_train, qat::cli::add_eval, qat::cli::add_export, qat::cli::add_info}) {
+  for (auto add : {qat::cli::add_train, qat::cli::add_eval, qat::cli::add_export,
+                   qat::cli::add_deploy, qat::cli::add_info}) {
     const size_t before = app.get_subcommands({}).size();
     auto runner = add(app);
     runners[app.get_subcommands({})[before]] = runner;

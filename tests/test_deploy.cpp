@@ -1,0 +1,318 @@
+// Deployment on emulated Cortex-M (export/deploy.h): a lowered ResNetv1-6 export built with
+// arm-none-eabi-gcc and run on QEMU (mps2-an386 = Cortex-M4F, mps2-an500 = Cortex-M7) must match
+// the host integer engine bit for bit, give deterministic instruction counts and plausible
+// memory figures, for pow2 int8, pow2 int16 and affine int8. Skipped (with a message) when the
+// toolchain or QEMU is not installed; the missing-tool error is tested either way.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include <torch/torch.h>
+
+#include "export/codegen.h"
+#include "export/deploy.h"
+#include "export/engine.h"
+#include "export/lower.h"
+#include "export/program.h"
+#include "models/resnet.h"
+#include "qat/errors.h"
+#include "qat/graph_module.h"
+
+namespace qat::exporter {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kInstallCommand =
+    "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm";
+
+bool tools_present() {
+  try {
+    check_deploy_tools();
+    return true;
+  } catch (const ExportError&) {
+    return false;
+  }
+}
+
+#define SKIP_WITHOUT_TOOLS()                                                                 \
+  if (!tools_present())                                                                      \
+  GTEST_SKIP() << "arm-none-eabi-gcc, arm-none-eabi-size or qemu-system-arm not installed (" \
+               << kInstallCommand << ")"
+
+enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8 };
+
+QuantConfig config(Fmt f) {
+  QuantConfig q;
+  const Scheme s = f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2;
+  q.weights = default_spec(s, TensorRole::kWeights);
+  q.activations = default_spec(s, TensorRole::kActivations);
+  q.bias = default_spec(s, TensorRole::kBias);
+  q.weights.bits = q.activations.bits = f == Fmt::kPow2Int16 ? 16 : 8;
+  return q;
+}
+
+// Removes the export directory when the test ends.
+struct TempExport {
+  fs::path dir;
+  Program program;
+  ~TempExport() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// ResNetv1-6 for UCI-HAR-shaped input [9, 128] with random weights, calibrated on random data,
+// lowered and written as a C export with `vectors` random input vectors whose expected outputs
+// come from the host engine. corrupt: the expected output code 0 of vector 1 is off by one.
+void make_export(TempExport& e, Fmt f, const std::string& tag, int vectors, bool corrupt = false) {
+  torch::manual_seed(7);
+  models::ResNetOptions o;
+  o.input = {9, 128};
+  o.batch_norm = false;
+  GraphModule m(models::build_resnet(o), config(f));
+  {
+    torch::NoGradGuard ng;
+    m->set_mode(Mode::kCalibrate);
+    for (int i = 0; i < 3; ++i) m->forward(torch::randn({16, 9, 128}));
+    m->freeze_observers(true);
+    m->set_mode(Mode::kEval);
+  }
+  const nlohmann::json meta = {
+      {"head", {{"task", "classification"}}},
+      {"metric", "acc"},
+      {"input", {{"mean", std::vector<double>(9, 0.0)}, {"std", std::vector<double>(9, 1.0)}}}};
+  const IntModel im = lower(*m, meta);
+  e.program = build_program(im);
+  Engine engine(e.program);
+  std::mt19937 rng(42);
+  const QFormat& in = im.input_format();
+  std::uniform_int_distribution<int64_t> codes(in.qmin(), in.qmax());
+  std::vector<TestVector> tv(static_cast<size_t>(vectors));
+  for (auto& v : tv) {
+    for (int64_t k = 0; k < e.program.input_elements(); ++k)
+      v.input.push_back(static_cast<int32_t>(codes(rng)));
+    engine.run(v.input, v.output);
+  }
+  if (corrupt) tv[1].output[0] += tv[1].output[0] < 0 ? 1 : -1;
+  e.dir = fs::temp_directory_path() / ("qat_test_deploy_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(e.dir);
+  write_c_export(im, e.program, tv, e.dir.string(), CodegenOptions{});
+}
+
+void expect_sound(const DeployResult& r, const TempExport& e, int vectors) {
+  SCOPED_TRACE(r.target + "\n" + r.output);
+  EXPECT_TRUE(r.passed());
+  EXPECT_EQ(r.vectors, vectors);
+  EXPECT_EQ(r.bit_exact, vectors);
+  EXPECT_EQ(r.mismatching_outputs, 0);
+  ASSERT_EQ(static_cast<int>(r.instructions.size()), vectors);
+  // The calibration loop converts ticks to instructions exactly (to one tick).
+  ASSERT_GT(r.instructions_per_tick, 0);
+  EXPECT_LE(std::abs(r.calibration_ticks * r.instructions_per_tick - r.calibration_instructions),
+            r.instructions_per_tick);
+  // An inference executes at least one instruction per MAC.
+  for (int64_t i : r.instructions) EXPECT_GT(i, e.program.macs());
+  EXPECT_GT(r.instructions_per_mac, 1.0);
+  EXPECT_EQ(r.macs, e.program.macs());
+  // Weights and constants are in the model's flash; the arena is in its static RAM.
+  EXPECT_GE(r.model.rodata, e.program.weight_bytes());
+  EXPECT_GT(r.model.text, 0);
+  EXPECT_GE(r.ram_bytes(), e.program.plan.arena_bytes);
+  EXPECT_EQ(r.arena_bytes, e.program.plan.arena_bytes);
+  EXPECT_GT(r.stack_bytes, 0);
+  EXPECT_LT(r.stack_bytes, 16 * 1024);
+  // The test vectors, the harness and the runtime library are in the image, not in the model.
+  EXPECT_GT(r.test_vectors.rodata, 0);
+  EXPECT_GT(r.harness.text, 0);
+  EXPECT_GE(r.image.flash(), r.model.flash() + r.test_vectors.flash() + r.harness.flash());
+  EXPECT_GE(r.image.ram(), r.model.ram());
+  EXPECT_TRUE(r.build_dir.empty()) << "temporary build directory reported";
+}
+
+void check_format(Fmt f, const std::string& tag) {
+  SKIP_WITHOUT_TOOLS();
+  TempExport e;
+  make_export(e, f, tag, 3);
+  for (const char* target : {"cortex-m4", "cortex-m7"}) {
+    DeployOptions opts;
+    opts.target = target;
+    const DeployResult r = deploy(e.dir.string(), opts);
+    std::printf("%s", format_report(r).c_str());
+    EXPECT_EQ(r.machine, std::string(target) == "cortex-m4" ? "mps2-an386" : "mps2-an500");
+    expect_sound(r, e, 3);
+  }
+}
+
+TEST(Deploy, Int8BitExactAndDeterministicOnM4AndM7) {
+  SKIP_WITHOUT_TOOLS();
+  TempExport e;
+  make_export(e, Fmt::kPow2Int8, "int8", 4);
+  DeployOptions m4;
+  m4.target = "cortex-m4";
+  const DeployResult a = deploy(e.dir.string(), m4);
+  expect_sound(a, e, 4);
+  // Same image, same emulator: -icount makes the counts repeatable exactly.
+  const DeployResult b = deploy(e.dir.string(), m4);
+  EXPECT_EQ(a.ticks, b.ticks);
+  EXPECT_EQ(a.instructions, b.instructions);
+  EXPECT_EQ(a.stack_bytes, b.stack_bytes);
+  EXPECT_EQ(a.model.flash(), b.model.flash());
+  DeployOptions m7;
+  m7.target = "cortex-m7";
+  const DeployResult c = deploy(e.dir.string(), m7);
+  expect_sound(c, e, 4);
+  // A subset of the vectors, and the figures in JSON.
+  m7.vectors = 2;
+  const DeployResult d = deploy(e.dir.string(), m7);
+  expect_sound(d, e, 2);
+  const nlohmann::json j = to_json(d);
+  EXPECT_EQ(j.at("target"), "cortex-m7");
+  EXPECT_EQ(j.at("bit_exact"), 2);
+  EXPECT_EQ(j.at("flash_bytes"), d.flash_bytes());
+  EXPECT_NE(format_report(d).find("2/2 vectors"), std::string::npos) << format_report(d);
+}
+
+TEST(Deploy, Int16BitExactOnM4AndM7) {
+  check_format(Fmt::kPow2Int16, "int16");
+}
+
+TEST(Deploy, AffineInt8BitExactOnM4AndM7) {
+  check_format(Fmt::kAffineInt8, "affine");
+}
+
+TEST(Deploy, ReportsMismatchesAndKeepsTheBuild) {
+  SKIP_WITHOUT_TOOLS();
+  TempExport e;
+  make_export(e, Fmt::kPow2Int8, "corrupt", 3, /*corrupt=*/true);
+  DeployOptions opts;
+  opts.keep_build = true;
+  const DeployResult r = deploy(e.dir.string(), opts);
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.bit_exact, 2);
+  EXPECT_EQ(r.mismatching_outputs, 1);
+  EXPECT_TRUE(r.repeat_matched) << "the output itself is stable; only the expectation is wrong";
+  EXPECT_EQ(fs::path(r.build_dir), e.dir / "build-cortex-m4");
+  for (const char* f : {"image.elf", "image.map", "build.sh", "console.txt", "target/harness.c",
+                        "target/mps2_an386.ld"})
+    EXPECT_TRUE(fs::exists(e.dir / "build-cortex-m4" / f)) << f;
+  opts.vectors = 4;
+  try {
+    deploy(e.dir.string(), opts);
+    FAIL() << "accepted more vectors than the export holds";
+  } catch (const ExportError& err) {
+    EXPECT_NE(std::string(err.what()).find("--vectors 4"), std::string::npos) << err.what();
+  }
+}
+
+TEST(Deploy, MissingToolchainNamesTheInstallCommand) {
+  const char* old = std::getenv("PATH");
+  const std::string saved = old ? old : "";
+  const fs::path empty =
+      fs::temp_directory_path() / ("qat_test_empty_path_" + std::to_string(::getpid()));
+  fs::create_directories(empty);
+  setenv("PATH", empty.c_str(), 1);
+  std::string check_msg, deploy_msg;
+  try {
+    check_deploy_tools();
+  } catch (const ExportError& e) {
+    check_msg = e.what();
+  }
+  try {
+    deploy(empty.string(), DeployOptions{});
+  } catch (const ExportError& e) {
+    deploy_msg = e.what();
+  }
+  setenv("PATH", saved.c_str(), 1);
+  fs::remove_all(empty);
+  EXPECT_NE(check_msg.find(kInstallCommand), std::string::npos) << check_msg;
+  EXPECT_NE(check_msg.find("arm-none-eabi-gcc"), std::string::npos) << check_msg;
+  EXPECT_NE(check_msg.find("qemu-system-arm"), std::string::npos) << check_msg;
+  EXPECT_NE(deploy_msg.find(kInstallCommand), std::string::npos) << deploy_msg;
+}
+
+TEST(Deploy, RejectsUnknownTargetsAndDirectoriesWithoutAnExport) {
+  DeployOptions opts;
+  opts.target = "cortex-m0";
+  EXPECT_THROW(deploy(fs::temp_directory_path().string(), opts), ExportError);
+  const fs::path empty =
+      fs::temp_directory_path() / ("qat_test_no_export_" + std::to_string(::getpid()));
+  fs::create_directories(empty);
+  try {
+    detect_export_name(empty.string());
+    FAIL() << "found an export in an empty directory";
+  } catch (const ExportError& e) {
+    EXPECT_NE(std::string(e.what()).find("qat export"), std::string::npos) << e.what();
+  }
+  fs::remove_all(empty);
+}
+
+TEST(Deploy, LinkMapAttributesSectionsToFilesAndLibraryMembersToTheirUsers) {
+  const std::string map = R"(Archive member included to satisfy reference by file (symbol)
+
+/usr/lib/libgcc.a(_aeabi_ldivmod.o)
+                              obj/model/qk_common.o (__aeabi_ldivmod)
+/usr/lib/libgcc.a(_udivmoddi4.o)
+                              /usr/lib/libgcc.a(_aeabi_ldivmod.o) (__udivmoddi4)
+/usr/lib/libc_nano.a(lib_a-memcpy.o)
+                              obj/harness/startup.o (memcpy)
+
+Discarded input sections
+
+ .text.unused   0x00000000       0x40 obj/model/model.o
+
+Memory Configuration
+
+Linker script and memory map
+
+LOAD obj/model/model.o
+.text           0x00000000      0x200
+ *(.isr_vector)
+ .isr_vector    0x00000000       0xc0 obj/harness/startup.o
+                0x00000000                qat_vectors
+ .text.model_run
+                0x000000c0      0x1bc obj/model/model.o
+                0x000000c0                model_run
+ *fill*         0x0000027c        0x4
+ .text          0x00000280       0x34 /usr/lib/libc_nano.a(lib_a-memcpy.o)
+
+.rodata         0x00000300      0x120
+ .rodata.conv1_w
+                0x00000300      0x100 obj/model/model.o
+ .rodata        0x00000400       0x20 obj/vectors/model_vectors.o
+
+.data           0x20000000        0x8 load address 0x00000420
+ .data.x        0x20000000        0x8 obj/model/model.o
+
+.bss            0x20000008     0x1800
+ .bss.model_arena
+                0x20000008     0x1800 obj/model/model.o
+ COMMON         0x20001808        0x4 obj/harness/harness.o
+
+.comment        0x00000000       0x26
+ .comment       0x00000000       0x26 obj/model/model.o
+)";
+  const auto files = parse_link_map(map);
+  const SectionBytes& model = files.at("obj/model/model.o");
+  EXPECT_EQ(model.text, 0x1bc);  // the discarded 0x40 and the .comment do not count
+  EXPECT_EQ(model.rodata, 0x100);
+  EXPECT_EQ(model.data, 8);
+  EXPECT_EQ(model.bss, 0x1800);
+  EXPECT_EQ(files.at("obj/harness/startup.o").text, 0xc0);
+  EXPECT_EQ(files.at("obj/harness/harness.o").bss, 4);
+  EXPECT_EQ(files.at("obj/vectors/model_vectors.o").rodata, 0x20);
+  EXPECT_EQ(files.at("/usr/lib/libc_nano.a(lib_a-memcpy.o)").text, 0x34);
+  EXPECT_EQ(files.size(), 5u);
+  const auto refs = parse_archive_references(map);
+  ASSERT_EQ(refs.size(), 3u);
+  EXPECT_EQ(refs.at("/usr/lib/libgcc.a(_aeabi_ldivmod.o)"), "obj/model/qk_common.o");
+  EXPECT_EQ(refs.at("/usr/lib/libgcc.a(_udivmoddi4.o)"), "/usr/lib/libgcc.a(_aeabi_ldivmod.o)");
+  EXPECT_EQ(refs.at("/usr/lib/libc_nano.a(lib_a-memcpy.o)"), "obj/harness/startup.o");
+}
+
+}  // namespace
+}  // namespace qat::exporter
