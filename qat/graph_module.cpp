@@ -23,12 +23,6 @@ std::vector<int64_t> weight_shape(const Graph& g, const Node& n) {
   return s;
 }
 
-// Scale of per-channel quantities of a [N, C, ...] activation tensor.
-torch::Tensor channel_tensor(const std::vector<double>& v, int64_t rank, torch::Dtype dtype) {
-  auto shape = broadcast_shape(static_cast<int64_t>(v.size()), v.size() > 1 ? 1 : -1, rank);
-  return torch::tensor(v, torch::kDouble).reshape(shape).to(dtype);
-}
-
 torch::Tensor sum_pool(const torch::Tensor& x, const Node& n) {
   // Window sums (exact in double for integer codes); 1D through the 2D op.
   if (n.kernel.size() == 1)
@@ -242,31 +236,69 @@ torch::Tensor GraphModuleImpl::quantize_output(size_t index, Layer l, const torc
   return l->act_quantizer->forward(y);
 }
 
-torch::Tensor GraphModuleImpl::exact_requant(const torch::Tensor& acc, size_t index,
-                                             const IntLayer& il) {
-  // Recover the integer accumulator (exact: the double sum is within far less than 0.5 of it),
-  // then requantize exactly as the C kernels do.
-  const size_t channels = il.weight.channels();
-  std::vector<double> acc_scale;
-  for (size_t c = 0; c < channels; ++c) acc_scale.push_back(il.input.scale[0] * il.weight.scale_at(c));
-  const torch::Tensor acc_int =
-      torch::floor(acc / channel_tensor(acc_scale, acc.dim(), torch::kDouble) + 0.5).to(torch::kLong);
+torch::Tensor GraphModuleImpl::apply_layer(const Node& n, const torch::Tensor& in,
+                                           const torch::Tensor& w, const torch::Tensor& b) const {
+  if (n.op == OpType::kLinear) return torch::linear(in, w, b);
+  if (n.kernel.size() == 1) return torch::conv1d(in, w, b, n.stride, n.padding, 1, n.groups);
+  return torch::conv2d(in, w, b, n.stride, n.padding, 1, n.groups);
+}
+
+const IntLayer& GraphModuleImpl::cached_int_layer(const std::string& name) {
+  auto it = eval_cache_.find(name);
+  if (it == eval_cache_.end()) it = eval_cache_.emplace(name, int_layer(name)).first;
+  return it->second;
+}
+
+void GraphModuleImpl::set_mode(Mode m) {
+  mode_ = m;
+  eval_cache_.clear();
+}
+
+torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in, Activation act) {
+  const IntLayer& il = cached_int_layer(n.name);
+  // Every partial sum of the accumulator is bounded by acc_bound integer units, so float32
+  // (24-bit significand) computes the layer exactly when the bound is below 2^24; otherwise
+  // double (53 bits) does.
+  const torch::Dtype dt = il.acc_bound < (int64_t{1} << 24) ? torch::kFloat : torch::kDouble;
+  const auto channel_shape = [&](int64_t c) {
+    return broadcast_shape(c, c > 1 ? 1 : -1, in.dim());
+  };
+  if (il.output.scheme == Scheme::kPow2) {
+    // The fake-quant forward itself: dequantized weights and bias (exact multiples of powers
+    // of two), the layer, the fused activation, the output quantizer.
+    const int64_t out_c = il.weight_codes.size(0);
+    std::vector<double> ws, bs;
+    for (int64_t c = 0; c < out_c; ++c) {
+      ws.push_back(il.weight.scale_at(static_cast<size_t>(c)));
+      bs.push_back(il.input.scale[0] * il.weight.scale_at(static_cast<size_t>(c)));
+    }
+    std::vector<int64_t> wshape(static_cast<size_t>(il.weight_codes.dim()), 1);
+    wshape[0] = out_c;
+    const torch::Tensor w = il.weight_codes.to(dt) * torch::tensor(ws, torch::kDouble).reshape(wshape).to(dt);
+    const torch::Tensor b = il.bias_codes.to(dt) * torch::tensor(bs, torch::kDouble).to(dt);
+    torch::Tensor y = apply_layer(n, in.to(dt), w, b);
+    if (act == Activation::kRelu) y = torch::relu(y);
+    if (act == Activation::kRelu6) y = torch::clamp(y, 0.0, 6.0);
+    return layers_.at(n.name)->act_quantizer->forward(y).to(torch::kDouble);
+  }
+  // Affine: the integer accumulator from the input codes (x_q - zp) and the weight codes, then
+  // the kernels' fixed-point requantization.
+  const torch::Tensor x_codes = torch::floor(in / il.input.scale[0] + 0.5).to(dt);
+  torch::Tensor acc = apply_layer(n, x_codes, il.weight_codes.to(dt), torch::Tensor()).to(torch::kLong);
+  acc = acc + il.bias_codes.reshape(channel_shape(il.bias_codes.size(0)));
   const Requant rq = make_requant(il.input, il.weight, il.output, il.acc_bound);
   std::vector<int64_t> mult, round, div;
-  for (size_t c = 0; c < channels; ++c) {
-    const FixedMultiplier& fm = rq.multiplier[c];
+  for (const FixedMultiplier& fm : rq.multiplier) {
     mult.push_back(fm.multiplier);
     round.push_back(fm.shift > 0 ? int64_t{1} << (fm.shift - 1) : 0);
     div.push_back(int64_t{1} << fm.shift);
   }
-  auto as_tensor = [&](const std::vector<int64_t>& v) {
-    return torch::tensor(v, torch::kLong)
-        .reshape(broadcast_shape(static_cast<int64_t>(v.size()), v.size() > 1 ? 1 : -1, acc.dim()));
+  const auto as_tensor = [&](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::kLong).reshape(channel_shape(static_cast<int64_t>(v.size())));
   };
-  torch::Tensor q = torch::div(acc_int * as_tensor(mult) + as_tensor(round), as_tensor(div), "floor");
-  q = q + il.output.zero_point[0];
+  torch::Tensor q = torch::div(acc * as_tensor(mult) + as_tensor(round), as_tensor(div), "floor");
   const auto [lo, hi] = activation_bounds(il.output, il.activation);
-  q = q.clamp(lo, hi);
+  q = (q + il.output.zero_point[0]).clamp(lo, hi);
   return (q - il.output.zero_point[0]).to(torch::kDouble) * il.output.scale[0];
 }
 
@@ -305,8 +337,12 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
       case OpType::kConv:
       case OpType::kLinear: {
         Layer l = layers_.at(n.name);
+        const Activation act = p ? p->fused : Activation::kNone;
+        if (eval) {
+          y = eval_layer(n, in, act);
+          break;
+        }
         torch::Tensor w = l->weight, b = l->bias;
-        IntLayer il;
         if (mode_ == Mode::kCalibrate) l->weight_quantizer->observe(l->weight);
         if (fq) {
           const QFormat in_f = activation_format(n.inputs[0]);
@@ -314,18 +350,7 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
           const QFormat w_f = l->weight_quantizer->format(n.name);
           b = quantized_bias(n.name, l, in_f, w_f);
         }
-        if (n.op == OpType::kLinear) {
-          y = torch::linear(in, w, b);
-        } else if (n.kernel.size() == 1) {
-          y = torch::conv1d(in, w, b, n.stride, n.padding, 1, n.groups);
-        } else {
-          y = torch::conv2d(in, w, b, n.stride, n.padding, 1, n.groups);
-        }
-        const Activation act = p ? p->fused : Activation::kNone;
-        if (affine_exact(n.name)) {
-          y = exact_requant(y, i, int_layer(n.name));
-          break;
-        }
+        y = apply_layer(n, in, w, b);
         if (act == Activation::kRelu) y = torch::relu(y);
         if (act == Activation::kRelu6) y = torch::clamp(y, 0.0, 6.0);
         if (quant) y = quantize_output(i, l, y);
@@ -470,6 +495,7 @@ std::shared_ptr<GraphModuleImpl> GraphModuleImpl::fold_batchnorm() const {
 
 void GraphModuleImpl::copy_state_from(const GraphModuleImpl& other) {
   torch::NoGradGuard no_grad;
+  eval_cache_.clear();
   const auto src_p = other.named_parameters(true);
   for (auto& p : named_parameters(true)) {
     const torch::Tensor* s = src_p.find(p.key());

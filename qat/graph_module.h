@@ -2,10 +2,12 @@
 //   float      plain float training / inference (batchnorm live)
 //   calibrate  float forward; activation and weight observers record ranges (PTQ)
 //   qat        fake-quantized forward with STE (observers update unless frozen)
-//   eval       the integer model simulated in double precision: fake-quant forward for pow2
-//              (exact because every scale is a power of two), and for affine the kernels'
-//              fixed-point requantization applied to the recovered integer accumulators. Both
-//              equal the C kernel engine bit for bit (tests/test_export_equivalence.cpp).
+//   eval       the integer model simulated exactly: for pow2 the fake-quant forward itself
+//              (exact because every scale is a power of two), for affine the integer
+//              accumulator and the kernels' fixed-point requantization. Layers accumulate in
+//              float32 when their worst-case accumulator is below 2^24 (exact) and in double
+//              otherwise. Both schemes equal the C kernel engine bit for bit
+//              (tests/test_export_equivalence.cpp).
 // Quantized modes need a graph without batchnorm: fold_batchnorm() returns the folded model.
 #pragma once
 
@@ -52,7 +54,7 @@ class GraphModuleImpl : public torch::nn::Module {
   // Outputs of every node (same order as graph().nodes()).
   std::vector<torch::Tensor> forward_all(const torch::Tensor& x);
 
-  void set_mode(Mode m) { mode_ = m; }
+  void set_mode(Mode m);  // also drops the evaluation-mode cache
   Mode mode() const { return mode_; }
   const Graph& graph() const { return graph_; }
   const QuantConfig& quant_config() const { return qconfig_; }
@@ -88,7 +90,11 @@ class GraphModuleImpl : public torch::nn::Module {
   torch::Tensor quantized_bias(const std::string& name, Layer l, const QFormat& in,
                                const QFormat& w);
   torch::Tensor quantize_output(size_t index, Layer l, const torch::Tensor& y);
-  torch::Tensor exact_requant(const torch::Tensor& acc, size_t index, const IntLayer& il);
+  torch::Tensor apply_layer(const Node& n, const torch::Tensor& in, const torch::Tensor& w,
+                            const torch::Tensor& b) const;
+  // Evaluation mode of a conv/linear layer (see the header comment).
+  torch::Tensor eval_layer(const Node& n, const torch::Tensor& in, Activation act);
+  const IntLayer& cached_int_layer(const std::string& name);
 
   Graph graph_;
   QuantConfig qconfig_;
@@ -97,6 +103,7 @@ class GraphModuleImpl : public torch::nn::Module {
   std::map<std::string, Layer> layers_;
   Mode mode_ = Mode::kFloat;
   bool bn_frozen_ = false;
+  std::map<std::string, IntLayer> eval_cache_;  // integer layers, valid while in eval mode
 };
 TORCH_MODULE(GraphModule);
 

@@ -51,11 +51,14 @@ void ObserverImpl::reset() {
   max_.zero_();
   initialized_.fill_(false);
   reservoir_ = torch::Tensor();
+  gen_ = at::Generator();
 }
 
 torch::Tensor ObserverImpl::reservoir_sample(const torch::Tensor& flat) {
-  // Deterministic subsample: a fixed-seed generator advanced by every update.
-  static thread_local at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(kReservoirSeed);
+  // Deterministic subsample: this observer's own fixed-seed generator, advanced by its updates
+  // only, so runs with the same data give the same ranges whatever else ran before.
+  if (!gen_.defined()) gen_ = at::make_generator<at::CPUGeneratorImpl>(kReservoirSeed);
+  at::Generator& gen = gen_;
   torch::Tensor sample = flat;
   if (flat.numel() > kSamplesPerBatch)
     sample = flat.index_select(0, torch::randperm(flat.numel(), gen).narrow(0, 0, kSamplesPerBatch));

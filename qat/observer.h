@@ -10,6 +10,7 @@
 // ignores updates.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 
 #include "qat/quant_config.h"
@@ -38,7 +39,10 @@ class ObserverImpl : public torch::nn::Module {
 
   QuantSpec spec_;
   torch::Tensor min_, max_, initialized_, frozen_;
-  torch::Tensor reservoir_;  // values kept for mse/percentile (per-tensor observers)
+  // Values kept for mse/percentile (per-tensor observers). Not checkpointed: a run resumed
+  // while these observers still update restarts the reservoir (ranges are checkpointed).
+  torch::Tensor reservoir_;
+  at::Generator gen_;
 };
 TORCH_MODULE(Observer);
 

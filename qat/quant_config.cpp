@@ -88,7 +88,9 @@ QuantSpec default_spec(Scheme scheme, TensorRole role) {
       s.granularity = scheme == Scheme::kAffine ? Granularity::kPerChannel : Granularity::kPerTensor;
       break;
     case TensorRole::kActivations:
-      s.observer = ObserverKind::kRunningMinMax;
+      // MSE-searched ranges: outliers of ReLU outputs otherwise waste most of an 8-bit grid
+      // (GTSRB ResNet, pow2 int8 PTQ: 73.6% with running min/max, 76.9% with MSE; float 78.3%).
+      s.observer = ObserverKind::kMse;
       s.symmetric = scheme == Scheme::kPow2;
       break;
     case TensorRole::kBias:

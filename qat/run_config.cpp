@@ -21,10 +21,10 @@ OptimizerConfig parse_optimizer(ConfigNode n, const OptimizerConfig& base) {
   return o;
 }
 
-ScheduleConfig parse_schedule(ConfigNode n, const ScheduleConfig& base, int64_t epochs) {
+ScheduleConfig parse_schedule(ConfigNode n, const ScheduleConfig& base) {
   ScheduleConfig s = base;
   s.name = n.get_enum("name", base.name, {"constant", "multistep", "cosine"});
-  s.milestones = n.get_int_list("milestones", base.milestones, 1, std::max<int64_t>(1, epochs));
+  s.milestones = n.get_int_list("milestones", base.milestones, 1);
   s.gamma = n.get_double("gamma", base.gamma, 0.0, 1.0, true);
   s.min_lr = n.get_double("min_lr", base.min_lr, 0.0);
   if (s.name == "multistep" && s.milestones.empty())
@@ -39,13 +39,21 @@ PhaseConfig parse_phase(ConfigNode n, const PhaseConfig& base, bool is_qat) {
   p.epochs = n.get_int("epochs", base.epochs, 0, 100000);
   p.batch_size = n.get_int("batch_size", base.batch_size, 1, 1 << 20);
   p.optimizer = parse_optimizer(n.child("optimizer"), base.optimizer);
-  p.schedule = parse_schedule(n.child("schedule"), base.schedule, p.epochs);
+  p.schedule = parse_schedule(n.child("schedule"), base.schedule);
   p.mixup = n.get_double("mixup", base.mixup, 0.0, 100.0);
   ConfigNode aug = n.child("augment");
   p.augment.hflip = aug.get_bool("hflip", base.augment.hflip);
   p.augment.shift = aug.get_int("shift", base.augment.shift, 0, 64);
   aug.finish();
   p.eval_every = n.get_int("eval_every", base.eval_every, 1, 100000);
+  if (!is_qat && n.has("init_from")) {
+    namespace fs = std::filesystem;
+    fs::path f(n.get_string("init_from", ""));
+    if (f.is_relative() && n.where("init_from").rfind("--set", 0) != 0)
+      f = fs::path(n.source()->file).parent_path() / f;
+    if (!fs::exists(f)) n.fail("init_from", "no such checkpoint: " + f.string());
+    p.init_from = fs::absolute(f).lexically_normal().string();
+  }
   if (is_qat) {
     p.freeze_observers_epoch = n.get_int("freeze_observers_epoch", base.freeze_observers_epoch, -1, 100000);
   } else {
@@ -104,6 +112,9 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   qat_defaults.optimizer.lr = rc.train.optimizer.lr * 0.1;
   qat_defaults.schedule = ScheduleConfig{};
   qat_defaults.freeze_bn_epoch = -1;
+  // Calibrated ranges stay fixed during QAT; without calibration the observers learn them in
+  // the first QAT epoch.
+  qat_defaults.freeze_observers_epoch = rc.ptq.enabled ? 0 : 1;
   rc.qat = parse_phase(root.child("qat"), qat_defaults, true);
   if (rc.qat.enabled && rc.qat.epochs > 0 && !rc.quant.enabled)
     throw ConfigError(path + ": qat is enabled but quant.enabled is false");
@@ -111,6 +122,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 
   rc.resolved = YAML::Clone(loaded.root);
   rc.resolved["dataset"] = YAML::Load(rc.dataset.resolved_yaml);
+  if (!rc.train.init_from.empty()) rc.resolved["train"]["init_from"] = rc.train.init_from;
   return rc;
 }
 

@@ -54,6 +54,9 @@ struct PhaseConfig {
   int64_t freeze_bn_epoch = -1;         // float phase: batchnorm statistics frozen from here
   int64_t freeze_observers_epoch = -1;  // qat phase: observers frozen from here
   int64_t eval_every = 1;
+  // Float phase: start from this float checkpoint (same model) instead of a random init, e.g.
+  // to compare PTQ/QAT variants from one trained float model.
+  std::string init_from;
 };
 
 struct PtqConfig {

@@ -274,6 +274,14 @@ class Run {
     } else {
       torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
       model = GraphModule(cfg_.model.graph, cfg_.quant);
+      if (!cfg_.train.init_from.empty()) {
+        const Checkpoint init = load_checkpoint(cfg_.train.init_from);
+        if (init.model->graph().to_json() != model->graph().to_json())
+          throw TrainingError("train.init_from: " + cfg_.train.init_from +
+                              " holds a different model graph than this config builds");
+        model->copy_state_from(*init.model);
+        spdlog::info("initialised from {}", cfg_.train.init_from);
+      }
     }
     const PhaseConfig& p = cfg_.train;
     const int64_t epochs = p.enabled ? p.epochs : 0;

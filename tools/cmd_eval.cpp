@@ -3,17 +3,54 @@
 #include <thread>
 
 #include "export/source.h"
+#include "qat/atomic_file.h"
 #include "qat/errors.h"
 #include "qat/evaluate.h"
 #include "tools/commands.h"
 
 namespace qat::cli {
+namespace {
+
+// Flash of an exported model beyond its weights and constants: the qk kernel code that survives
+// --gc-sections plus the constant parameter structs. Measured with `qat deploy` on the UCI-HAR
+// ResNetv1-6 (int8 pow2, Cortex-M4, docs/DEPLOY.md): 7,835 B of flash for 4,271 B of weights
+// and constants, i.e. 2,872 B .text + 692 B of structs. Other kernel sets (int16, affine
+// requantization, depthwise) and deeper models differ by up to about a kilobyte, so it is an
+// estimate for comparing models, not a linker figure (`qat deploy` gives those).
+constexpr int64_t kFlashAllowanceBytes = 7835 - 4271;
+
+// Accuracy of the float32 fake-quantized forward (what QAT trained) with the observers frozen,
+// to compare with the integer engine: the two differ where float32 rounding or the affine
+// fixed-point requantization differs from the fake-quant arithmetic.
+EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& test) {
+  const Checkpoint ck = load_checkpoint(checkpoint);
+  GraphModule m = ck.model;
+  m->eval();
+  m->set_mode(Mode::kQat);
+  m->freeze_observers(true);
+  torch::NoGradGuard no_grad;
+  return make_task(ck.meta.at("head"))->evaluate(*m, test, 256, "[fake-quant]", false);
+}
+
+nlohmann::json result_json(const std::string& engine, const std::string& metric_name,
+                           const EvalResult& r) {
+  return {{"engine", engine}, {"metric_name", metric_name}, {"metric", r.metric},
+          {"loss", r.loss},   {"samples", r.samples}};
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return;
+  write_file_atomic(path, j.dump(2) + "\n");
+}
+
+}  // namespace
 
 Runner add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "evaluate a trained run on its test split");
   struct Args {
-    std::string target, checkpoint, engine = "int";
+    std::string target, checkpoint, engine = "int", json;
     bool compare = false;
+    int threads = 0;
     std::vector<std::string> set;
   };
   auto a = std::make_shared<Args>();
@@ -25,9 +62,15 @@ Runner add_eval(CLI::App& app) {
       ->check(CLI::IsMember({"int", "sim", "float"}));
   cmd->add_flag("--compare", a->compare, "with --engine int: also run sim and count identical outputs");
   cmd->add_option("--set", a->set, "override a config value (e.g. dataset.path=...)");
+  cmd->add_option("--json", a->json,
+                  "also write the figures to this file (metric, memory, MACs; with --engine int "
+                  "also the fake-quant metric)");
+  cmd->add_option("--threads", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
   return [a] {
     namespace fs = std::filesystem;
-    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = a->threads > 0 ? a->threads
+                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (a->threads > 0) torch::set_num_threads(threads);
     const bool int_ckpt = fs::path(a->checkpoint.empty() ? a->target : a->checkpoint).extension() == ".json";
     if (a->engine == "int" || int_ckpt) {
       const exporter::ExportSource src = exporter::resolve_source(a->target, a->checkpoint, a->set);
@@ -37,6 +80,25 @@ Runner add_eval(CLI::App& app) {
       const EvalResult r = exporter::evaluate_int(src, program, test, threads, &int_out);
       std::printf("%s  integer engine (C kernels)  %s %.2f%%  loss %.4f  (%lld samples)\n", src.model.source.c_str(),
                   src.model.metric.c_str(), 100.0 * r.metric, r.loss, static_cast<long long>(r.samples));
+      if (!a->json.empty()) {
+        nlohmann::json j = result_json("int", src.model.metric, r);
+        j["checkpoint"] = src.model.source;
+        j["parameters"] = src.model.graph.parameter_count();
+        j["macs"] = program.macs();
+        j["weight_bytes"] = program.weight_bytes();
+        j["arena_bytes"] = program.plan.arena_bytes;
+        j["arena_lower_bound"] = program.plan.lower_bound;
+        j["scratch_bytes"] = program.scratch_bytes;
+        j["flash_estimate"] = program.weight_bytes() + kFlashAllowanceBytes;
+        if (!int_ckpt) {
+          const EvalResult fq = fake_quant_result(src.model.source, test);
+          std::printf("fake-quant forward (float32)  %s %.2f%%  loss %.4f\n", src.model.metric.c_str(),
+                      100.0 * fq.metric, fq.loss);
+          j["fake_quant_metric"] = fq.metric;
+          j["fake_quant_loss"] = fq.loss;
+        }
+        write_json(a->json, j);
+      }
       if (a->compare && !int_ckpt) {
         const Checkpoint ck = load_checkpoint(src.model.source);
         GraphModule m = ck.model;
@@ -62,10 +124,24 @@ Runner add_eval(CLI::App& app) {
     const bool quantized = ck.model->mode() == Mode::kEval;
     const Mode mode = a->engine == "float" || !quantized ? Mode::kFloat : Mode::kEval;
     const EvalResult r = evaluate_checkpoint(ck, test, mode, true);
+    const std::string metric_name = ck.meta.value("metric", "metric");
     std::printf("%s  %s  %s %.2f%%  loss %.4f  (%lld samples)\n", path.c_str(),
                 mode == Mode::kEval ? "integer-exact simulation" : "float forward",
-                ck.meta.value("metric", "metric").c_str(), 100.0 * r.metric, r.loss,
-                static_cast<long long>(r.samples));
+                metric_name.c_str(), 100.0 * r.metric, r.loss, static_cast<long long>(r.samples));
+    if (!a->json.empty()) {
+      nlohmann::json j = result_json(mode == Mode::kEval ? "sim" : "float", metric_name, r);
+      const Graph& g = ck.model->graph();
+      j["checkpoint"] = path;
+      j["parameters"] = g.parameter_count();
+      j["macs"] = g.macs();
+      // A float model deployed as is stores every parameter as float32; its arena and flash are
+      // not planned (only integer programs are), so they stay null rather than guessed.
+      j["weight_bytes"] = mode == Mode::kFloat ? nlohmann::json(4 * g.parameter_count()) : nlohmann::json();
+      j["arena_bytes"] = nullptr;
+      j["arena_lower_bound"] = nullptr;
+      j["flash_estimate"] = nullptr;
+      write_json(a->json, j);
+    }
     return 0;
   };
 }
