@@ -116,8 +116,8 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   // the first QAT epoch.
   qat_defaults.freeze_observers_epoch = rc.ptq.enabled ? 0 : 1;
   rc.qat = parse_phase(root.child("qat"), qat_defaults, true);
-  if (rc.qat.enabled && rc.qat.epochs > 0 && !rc.quant.enabled)
-    throw ConfigError(path + ": qat is enabled but quant.enabled is false");
+  // A float-only run (quant.enabled: false) has nothing to calibrate or fine-tune.
+  if (!rc.quant.enabled) rc.ptq.enabled = rc.qat.enabled = false;
   root.finish();
 
   rc.resolved = YAML::Clone(loaded.root);
