@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "qat/errors.h"
 #include "qat/fake_quantize.h"
 
@@ -491,6 +493,20 @@ std::shared_ptr<GraphModuleImpl> GraphModuleImpl::fold_batchnorm() const {
     }
   }
   return out;
+}
+
+void GraphModuleImpl::copy_weights_from(const GraphModuleImpl& other) {
+  torch::NoGradGuard no_grad;
+  eval_cache_.clear();
+  if (other.graph().to_json() != graph_.to_json())
+    throw GraphError("copy_weights_from: the models have different graphs");
+  for (const auto& [name, l] : layers_) {
+    const Layer src = other.layer(name);
+    if (l->weight.defined()) l->weight.copy_(src->weight);
+    if (l->bias.defined()) l->bias.copy_(src->bias);
+    if (l->running_mean.defined()) l->running_mean.copy_(src->running_mean);
+    if (l->running_var.defined()) l->running_var.copy_(src->running_var);
+  }
 }
 
 void GraphModuleImpl::copy_state_from(const GraphModuleImpl& other) {

@@ -75,6 +75,9 @@ class GraphModuleImpl : public torch::nn::Module {
 
   // Copies parameters, buffers and quantizer state from a module with the same graph.
   void copy_state_from(const GraphModuleImpl& other);
+  // Copies only the model's weights, biases and batchnorm statistics (not quantizer state), e.g.
+  // to start a differently quantized run from a trained float model.
+  void copy_weights_from(const GraphModuleImpl& other);
 
   void freeze_observers(bool frozen);
   void init_learned_scales();

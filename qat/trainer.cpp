@@ -279,7 +279,7 @@ class Run {
         if (init.model->graph().to_json() != model->graph().to_json())
           throw TrainingError("train.init_from: " + cfg_.train.init_from +
                               " holds a different model graph than this config builds");
-        model->copy_state_from(*init.model);
+        model->copy_weights_from(*init.model);
         spdlog::info("initialised from {}", cfg_.train.init_from);
       }
     }

@@ -34,8 +34,11 @@ EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& te
 
 nlohmann::json result_json(const std::string& engine, const std::string& metric_name,
                            const EvalResult& r) {
-  return {{"engine", engine}, {"metric_name", metric_name}, {"metric", r.metric},
-          {"loss", r.loss},   {"samples", r.samples}};
+  return {{"engine", engine},
+          {"metric_name", metric_name},
+          {"metric", r.metric},
+          {"loss", r.loss},
+          {"samples", r.samples}};
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {
@@ -68,8 +71,9 @@ Runner add_eval(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
   return [a] {
     namespace fs = std::filesystem;
-    const int threads = a->threads > 0 ? a->threads
-                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = a->threads > 0
+                            ? a->threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (a->threads > 0) torch::set_num_threads(threads);
     const bool int_ckpt = fs::path(a->checkpoint.empty() ? a->target : a->checkpoint).extension() == ".json";
     if (a->engine == "int" || int_ckpt) {
@@ -92,8 +96,8 @@ Runner add_eval(CLI::App& app) {
         j["flash_estimate"] = program.weight_bytes() + kFlashAllowanceBytes;
         if (!int_ckpt) {
           const EvalResult fq = fake_quant_result(src.model.source, test);
-          std::printf("fake-quant forward (float32)  %s %.2f%%  loss %.4f\n", src.model.metric.c_str(),
-                      100.0 * fq.metric, fq.loss);
+          std::printf("fake-quant forward (float32)  %s %.2f%%  loss %.4f\n",
+                      src.model.metric.c_str(), 100.0 * fq.metric, fq.loss);
           j["fake_quant_metric"] = fq.metric;
           j["fake_quant_loss"] = fq.loss;
         }
@@ -136,7 +140,8 @@ Runner add_eval(CLI::App& app) {
       j["macs"] = g.macs();
       // A float model deployed as is stores every parameter as float32; its arena and flash are
       // not planned (only integer programs are), so they stay null rather than guessed.
-      j["weight_bytes"] = mode == Mode::kFloat ? nlohmann::json(4 * g.parameter_count()) : nlohmann::json();
+      j["weight_bytes"] =
+          mode == Mode::kFloat ? nlohmann::json(4 * g.parameter_count()) : nlohmann::json();
       j["arena_bytes"] = nullptr;
       j["arena_lower_bound"] = nullptr;
       j["flash_estimate"] = nullptr;

@@ -15,5 +15,6 @@ Runner add_eval(CLI::App& app);
 Runner add_info(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_deploy(CLI::App& app);
+Runner add_sweep(CLI::App& app);
 
 }  // namespace qat::cli

@@ -4,6 +4,7 @@
 //   qat export RUN_DIR|CONFIG|CHECKPOINT [--format c,onnx,ckpt] [--out DIR]
 //   qat deploy EXPORT_DIR|RUN_DIR --target cortex-m4|cortex-m7 [--vectors N] [--keep-build]
 //   qat info  CONFIG
+//   qat sweep SWEEP.yaml [--jobs N] [--resume] [--report-only]
 #include <cstdio>
 #include <map>
 
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   std::map<CLI::App*, qat::cli::Runner> runners;
   for (auto add : {qat::cli::add_train, qat::cli::add_eval, qat::cli::add_export,
-                   qat::cli::add_deploy, qat::cli::add_info}) {
+                   qat::cli::add_deploy, qat::cli::add_info, qat::cli::add_sweep}) {
     const size_t before = app.get_subcommands({}).size();
     auto runner = add(app);
     runners[app.get_subcommands({})[before]] = runner;
