@@ -48,10 +48,10 @@ std::string c_double_array(const std::vector<double>& v) {
 
 std::string conv_params(const qk_conv_params& p) {
   std::ostringstream o;
-  o << "{" << p.in_h << ", " << p.in_w << ", " << p.in_c << ", " << p.out_h << ", " << p.out_w << ", "
-    << p.out_c << ", " << p.k_h << ", " << p.k_w << ", " << p.stride_h << ", " << p.stride_w << ", "
-    << p.pad_h << ", " << p.pad_w << ", " << p.groups << ", " << p.in_zp << ", " << p.out_zp << ", "
-    << p.act_min << ", " << p.act_max << "}";
+  o << "{" << p.in_h << ", " << p.in_w << ", " << p.in_c << ", " << p.out_h << ", " << p.out_w
+    << ", " << p.out_c << ", " << p.k_h << ", " << p.k_w << ", " << p.stride_h << ", " << p.stride_w
+    << ", " << p.pad_h << ", " << p.pad_w << ", " << p.groups << ", " << p.in_zp << ", " << p.out_zp
+    << ", " << p.act_min << ", " << p.act_max << "}";
   return o.str();
 }
 
@@ -63,7 +63,9 @@ std::string pool_params(const qk_pool_params& p) {
   return o.str();
 }
 
-const char* act_c_type(DType t) { return t == DType::kInt8 ? "int8_t" : "int16_t"; }
+const char* act_c_type(DType t) {
+  return t == DType::kInt8 ? "int8_t" : "int16_t";
+}
 
 // Suffix of the kernel functions for the model's types.
 std::string kernel_suffix(const Program& p, bool weighted) {
@@ -96,13 +98,16 @@ std::string header(const IntModel& m, const Program& p, const std::string& name)
     << "#define " << N << "_MACS " << p.macs() << "\n\n"
     << "typedef " << act_c_type(p.act_type) << " " << name << "_act_t;\n\n"
     << "/* One inference: quantized channels-last input -> quantized output. Returns 0. */\n"
-    << "int " << name << "_run(const " << name << "_act_t *input, " << name << "_act_t *output);\n\n"
+    << "int " << name << "_run(const " << name << "_act_t *input, " << name
+    << "_act_t *output);\n\n"
     << "/* Index of the largest output code (classification). */\n"
     << "int " << name << "_argmax(const " << name << "_act_t *output);\n\n"
     << "/* Float helpers (" << name << "_io.c): normalise a raw channels-last input with the\n"
-    << " * training statistics and quantize it (round half up, saturating); dequantize outputs. */\n"
+    << " * training statistics and quantize it (round half up, saturating); dequantize outputs. "
+       "*/\n"
     << "void " << name << "_quantize_input(const float *raw, " << name << "_act_t *input);\n"
-    << "void " << name << "_dequantize_output(const " << name << "_act_t *output, float *values);\n\n"
+    << "void " << name << "_dequantize_output(const " << name
+    << "_act_t *output, float *values);\n\n"
     << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << N << "_H */\n";
   return o.str();
 }
@@ -120,13 +125,17 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
   for (const auto& c : p.calls) {
     const std::string id = c_ident(c.node);
     if (c.kind == CallKind::kConv || c.kind == CallKind::kLinear) {
-      o << "static const " << wt << " " << id << "_w[" << c.weights.size() << "] = " << c_array(c.weights) << ";\n";
-      o << "static const int32_t " << id << "_b[" << c.bias.size() << "] = " << c_array(c.bias) << ";\n";
-      o << "static const int8_t " << id << "_shift[" << c.shift.size() << "] = " << c_array(c.shift) << ";\n";
+      o << "static const " << wt << " " << id << "_w[" << c.weights.size()
+        << "] = " << c_array(c.weights) << ";\n";
+      o << "static const int32_t " << id << "_b[" << c.bias.size() << "] = " << c_array(c.bias)
+        << ";\n";
+      o << "static const int8_t " << id << "_shift[" << c.shift.size() << "] = " << c_array(c.shift)
+        << ";\n";
       if (!c.mult.empty())
-        o << "static const int32_t " << id << "_mult[" << c.mult.size() << "] = " << c_array(c.mult) << ";\n";
-      o << "static const qk_requant " << id << "_rq = {" << (c.mult.empty() ? "0" : id + "_mult") << ", "
-        << id << "_shift, " << (c.shift.size() > 1 ? 1 : 0) << "};\n";
+        o << "static const int32_t " << id << "_mult[" << c.mult.size() << "] = " << c_array(c.mult)
+          << ";\n";
+      o << "static const qk_requant " << id << "_rq = {" << (c.mult.empty() ? "0" : id + "_mult")
+        << ", " << id << "_shift, " << (c.shift.size() > 1 ? 1 : 0) << "};\n";
       if (c.kind == CallKind::kConv)
         o << "static const qk_conv_params " << id << "_p = " << conv_params(c.conv) << ";\n\n";
       else
@@ -134,9 +143,10 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
           << c.linear.out_features << ", " << c.linear.in_zp << ", " << c.linear.out_zp << ", "
           << c.linear.act_min << ", " << c.linear.act_max << "};\n\n";
     } else if (c.kind == CallKind::kAdd) {
-      o << "static const qk_add_params " << id << "_p = {" << c.add.size << ", " << c.add.a_zp << ", "
-        << c.add.b_zp << ", " << c.add.out_zp << ", " << c.add.a_mult << ", " << c.add.b_mult << ", "
-        << c.add.shift << ", " << c.add.act_min << ", " << c.add.act_max << "};\n\n";
+      o << "static const qk_add_params " << id << "_p = {" << c.add.size << ", " << c.add.a_zp
+        << ", " << c.add.b_zp << ", " << c.add.out_zp << ", " << c.add.a_mult << ", "
+        << c.add.b_mult << ", " << c.add.shift << ", " << c.add.act_min << ", " << c.add.act_max
+        << "};\n\n";
     } else if (c.kind == CallKind::kMaxPool || c.kind == CallKind::kAvgPool) {
       o << "static const qk_pool_params " << id << "_p = " << pool_params(c.pool) << ";\n\n";
     }
@@ -144,8 +154,10 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
   const int64_t arena_elems = std::max<int64_t>(1, p.plan.arena_bytes / elem);
   o << "/* Activation arena (" << p.plan.arena_bytes << " bytes; lower bound " << p.plan.lower_bound
     << "), buffers placed by lifetime. The union aligns it to 8 bytes. */\n"
-    << "static union {\n  int64_t align;\n  " << act << " data[" << arena_elems << "];\n} " << name << "_arena;\n"
-    << "static int16_t " << name << "_scratch[" << std::max<int64_t>(1, (p.scratch_bytes + 1) / 2) << "];\n\n";
+    << "static union {\n  int64_t align;\n  " << act << " data[" << arena_elems << "];\n} " << name
+    << "_arena;\n"
+    << "static int16_t " << name << "_scratch[" << std::max<int64_t>(1, (p.scratch_bytes + 1) / 2)
+    << "];\n\n";
   const auto buf = [&](int b) {
     return name + "_arena.data + " + std::to_string(p.plan.offsets[static_cast<size_t>(b)] / elem);
   };
@@ -160,34 +172,37 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
     const std::string out_p = buf(c.output);
     switch (c.kind) {
       case CallKind::kConv:
-        o << "  qk_conv_" << kernel_suffix(p, true) << "(&" << id << "_p, " << cast_in << ", " << id << "_w, "
-          << id << "_b, &" << id << "_rq, " << out_p << ", " << name << "_scratch);\n";
+        o << "  qk_conv_" << kernel_suffix(p, true) << "(&" << id << "_p, " << cast_in << ", " << id
+          << "_w, " << id << "_b, &" << id << "_rq, " << out_p << ", " << name << "_scratch);\n";
         break;
       case CallKind::kLinear:
-        o << "  qk_linear_" << kernel_suffix(p, true) << "(&" << id << "_p, " << cast_in << ", " << id << "_w, "
-          << id << "_b, &" << id << "_rq, " << out_p << ", " << name << "_scratch);\n";
+        o << "  qk_linear_" << kernel_suffix(p, true) << "(&" << id << "_p, " << cast_in << ", "
+          << id << "_w, " << id << "_b, &" << id << "_rq, " << out_p << ", " << name
+          << "_scratch);\n";
         break;
       case CallKind::kAdd:
-        o << "  qk_add_" << kernel_suffix(p, false) << "(&" << id << "_p, " << cast_in << ", (const " << act
-          << " *)(" << buf(c.inputs[1]) << "), " << out_p << ");\n";
+        o << "  qk_add_" << kernel_suffix(p, false) << "(&" << id << "_p, " << cast_in
+          << ", (const " << act << " *)(" << buf(c.inputs[1]) << "), " << out_p << ");\n";
         break;
       case CallKind::kMaxPool:
-        o << "  qk_maxpool_" << kernel_suffix(p, false) << "(&" << id << "_p, " << cast_in << ", " << out_p << ");\n";
+        o << "  qk_maxpool_" << kernel_suffix(p, false) << "(&" << id << "_p, " << cast_in << ", "
+          << out_p << ");\n";
         break;
       case CallKind::kAvgPool:
-        o << "  qk_avgpool_" << kernel_suffix(p, false) << "(&" << id << "_p, " << cast_in << ", " << out_p << ");\n";
+        o << "  qk_avgpool_" << kernel_suffix(p, false) << "(&" << id << "_p, " << cast_in << ", "
+          << out_p << ");\n";
         break;
       case CallKind::kGlobalMaxPool:
-        o << "  qk_global_maxpool_" << kernel_suffix(p, false) << "(" << c.spatial << ", " << c.channels << ", "
-          << cast_in << ", " << out_p << ");\n";
+        o << "  qk_global_maxpool_" << kernel_suffix(p, false) << "(" << c.spatial << ", "
+          << c.channels << ", " << cast_in << ", " << out_p << ");\n";
         break;
       case CallKind::kGlobalAvgPool:
-        o << "  qk_global_avgpool_" << kernel_suffix(p, false) << "(" << c.spatial << ", " << c.channels << ", "
-          << cast_in << ", " << out_p << ");\n";
+        o << "  qk_global_avgpool_" << kernel_suffix(p, false) << "(" << c.spatial << ", "
+          << c.channels << ", " << cast_in << ", " << out_p << ");\n";
         break;
       case CallKind::kClamp:
-        o << "  qk_clamp_" << kernel_suffix(p, false) << "(" << c.size << ", " << c.lo << ", " << c.hi << ", "
-          << cast_in << ", " << out_p << ");\n";
+        o << "  qk_clamp_" << kernel_suffix(p, false) << "(" << c.size << ", " << c.lo << ", "
+          << c.hi << ", " << cast_in << ", " << out_p << ");\n";
         break;
     }
   }
@@ -213,21 +228,26 @@ std::string io_source(const IntModel& m, const Program& p, const std::string& na
     << " * Normalisation: x = (raw - mean[c]) / std[c] in float, as in training; quantization in\n"
     << " * double: q = floor(x / scale + 0.5) + zero_point, saturated. */\n"
     << "#include <math.h>\n\n#include \"" << name << ".h\"\n\n"
-    << "static const float " << name << "_mean[" << m.input_mean.size() << "] = " << c_double_array(m.input_mean) << ";\n"
-    << "static const float " << name << "_std[" << m.input_std.size() << "] = " << c_double_array(m.input_std) << ";\n\n"
+    << "static const float " << name << "_mean[" << m.input_mean.size()
+    << "] = " << c_double_array(m.input_mean) << ";\n"
+    << "static const float " << name << "_std[" << m.input_std.size()
+    << "] = " << c_double_array(m.input_std) << ";\n\n"
     << "void " << name << "_quantize_input(const float *raw, " << name << "_act_t *input) {\n"
     << "  int i;\n"
     << "  for (i = 0; i < " << p.input_elements() << "; ++i) {\n"
     << "    const int c = i % " << ib.c << ";\n"
     << "    const float x = (raw[i] - " << name << "_mean[c]) / " << name << "_std[c];\n"
-    << "    double q = floor((double)x / " << in.scale[0] << " + 0.5) + " << in.zero_point[0] << ";\n"
+    << "    double q = floor((double)x / " << in.scale[0] << " + 0.5) + " << in.zero_point[0]
+    << ";\n"
     << "    if (q < " << in.qmin() << ") q = " << in.qmin() << ";\n"
     << "    if (q > " << in.qmax() << ") q = " << in.qmax() << ";\n"
     << "    input[i] = (" << name << "_act_t)q;\n  }\n}\n\n"
-    << "void " << name << "_dequantize_output(const " << name << "_act_t *output, float *values) {\n"
+    << "void " << name << "_dequantize_output(const " << name
+    << "_act_t *output, float *values) {\n"
     << "  int i;\n"
     << "  for (i = 0; i < " << p.output_elements() << "; ++i)\n"
-    << "    values[i] = (float)((double)(output[i] - (" << out.zero_point[0] << ")) * " << out.scale[0] << ");\n"
+    << "    values[i] = (float)((double)(output[i] - (" << out.zero_point[0] << ")) * "
+    << out.scale[0] << ");\n"
     << "}\n";
   return o.str();
 }
@@ -237,7 +257,8 @@ std::string vectors_header(const std::string& name, size_t count) {
   std::ostringstream o;
   o << "/* Test vectors of " << name << " (generated by `qat export`): quantized inputs and the\n"
     << " * outputs the host integer engine computed for them. */\n"
-    << "#ifndef " << N << "_VECTORS_H\n#define " << N << "_VECTORS_H\n\n#include \"" << name << ".h\"\n\n"
+    << "#ifndef " << N << "_VECTORS_H\n#define " << N << "_VECTORS_H\n\n#include \"" << name
+    << ".h\"\n\n"
     << "#define " << N << "_VECTORS " << count << "\n"
     << "extern const " << name << "_act_t " << name << "_vector_inputs[" << N << "_VECTORS][" << N
     << "_INPUT_ELEMENTS];\n"
@@ -250,7 +271,8 @@ std::string vectors_source(const std::string& name, const std::vector<TestVector
   const std::string N = upper(name);
   std::ostringstream o;
   o << "#include \"" << name << "_vectors.h\"\n\n";
-  o << "const " << name << "_act_t " << name << "_vector_inputs[" << N << "_VECTORS][" << N << "_INPUT_ELEMENTS] = {\n";
+  o << "const " << name << "_act_t " << name << "_vector_inputs[" << N << "_VECTORS][" << N
+    << "_INPUT_ELEMENTS] = {\n";
   for (const auto& v : vectors) o << c_array(v.input) << ",\n";
   o << "};\n\nconst " << name << "_act_t " << name << "_vector_outputs[" << N << "_VECTORS][" << N
     << "_OUTPUT_ELEMENTS] = {\n";
@@ -263,7 +285,8 @@ std::string example_main(const std::string& name) {
   const std::string N = upper(name);
   std::ostringstream o;
   o << "/* Example: runs the exported test vectors and checks the outputs bit for bit. */\n"
-    << "#include <stdio.h>\n\n#include \"" << name << ".h\"\n#include \"" << name << "_vectors.h\"\n\n"
+    << "#include <stdio.h>\n\n#include \"" << name << ".h\"\n#include \"" << name
+    << "_vectors.h\"\n\n"
     << "int main(void) {\n"
     << "  " << name << "_act_t out[" << N << "_OUTPUT_ELEMENTS];\n"
     << "  int v, i, mismatches = 0;\n"
@@ -273,7 +296,8 @@ std::string example_main(const std::string& name) {
     << "      if (out[i] != " << name << "_vector_outputs[v][i]) ++mismatches;\n"
     << "    if (v == 0) printf(\"vector 0: argmax %d\\n\", " << name << "_argmax(out));\n"
     << "  }\n"
-    << "  printf(\"" << name << ": %d vectors, %d mismatching outputs\\n\", " << N << "_VECTORS, mismatches);\n"
+    << "  printf(\"" << name << ": %d vectors, %d mismatching outputs\\n\", " << N
+    << "_VECTORS, mismatches);\n"
     << "  return mismatches != 0;\n}\n";
   return o.str();
 }
@@ -293,21 +317,26 @@ std::string makefile(const std::string& name) {
     << "example: example_main.c " << name << "_vectors.c $(MODEL) " << name << "_io.c $(KERNELS)\n"
     << "\t$(CC) $(CFLAGS) -I. -o $@ $^ -lm\n\n"
     << "run: example\n\t./example\n\n"
-    << "cortex-m4:\n\t$(MAKE) arm-lib MCU=\"-mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16\"\n\n"
+    << "cortex-m4:\n\t$(MAKE) arm-lib MCU=\"-mcpu=cortex-m4 -mfloat-abi=hard "
+       "-mfpu=fpv4-sp-d16\"\n\n"
     << "cortex-m7:\n\t$(MAKE) arm-lib MCU=\"-mcpu=cortex-m7 -mfloat-abi=hard -mfpu=fpv5-d16\"\n\n"
     << "arm-lib:\n\trm -rf build-arm && mkdir -p build-arm\n"
-    << "\tfor f in $(MODEL) $(KERNELS); do $(ARM_CC) $(ARM_FLAGS) $(MCU) -I. -c $$f -o build-arm/$$(basename $$f .c).o || exit 1; done\n"
+    << "\tfor f in $(MODEL) $(KERNELS); do $(ARM_CC) $(ARM_FLAGS) $(MCU) -I. -c $$f -o "
+       "build-arm/$$(basename $$f .c).o || exit 1; done\n"
     << "\t$(ARM_AR) rcs lib" << name << ".a build-arm/*.o\n\n"
-    << "clean:\n\trm -rf example build-arm lib" << name << ".a\n\n.PHONY: all run cortex-m4 cortex-m7 arm-lib clean\n";
+    << "clean:\n\trm -rf example build-arm lib" << name
+    << ".a\n\n.PHONY: all run cortex-m4 cortex-m7 arm-lib clean\n";
   return o.str();
 }
 
 std::string cmake_snippet(const std::string& name) {
   std::ostringstream o;
-  o << "# add_subdirectory(<this directory>) then target_link_libraries(app PRIVATE " << name << ")\n"
+  o << "# add_subdirectory(<this directory>) then target_link_libraries(app PRIVATE " << name
+    << ")\n"
     << "cmake_minimum_required(VERSION 3.13)\n"
     << "file(GLOB " << upper(name) << "_KERNELS ${CMAKE_CURRENT_LIST_DIR}/kernels/*.c)\n"
-    << "add_library(" << name << " STATIC ${CMAKE_CURRENT_LIST_DIR}/" << name << ".c ${" << upper(name) << "_KERNELS})\n"
+    << "add_library(" << name << " STATIC ${CMAKE_CURRENT_LIST_DIR}/" << name << ".c ${"
+    << upper(name) << "_KERNELS})\n"
     << "target_include_directories(" << name << " PUBLIC ${CMAKE_CURRENT_LIST_DIR})\n"
     << "set_target_properties(" << name << " PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON)\n"
     << "if(CMAKE_SYSTEM_PROCESSOR MATCHES \"arm\")\n"
@@ -322,14 +351,18 @@ std::string readme(const IntModel& m, const Program& p, const std::string& name)
   o << "# " << name << " — exported by `qat export`\n\n"
     << "Source: `" << m.source << "`. " << dtype_name(p.act_type) << " activations, "
     << dtype_name(p.weight_type) << " weights, " << p.macs() << " MACs per inference.\n\n"
-    << "```c\n#include \"" << name << ".h\"\n" << name << "_act_t in[" << upper(name) << "_INPUT_ELEMENTS], out["
-    << upper(name) << "_OUTPUT_ELEMENTS];\n" << name << "_quantize_input(raw_channels_last, in);  /* or fill codes directly */\n"
+    << "```c\n#include \"" << name << ".h\"\n"
+    << name << "_act_t in[" << upper(name) << "_INPUT_ELEMENTS], out[" << upper(name)
+    << "_OUTPUT_ELEMENTS];\n"
+    << name << "_quantize_input(raw_channels_last, in);  /* or fill codes directly */\n"
     << name << "_run(in, out);\nint cls = " << name << "_argmax(out);\n```\n\n"
-    << "* `make run` builds `example_main.c` for the host and checks the test vectors bit for bit.\n"
+    << "* `make run` builds `example_main.c` for the host and checks the test vectors bit for "
+       "bit.\n"
     << "* `make cortex-m4` / `make cortex-m7` build `lib" << name << ".a` with arm-none-eabi-gcc.\n"
     << "* `CMakeLists.txt` is a snippet for `add_subdirectory`.\n"
     << "* `kernels/` is the qk kernel library (see kernels/README.md).\n\n"
-    << "## Layers\n\n```\n" << p.summary() << "```\n";
+    << "## Layers\n\n```\n"
+    << p.summary() << "```\n";
   return o.str();
 }
 
@@ -339,7 +372,8 @@ std::vector<std::string> write_c_export(const IntModel& m, const Program& p,
                                         const std::vector<TestVector>& vectors,
                                         const std::string& out_dir, const CodegenOptions& opts) {
   const std::string name = c_ident(opts.name);
-  if (name != opts.name) throw ExportError("export name '" + opts.name + "' is not a C identifier (try '" + name + "')");
+  if (name != opts.name)
+    throw ExportError("export name '" + opts.name + "' is not a C identifier (try '" + name + "')");
   if (vectors.empty()) throw ExportError("the C export needs at least one test vector");
   fs::create_directories(fs::path(out_dir) / "kernels");
   std::vector<std::string> files;

@@ -18,9 +18,9 @@
 namespace qat::exporter {
 
 struct TestVector {
-  std::vector<float> raw;        // raw (unnormalised) input, channels-last, may be empty
-  std::vector<int32_t> input;    // quantized input codes, channels-last
-  std::vector<int32_t> output;   // expected output codes from the host engine
+  std::vector<float> raw;       // raw (unnormalised) input, channels-last, may be empty
+  std::vector<int32_t> input;   // quantized input codes, channels-last
+  std::vector<int32_t> output;  // expected output codes from the host engine
 };
 
 struct CodegenOptions {

@@ -29,7 +29,8 @@ void* Engine::ptr(int buffer) {
 
 std::vector<int32_t> Engine::buffer_codes(int buffer) const {
   const Buffer& b = p_.buffers[static_cast<size_t>(buffer)];
-  const uint8_t* base = reinterpret_cast<const uint8_t*>(arena_.data()) + p_.plan.offsets[static_cast<size_t>(buffer)];
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(arena_.data()) +
+                        p_.plan.offsets[static_cast<size_t>(buffer)];
   std::vector<int32_t> out(static_cast<size_t>(b.elements()));
   for (size_t i = 0; i < out.size(); ++i)
     out[i] = p_.act_type == DType::kInt8 ? reinterpret_cast<const int8_t*>(base)[i]
@@ -60,58 +61,77 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
     switch (c.kind) {
       case CallKind::kConv:
       case CallKind::kLinear: {
-        const void* w = w8 ? static_cast<const void*>(w8_[ci].data()) : static_cast<const void*>(w16_[ci].data());
+        const void* w = w8 ? static_cast<const void*>(w8_[ci].data())
+                           : static_cast<const void*>(w16_[ci].data());
         const int32_t* bias = c.bias.data();
         if (c.kind == CallKind::kConv) {
           if (s8)
-            qk_conv_s8(&c.conv, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w), bias, &rq,
-                       static_cast<int8_t*>(out), scratch_.data());
+            qk_conv_s8(&c.conv, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w), bias,
+                       &rq, static_cast<int8_t*>(out), scratch_.data());
           else if (w8)
-            qk_conv_s16_w8(&c.conv, static_cast<const int16_t*>(a), static_cast<const int8_t*>(w), bias, &rq,
-                           static_cast<int16_t*>(out), scratch_.data());
+            qk_conv_s16_w8(&c.conv, static_cast<const int16_t*>(a), static_cast<const int8_t*>(w),
+                           bias, &rq, static_cast<int16_t*>(out), scratch_.data());
           else
-            qk_conv_s16(&c.conv, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w), bias, &rq,
-                        static_cast<int16_t*>(out), scratch_.data());
+            qk_conv_s16(&c.conv, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w),
+                        bias, &rq, static_cast<int16_t*>(out), scratch_.data());
         } else {
           if (s8)
-            qk_linear_s8(&c.linear, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w), bias, &rq,
-                         static_cast<int8_t*>(out), scratch_.data());
+            qk_linear_s8(&c.linear, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w),
+                         bias, &rq, static_cast<int8_t*>(out), scratch_.data());
           else if (w8)
-            qk_linear_s16_w8(&c.linear, static_cast<const int16_t*>(a), static_cast<const int8_t*>(w), bias,
-                             &rq, static_cast<int16_t*>(out), scratch_.data());
+            qk_linear_s16_w8(&c.linear, static_cast<const int16_t*>(a),
+                             static_cast<const int8_t*>(w), bias, &rq, static_cast<int16_t*>(out),
+                             scratch_.data());
           else
-            qk_linear_s16(&c.linear, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w), bias, &rq,
-                          static_cast<int16_t*>(out), scratch_.data());
+            qk_linear_s16(&c.linear, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w),
+                          bias, &rq, static_cast<int16_t*>(out), scratch_.data());
         }
         break;
       }
       case CallKind::kAdd: {
         const void* b = ptr(c.inputs[1]);
         if (s8)
-          qk_add_s8(&c.add, static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), static_cast<int8_t*>(out));
+          qk_add_s8(&c.add, static_cast<const int8_t*>(a), static_cast<const int8_t*>(b),
+                    static_cast<int8_t*>(out));
         else
-          qk_add_s16(&c.add, static_cast<const int16_t*>(a), static_cast<const int16_t*>(b), static_cast<int16_t*>(out));
+          qk_add_s16(&c.add, static_cast<const int16_t*>(a), static_cast<const int16_t*>(b),
+                     static_cast<int16_t*>(out));
         break;
       }
       case CallKind::kMaxPool:
-        if (s8) qk_maxpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else qk_maxpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        if (s8)
+          qk_maxpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else
+          qk_maxpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
         break;
       case CallKind::kAvgPool:
-        if (s8) qk_avgpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else qk_avgpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        if (s8)
+          qk_avgpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else
+          qk_avgpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
         break;
       case CallKind::kGlobalMaxPool:
-        if (s8) qk_global_maxpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else qk_global_maxpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        if (s8)
+          qk_global_maxpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a),
+                               static_cast<int8_t*>(out));
+        else
+          qk_global_maxpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a),
+                                static_cast<int16_t*>(out));
         break;
       case CallKind::kGlobalAvgPool:
-        if (s8) qk_global_avgpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else qk_global_avgpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        if (s8)
+          qk_global_avgpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a),
+                               static_cast<int8_t*>(out));
+        else
+          qk_global_avgpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a),
+                                static_cast<int16_t*>(out));
         break;
       case CallKind::kClamp:
-        if (s8) qk_clamp_s8(c.size, c.lo, c.hi, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else qk_clamp_s16(c.size, c.lo, c.hi, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
+        if (s8)
+          qk_clamp_s8(c.size, c.lo, c.hi, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
+        else
+          qk_clamp_s16(c.size, c.lo, c.hi, static_cast<const int16_t*>(a),
+                       static_cast<int16_t*>(out));
         break;
     }
     if (poison_) {
@@ -133,7 +153,8 @@ std::vector<int32_t> quantize_input(const float* chw, const Shape& shape, const 
   std::vector<int32_t> q(static_cast<size_t>(h * w * c));
   for (int64_t ci = 0; ci < c; ++ci)
     for (int64_t pos = 0; pos < h * w; ++pos)
-      q[static_cast<size_t>(pos * c + ci)] = static_cast<int32_t>(f.quantize(static_cast<double>(chw[ci * h * w + pos])));
+      q[static_cast<size_t>(pos * c + ci)] =
+          static_cast<int32_t>(f.quantize(static_cast<double>(chw[ci * h * w + pos])));
   return q;
 }
 

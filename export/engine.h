@@ -26,7 +26,7 @@ class Engine {
  private:
   void* ptr(int buffer);
   const Program& p_;
-  std::vector<int64_t> arena_;    // 8-byte aligned storage
+  std::vector<int64_t> arena_;  // 8-byte aligned storage
   std::vector<int16_t> scratch_;
   std::vector<std::vector<int8_t>> w8_;    // per call, when weights are int8
   std::vector<std::vector<int16_t>> w16_;  // per call, when weights are int16

@@ -39,12 +39,18 @@ Requant requant_from(const nlohmann::json& j) {
   return r;
 }
 
-std::string where(const IntNode& n) { return "layer '" + n.name + "'"; }
+std::string where(const IntNode& n) {
+  return "layer '" + n.name + "'";
+}
 
 }  // namespace
 
-const char* dtype_name(DType t) { return t == DType::kInt8 ? "int8" : "int16"; }
-int dtype_bytes(DType t) { return t == DType::kInt8 ? 1 : 2; }
+const char* dtype_name(DType t) {
+  return t == DType::kInt8 ? "int8" : "int16";
+}
+int dtype_bytes(DType t) {
+  return t == DType::kInt8 ? 1 : 2;
+}
 
 int64_t IntModel::weight_count() const {
   int64_t n = 0;
@@ -105,8 +111,8 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
   m.source = j.value("source", "");
   const auto& nodes_j = j.at("nodes");
   if (nodes_j.size() != m.graph.size())
-    throw ExportError("integer checkpoint: " + std::to_string(nodes_j.size()) + " nodes for a graph of " +
-                      std::to_string(m.graph.size()));
+    throw ExportError("integer checkpoint: " + std::to_string(nodes_j.size()) +
+                      " nodes for a graph of " + std::to_string(m.graph.size()));
   for (const auto& nj : nodes_j) {
     IntNode n;
     n.name = nj.at("name").get<std::string>();
@@ -137,7 +143,9 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
   return m;
 }
 
-void IntModel::save(const std::string& path) const { write_file_atomic(path, to_json().dump() + "\n"); }
+void IntModel::save(const std::string& path) const {
+  write_file_atomic(path, to_json().dump() + "\n");
+}
 
 IntModel IntModel::load(const std::string& path) {
   std::ifstream in(path);
@@ -157,8 +165,9 @@ void check_representable(const IntModel& m) {
   const int act_bits = m.activation_type == DType::kInt8 ? 8 : 16;
   const int w_bits = m.weight_type == DType::kInt8 ? 8 : 16;
   if (m.activation_type == DType::kInt8 && m.weight_type == DType::kInt16)
-    throw ExportError("16-bit weights with 8-bit activations are not supported by the kernels; "
-                      "use 16-bit activations or at most 8-bit weights");
+    throw ExportError(
+        "16-bit weights with 8-bit activations are not supported by the kernels; "
+        "use 16-bit activations or at most 8-bit weights");
   constexpr int64_t kInt32Max = (int64_t{1} << 31) - 1;
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const IntNode& n = m.nodes[i];
@@ -167,30 +176,37 @@ void check_representable(const IntModel& m) {
       if (!n.output.is_signed || n.output.bits > act_bits)
         throw ExportError(where(n) + ": output format " + n.output.str() + " does not fit " +
                           dtype_name(m.activation_type) + " activations (signed formats only)");
-      if (n.output.per_channel) throw ExportError(where(n) + ": per-channel activations are not supported");
+      if (n.output.per_channel)
+        throw ExportError(where(n) + ": per-channel activations are not supported");
     }
     if (g.has_weights()) {
       if (n.weight_format.bits > w_bits || !n.weight_format.is_signed)
-        throw ExportError(where(n) + ": weights " + n.weight_format.str() + " do not fit " + dtype_name(m.weight_type));
+        throw ExportError(where(n) + ": weights " + n.weight_format.str() + " do not fit " +
+                          dtype_name(m.weight_type));
       // int8 activations accumulate in int32: the worst case over all inputs must fit.
       if (m.activation_type == DType::kInt8 && n.acc_bound > kInt32Max)
         throw ExportError(where(n) + ": worst-case accumulator " + std::to_string(n.acc_bound) +
                           " exceeds the int32 accumulator of 8-bit kernels (2^31 - 1); use 16-bit "
                           "activations, smaller weights or fewer inputs per output");
       if (n.acc_bound >= (int64_t{1} << 47))
-        throw ExportError(where(n) + ": worst-case accumulator " + std::to_string(n.acc_bound) + " exceeds 2^47");
+        throw ExportError(where(n) + ": worst-case accumulator " + std::to_string(n.acc_bound) +
+                          " exceeds 2^47");
       for (int64_t b : n.bias)
         if (b > kInt32Max || b < -kInt32Max - 1)
-          throw ExportError(where(n) + ": bias " + std::to_string(b) +
-                            " does not fit int32 in the accumulator scale; reduce the bias bit width or range");
+          throw ExportError(
+              where(n) + ": bias " + std::to_string(b) +
+              " does not fit int32 in the accumulator scale; reduce the bias bit width or range");
       if (n.requant.scheme == Scheme::kPow2) {
         for (int s : n.requant.shift)
-          if (s < -31 || s > 62) throw ExportError(where(n) + ": requantization shift " + std::to_string(s) + " out of [-31, 62]");
+          if (s < -31 || s > 62)
+            throw ExportError(where(n) + ": requantization shift " + std::to_string(s) +
+                              " out of [-31, 62]");
       } else {
         for (const auto& fm : n.requant.multiplier) {
           if (fm.multiplier <= 0 || fm.multiplier > kInt32Max || fm.shift < 1 || fm.shift > 62)
-            throw ExportError(where(n) + ": requantization multiplier " + std::to_string(fm.multiplier) +
-                              " >> " + std::to_string(fm.shift) + " not representable");
+            throw ExportError(where(n) + ": requantization multiplier " +
+                              std::to_string(fm.multiplier) + " >> " + std::to_string(fm.shift) +
+                              " not representable");
           // acc * multiplier must stay inside int64.
           if (static_cast<double>(n.acc_bound) * static_cast<double>(fm.multiplier) >= 0x1p62)
             throw ExportError(where(n) + ": accumulator bound times multiplier overflows 64 bits");

@@ -23,7 +23,7 @@ int dtype_bytes(DType t);
 struct IntNode {
   std::string name;  // graph node
   bool has_output_format = false;
-  QFormat output;    // format of the node's output tensor
+  QFormat output;  // format of the node's output tensor
   // conv / linear
   Activation activation = Activation::kNone;
   QFormat weight_format;
@@ -39,14 +39,14 @@ struct IntNode {
 };
 
 struct IntModel {
-  Graph graph;                  // folded topology
-  std::vector<IntNode> nodes;   // one per graph node, same order
+  Graph graph;                 // folded topology
+  std::vector<IntNode> nodes;  // one per graph node, same order
   DType activation_type = DType::kInt8;
   DType weight_type = DType::kInt8;
   std::vector<double> input_mean, input_std;  // raw input -> (x - mean) / std per channel
-  nlohmann::json head;          // task description (classification / detection layout)
-  std::string metric;           // "acc" / "mAP50"
-  std::string source;           // where it came from (checkpoint path, run)
+  nlohmann::json head;  // task description (classification / detection layout)
+  std::string metric;   // "acc" / "mAP50"
+  std::string source;   // where it came from (checkpoint path, run)
 
   const IntNode& node(const std::string& name) const { return nodes.at(graph.index_of(name)); }
   const QFormat& input_format() const { return nodes.front().output; }

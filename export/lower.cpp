@@ -6,10 +6,14 @@ namespace qat::exporter {
 
 IntModel lower(GraphModuleImpl& model, const nlohmann::json& meta) {
   if (model.has_batchnorm())
-    throw ExportError("the model still has batchnorm nodes: export a quantized checkpoint (ptq/qat), not the float one");
-  if (!model.quant_config().enabled) throw ExportError("quantization is disabled in this run; nothing to export as integers");
+    throw ExportError(
+        "the model still has batchnorm nodes: export a quantized checkpoint (ptq/qat), not the "
+        "float one");
+  if (!model.quant_config().enabled)
+    throw ExportError("quantization is disabled in this run; nothing to export as integers");
   if (!model.quantizers_ready())
-    throw ExportError("the model's quantizers are not calibrated; export the run's model.pt, ptq.pt or qat.pt");
+    throw ExportError(
+        "the model's quantizers are not calibrated; export the run's model.pt, ptq.pt or qat.pt");
   const Graph& g = model.graph();
   const auto& plan = model.plan();
   IntModel m;

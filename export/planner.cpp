@@ -22,7 +22,8 @@ ArenaPlan plan_arena(const std::vector<PlanItem>& items, int64_t alignment) {
     // Intervals [offset, offset + bytes) of placed buffers alive at the same time, by offset.
     std::vector<std::pair<int64_t, int64_t>> busy;
     for (size_t p : placed)
-      if (lifetimes_overlap(items[p], it)) busy.emplace_back(plan.offsets[p], plan.offsets[p] + items[p].bytes);
+      if (lifetimes_overlap(items[p], it))
+        busy.emplace_back(plan.offsets[p], plan.offsets[p] + items[p].bytes);
     std::sort(busy.begin(), busy.end());
     int64_t offset = 0;
     for (const auto& [lo, hi] : busy) {

@@ -8,7 +8,9 @@
 namespace qat::exporter {
 namespace {
 
-int32_t i32(int64_t v) { return static_cast<int32_t>(v); }
+int32_t i32(int64_t v) {
+  return static_cast<int32_t>(v);
+}
 
 std::string hwc_str(const Buffer& b) {
   std::ostringstream o;
@@ -22,14 +24,22 @@ std::string hwc_str(const Buffer& b) {
 
 const char* call_kind_name(CallKind k) {
   switch (k) {
-    case CallKind::kConv: return "conv";
-    case CallKind::kLinear: return "linear";
-    case CallKind::kAdd: return "add";
-    case CallKind::kMaxPool: return "maxpool";
-    case CallKind::kAvgPool: return "avgpool";
-    case CallKind::kGlobalMaxPool: return "global_maxpool";
-    case CallKind::kGlobalAvgPool: return "global_avgpool";
-    case CallKind::kClamp: return "clamp";
+    case CallKind::kConv:
+      return "conv";
+    case CallKind::kLinear:
+      return "linear";
+    case CallKind::kAdd:
+      return "add";
+    case CallKind::kMaxPool:
+      return "maxpool";
+    case CallKind::kAvgPool:
+      return "avgpool";
+    case CallKind::kGlobalMaxPool:
+      return "global_maxpool";
+    case CallKind::kGlobalAvgPool:
+      return "global_avgpool";
+    case CallKind::kClamp:
+      return "clamp";
   }
   return "?";
 }
@@ -105,14 +115,17 @@ Program build_program(const IntModel& m) {
       p.input = buf_of[i];
       continue;
     }
-    if (n.op == OpType::kFlatten || ((n.op == OpType::kRelu || n.op == OpType::kRelu6) && plan[i].fused_away)) {
+    if (n.op == OpType::kFlatten ||
+        ((n.op == OpType::kRelu || n.op == OpType::kRelu6) && plan[i].fused_away)) {
       buf_of[i] = input_buf(0);
       const size_t src = g.index_of(n.inputs[0]);
-      flat_src[i] = n.op == OpType::kFlatten ? (flat_src[src].empty() ? g.shape_at(src) : flat_src[src])
-                                             : flat_src[src];
+      flat_src[i] = n.op == OpType::kFlatten
+                        ? (flat_src[src].empty() ? g.shape_at(src) : flat_src[src])
+                        : flat_src[src];
       continue;
     }
-    if (n.op == OpType::kBatchNorm) throw ExportError("batchnorm node '" + n.name + "' in an integer model");
+    if (n.op == OpType::kBatchNorm)
+      throw ExportError("batchnorm node '" + n.name + "' in an integer model");
 
     Call c;
     c.node = n.name;
@@ -146,11 +159,23 @@ Program build_program(const IntModel& m) {
           c.kind = CallKind::kConv;
           const int64_t kh = two_d ? n.kernel[0] : 1, kw = n.kernel.back();
           const int64_t icg = ic / n.groups;
-          c.conv = {i32(ih), i32(iw), i32(ic), i32(oh), i32(ow), i32(oc),
-                    i32(kh), i32(kw), i32(two_d ? n.stride[0] : 1), i32(n.stride.back()),
-                    i32(two_d ? n.padding[0] : 0), i32(n.padding.back()), i32(n.groups),
-                    i32(in_f.zero_point[0]), i32(out_f.zero_point[0]),
-                    i32(in_node.act_min), i32(in_node.act_max)};
+          c.conv = {i32(ih),
+                    i32(iw),
+                    i32(ic),
+                    i32(oh),
+                    i32(ow),
+                    i32(oc),
+                    i32(kh),
+                    i32(kw),
+                    i32(two_d ? n.stride[0] : 1),
+                    i32(n.stride.back()),
+                    i32(two_d ? n.padding[0] : 0),
+                    i32(n.padding.back()),
+                    i32(n.groups),
+                    i32(in_f.zero_point[0]),
+                    i32(out_f.zero_point[0]),
+                    i32(in_node.act_min),
+                    i32(in_node.act_max)};
           // torch [O][I/g][kh][kw] -> kernels [O][kh][kw][I/g]
           c.weights.resize(in_node.weights.size());
           for (int64_t o = 0; o < oc; ++o)
@@ -159,12 +184,13 @@ Program build_program(const IntModel& m) {
                 for (int64_t x = 0; x < kw; ++x)
                   c.weights[static_cast<size_t>(((o * kh + y) * kw + x) * icg + ci)] =
                       in_node.weights[static_cast<size_t>(((o * icg + ci) * kh + y) * kw + x)];
-          c.scratch_bytes = static_cast<int64_t>(
-              p.act_type == DType::kInt8 ? qk_conv_s8_scratch_size(&c.conv) : qk_conv_s16_scratch_size(&c.conv));
+          c.scratch_bytes =
+              static_cast<int64_t>(p.act_type == DType::kInt8 ? qk_conv_s8_scratch_size(&c.conv)
+                                                              : qk_conv_s16_scratch_size(&c.conv));
         } else {
           c.kind = CallKind::kLinear;
           const int64_t in_features = ic, out_features = oc;
-          c.linear = {i32(in_features), i32(out_features), i32(in_f.zero_point[0]),
+          c.linear = {i32(in_features),         i32(out_features),    i32(in_f.zero_point[0]),
                       i32(out_f.zero_point[0]), i32(in_node.act_min), i32(in_node.act_max)};
           c.weights.assign(in_node.weights.begin(), in_node.weights.end());
           const Shape& src = flat_src[g.index_of(n.inputs[0])];
@@ -178,31 +204,41 @@ Program build_program(const IntModel& m) {
                   c.weights[static_cast<size_t>(o * in_features + pos * sc + ch)] =
                       in_node.weights[static_cast<size_t>(o * in_features + ch * sh * sw + pos)];
           }
-          if (p.act_type == DType::kInt8) c.scratch_bytes = static_cast<int64_t>(qk_linear_s8_scratch_size(&c.linear));
+          if (p.act_type == DType::kInt8)
+            c.scratch_bytes = static_cast<int64_t>(qk_linear_s8_scratch_size(&c.linear));
         }
         break;
       }
       case OpType::kAdd: {
         c.kind = CallKind::kAdd;
         const QFormat& b_f = fmt_of(n.inputs[1]);
-        c.add = {i32(oh * ow * oc), i32(in_f.zero_point[0]), i32(b_f.zero_point[0]),
-                 i32(out_f.zero_point[0]), i32(in_node.add.ma), i32(in_node.add.mb),
-                 i32(in_node.add.shift), i32(in_node.act_min), i32(in_node.act_max)};
+        c.add = {i32(oh * ow * oc),        i32(in_f.zero_point[0]), i32(b_f.zero_point[0]),
+                 i32(out_f.zero_point[0]), i32(in_node.add.ma),     i32(in_node.add.mb),
+                 i32(in_node.add.shift),   i32(in_node.act_min),    i32(in_node.act_max)};
         c.formats = in_f.str() + " + " + b_f.str() + " -> " + out_f.str();
         break;
       }
       case OpType::kMaxPool:
       case OpType::kAvgPool:
         c.kind = n.op == OpType::kMaxPool ? CallKind::kMaxPool : CallKind::kAvgPool;
-        c.pool = {i32(ih), i32(iw), i32(ic), i32(oh), i32(ow),
-                  i32(two_d ? n.kernel[0] : 1), i32(n.kernel.back()),
-                  i32(two_d ? n.stride[0] : 1), i32(n.stride.back()),
-                  i32(two_d ? n.padding[0] : 0), i32(n.padding.back()),
-                  i32(in_node.act_min), i32(in_node.act_max)};
+        c.pool = {i32(ih),
+                  i32(iw),
+                  i32(ic),
+                  i32(oh),
+                  i32(ow),
+                  i32(two_d ? n.kernel[0] : 1),
+                  i32(n.kernel.back()),
+                  i32(two_d ? n.stride[0] : 1),
+                  i32(n.stride.back()),
+                  i32(two_d ? n.padding[0] : 0),
+                  i32(n.padding.back()),
+                  i32(in_node.act_min),
+                  i32(in_node.act_max)};
         break;
       case OpType::kGlobalMaxPool:
       case OpType::kGlobalAvgPool:
-        c.kind = n.op == OpType::kGlobalMaxPool ? CallKind::kGlobalMaxPool : CallKind::kGlobalAvgPool;
+        c.kind =
+            n.op == OpType::kGlobalMaxPool ? CallKind::kGlobalMaxPool : CallKind::kGlobalAvgPool;
         c.spatial = i32(ih * iw);
         c.channels = i32(ic);
         break;
@@ -217,7 +253,9 @@ Program build_program(const IntModel& m) {
         throw ExportError("node '" + n.name + "': op " + op_name(n.op) + " has no kernel");
     }
     const int call_index = static_cast<int>(p.calls.size());
-    for (int b : c.inputs) p.buffers[static_cast<size_t>(b)].last = std::max(p.buffers[static_cast<size_t>(b)].last, call_index);
+    for (int b : c.inputs)
+      p.buffers[static_cast<size_t>(b)].last =
+          std::max(p.buffers[static_cast<size_t>(b)].last, call_index);
     c.output = new_buffer(i);
     buf_of[i] = c.output;
     p.scratch_bytes = std::max(p.scratch_bytes, c.scratch_bytes);
@@ -225,15 +263,18 @@ Program build_program(const IntModel& m) {
   }
   p.output = buf_of[g.size() - 1];
   const Shape& out_src = flat_src[g.size() - 1];
-  if (out_src.size() > 1 && out_src[0] * (out_src.size() == 3 ? out_src[2] : 1) * out_src[1] != out_src[0])
-    throw ExportError("the model output is a flattened feature map whose channels-last order differs "
-                      "from torch's; end the model with a linear layer or a global pool");
+  if (out_src.size() > 1 &&
+      out_src[0] * (out_src.size() == 3 ? out_src[2] : 1) * out_src[1] != out_src[0])
+    throw ExportError(
+        "the model output is a flattened feature map whose channels-last order differs "
+        "from torch's; end the model with a linear layer or a global pool");
   if (p.calls.empty()) throw ExportError("the model has no layers");
   // The output must survive until it is copied out after the last call.
   p.buffers[static_cast<size_t>(p.output)].last = static_cast<int>(p.calls.size()) - 1;
 
   std::vector<PlanItem> items;
-  for (const auto& b : p.buffers) items.push_back({b.elements() * dtype_bytes(p.act_type), b.first, b.last});
+  for (const auto& b : p.buffers)
+    items.push_back({b.elements() * dtype_bytes(p.act_type), b.first, b.last});
   p.plan = plan_arena(items);
   return p;
 }
@@ -252,12 +293,13 @@ std::string Program::summary() const {
                   static_cast<long long>(wb), static_cast<long long>(c.macs), c.formats.c_str());
     o << line;
   }
-  std::snprintf(line, sizeof line,
-                "totals: %s activations, %s weights | flash (weights + constants) %lld B | arena %lld B "
-                "(lower bound %lld B) | scratch %lld B | %lld MACs\n",
-                dtype_name(act_type), dtype_name(weight_type), static_cast<long long>(weight_bytes()),
-                static_cast<long long>(plan.arena_bytes), static_cast<long long>(plan.lower_bound),
-                static_cast<long long>(scratch_bytes), static_cast<long long>(macs()));
+  std::snprintf(
+      line, sizeof line,
+      "totals: %s activations, %s weights | flash (weights + constants) %lld B | arena %lld B "
+      "(lower bound %lld B) | scratch %lld B | %lld MACs\n",
+      dtype_name(act_type), dtype_name(weight_type), static_cast<long long>(weight_bytes()),
+      static_cast<long long>(plan.arena_bytes), static_cast<long long>(plan.lower_bound),
+      static_cast<long long>(scratch_bytes), static_cast<long long>(macs()));
   o << line;
   return o.str();
 }

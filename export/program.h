@@ -13,7 +13,16 @@
 
 namespace qat::exporter {
 
-enum class CallKind { kConv, kLinear, kAdd, kMaxPool, kAvgPool, kGlobalMaxPool, kGlobalAvgPool, kClamp };
+enum class CallKind {
+  kConv,
+  kLinear,
+  kAdd,
+  kMaxPool,
+  kAvgPool,
+  kGlobalMaxPool,
+  kGlobalAvgPool,
+  kClamp
+};
 const char* call_kind_name(CallKind k);
 
 // One activation buffer (a materialised tensor), channels-last [h][w][c].
@@ -26,22 +35,22 @@ struct Buffer {
 
 struct Call {
   CallKind kind = CallKind::kConv;
-  std::string node;  // graph node name
+  std::string node;         // graph node name
   std::vector<int> inputs;  // buffer indices
   int output = -1;
   qk_conv_params conv{};
   qk_linear_params linear{};
   qk_add_params add{};
   qk_pool_params pool{};
-  int32_t spatial = 0, channels = 0;        // global pools
-  int32_t size = 0, lo = 0, hi = 0;         // clamp
-  std::vector<int32_t> weights;             // kernel layout: [O][kh][kw][I/g] or [O][I]
+  int32_t spatial = 0, channels = 0;  // global pools
+  int32_t size = 0, lo = 0, hi = 0;   // clamp
+  std::vector<int32_t> weights;       // kernel layout: [O][kh][kw][I/g] or [O][I]
   std::vector<int32_t> bias;
   std::vector<int8_t> shift;
-  std::vector<int32_t> mult;                // empty for power-of-two requantization
+  std::vector<int32_t> mult;  // empty for power-of-two requantization
   int64_t macs = 0;
   int64_t scratch_bytes = 0;
-  std::string formats;                      // human-readable "in -> out" formats
+  std::string formats;  // human-readable "in -> out" formats
 };
 
 struct Program {

@@ -39,7 +39,8 @@ ExportSource resolve_source(const std::string& target, const std::string& checkp
 }
 
 TensorData test_split(const ExportSource& s) {
-  if (!s.run) throw ExportError("no run directory known for " + s.model.source + ": cannot load test data");
+  if (!s.run)
+    throw ExportError("no run directory known for " + s.model.source + ": cannot load test data");
   nlohmann::json meta{{"input", {{"mean", s.model.input_mean}, {"std", s.model.input_std}}}};
   return load_test_split(*s.run, meta);
 }
@@ -73,18 +74,20 @@ std::vector<TestVector> make_vectors(const ExportSource& s, const Program& p, in
   std::uniform_int_distribution<int64_t> dist(f.qmin(), f.qmax());
   for (int i = 0; i < n; ++i) {
     TestVector v;
-    for (int64_t k = 0; k < p.input_elements(); ++k) v.input.push_back(static_cast<int32_t>(dist(rng)));
+    for (int64_t k = 0; k < p.input_elements(); ++k)
+      v.input.push_back(static_cast<int32_t>(dist(rng)));
     engine.run(v.input, v.output);
     vectors.push_back(std::move(v));
   }
   return vectors;
 }
 
-EvalResult evaluate_int(const ExportSource& s, const Program& p, const TensorData& test, int threads,
-                        torch::Tensor* outputs) {
+EvalResult evaluate_int(const ExportSource& s, const Program& p, const TensorData& test,
+                        int threads, torch::Tensor* outputs) {
   const torch::Tensor x = test.x.contiguous();
   const std::vector<double> out = run_batch(s.model, p, x.data_ptr<float>(), test.size(), threads);
-  const torch::Tensor o = torch::tensor(out, torch::kDouble).reshape({test.size(), p.output_elements()});
+  const torch::Tensor o =
+      torch::tensor(out, torch::kDouble).reshape({test.size(), p.output_elements()});
   if (outputs) *outputs = o;
   return score_outputs(s.model.head, o, test);
 }

@@ -8,7 +8,9 @@
 namespace qat::detect {
 namespace {
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 
 }  // namespace
 
@@ -84,7 +86,8 @@ MapResult mean_average_precision(const std::vector<std::vector<Detection>>& dete
     for (size_t i = 0; i < detections.size(); ++i)
       for (const auto& d : detections[i])
         if (d.cls == c) all.push_back({d.score, i, &d});
-    std::stable_sort(all.begin(), all.end(), [](const Scored& a, const Scored& b) { return a.score > b.score; });
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Scored& a, const Scored& b) { return a.score > b.score; });
     int64_t n_gt = 0;
     std::vector<std::vector<bool>> used(ground_truth.size());
     for (size_t i = 0; i < ground_truth.size(); ++i) {
@@ -109,7 +112,8 @@ MapResult mean_average_precision(const std::vector<std::vector<Detection>>& dete
           best_j = static_cast<int>(j);
         }
       }
-      if (best_j >= 0 && best >= iou_threshold && !used[all[k].image][static_cast<size_t>(best_j)]) {
+      if (best_j >= 0 && best >= iou_threshold &&
+          !used[all[k].image][static_cast<size_t>(best_j)]) {
         used[all[k].image][static_cast<size_t>(best_j)] = true;
         tp[k] = 1;
       } else {

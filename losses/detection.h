@@ -41,7 +41,7 @@ std::vector<Detection> nms(std::vector<Detection> dets, float iou_threshold);
 // area under the monotone precision envelope; classes without ground truth are skipped.
 struct MapResult {
   double map = 0.0;
-  std::vector<double> ap_per_class;   // NaN for classes without ground truth
+  std::vector<double> ap_per_class;  // NaN for classes without ground truth
   std::vector<int64_t> gt_per_class;
 };
 MapResult mean_average_precision(const std::vector<std::vector<Detection>>& detections,

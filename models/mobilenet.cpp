@@ -25,7 +25,8 @@ void check_input(const MobileNetOptions& o) {
 }  // namespace
 
 int64_t make_divisible(double v, int64_t divisor) {
-  int64_t nv = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  int64_t nv =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (static_cast<double>(nv) < 0.9 * v) nv += divisor;
   return nv;
 }
@@ -37,7 +38,7 @@ Graph build_mobilenet_v1(const MobileNetOptions& o) {
   Graph g;
   std::string x = g.input("input", o.input);
   x = conv_bn_act(g, "conv1", x, ch(32), 3, o.first_stride, 1, act);
-  const int64_t cfg[][2] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},
+  const int64_t cfg[][2] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
                             {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   int64_t in_c = ch(32);
   int i = 1;

@@ -9,7 +9,9 @@
 namespace qat::models {
 namespace {
 
-nlohmann::json classification_head() { return {{"task", "classification"}}; }
+nlohmann::json classification_head() {
+  return {{"task", "classification"}};
+}
 
 BuiltModel resnet(ConfigNode& c, const Shape& input, int64_t classes) {
   ResNetOptions o;
@@ -76,7 +78,8 @@ const std::vector<ModelEntry>& model_registry() {
       {"resnet", "MicroAI/Qualia ResNet, 1D or 2D (ResNetv1-6 by default)", resnet},
       {"mobilenet_v1", "MobileNet v1, depthwise separable, width multiplier", mobilenet_v1},
       {"mobilenet_v2", "MobileNet v2, inverted residuals, width multiplier", mobilenet_v2},
-      {"tinyissimo_yolo", "TinyissimoYOLO v1 detector (grid x boxes x classes head)", tinyissimo_yolo},
+      {"tinyissimo_yolo", "TinyissimoYOLO v1 detector (grid x boxes x classes head)",
+       tinyissimo_yolo},
   };
   return registry;
 }

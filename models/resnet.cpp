@@ -6,7 +6,9 @@ namespace qat::models {
 namespace {
 
 // Per-dimension vectors for a square kernel/stride/padding.
-std::vector<int64_t> rep(int64_t v, int dims) { return std::vector<int64_t>(static_cast<size_t>(dims), v); }
+std::vector<int64_t> rep(int64_t v, int dims) {
+  return std::vector<int64_t>(static_cast<size_t>(dims), v);
+}
 
 std::string conv_bn(Graph& g, const std::string& name, const std::string& in, int64_t out,
                     int64_t k, int64_t stride, int64_t pad, bool bn, int dims) {
@@ -22,8 +24,10 @@ Graph build_resnet(const ResNetOptions& o) {
   const size_t stages = o.num_blocks.size();
   if (o.filters.size() != stages + 1 || o.kernel_sizes.size() != stages + 1 ||
       o.strides.size() != stages + 1 || o.paddings.size() != stages + 1)
-    throw GraphError("resnet: filters, kernel_sizes, strides and paddings need one entry for the "
-                     "first conv plus one per stage (" + std::to_string(stages + 1) + ")");
+    throw GraphError(
+        "resnet: filters, kernel_sizes, strides and paddings need one entry for the "
+        "first conv plus one per stage (" +
+        std::to_string(stages + 1) + ")");
   if (o.postpool != "max" && o.postpool != "avg")
     throw GraphError("resnet: postpool must be max or avg");
   const bool pool_down = o.downsample == "maxpool";

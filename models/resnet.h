@@ -17,14 +17,14 @@ namespace qat::models {
 struct ResNetOptions {
   Shape input;  // [C, L] or [C, H, W]
   int64_t num_classes = 6;
-  std::vector<int64_t> filters{16, 16, 16};      // first conv, then one entry per stage
-  std::vector<int64_t> kernel_sizes{3, 3, 3};    // per first conv / stage
-  std::vector<int64_t> num_blocks{1, 1};         // per stage
-  std::vector<int64_t> strides{1, 1, 2};         // first conv stride, then per stage
+  std::vector<int64_t> filters{16, 16, 16};    // first conv, then one entry per stage
+  std::vector<int64_t> kernel_sizes{3, 3, 3};  // per first conv / stage
+  std::vector<int64_t> num_blocks{1, 1};       // per stage
+  std::vector<int64_t> strides{1, 1, 2};       // first conv stride, then per stage
   std::vector<int64_t> paddings{1, 1, 1};
   bool batch_norm = false;
-  std::string postpool = "max";       // max | avg
-  std::string downsample = "maxpool"; // maxpool | stride
+  std::string postpool = "max";        // max | avg
+  std::string downsample = "maxpool";  // maxpool | stride
   bool force_projection_with_stride = true;
 };
 

@@ -6,7 +6,9 @@
 
 namespace qat::models {
 
-int64_t yolo_outputs_per_cell(const YoloOptions& o) { return o.boxes * 5 + o.classes; }
+int64_t yolo_outputs_per_cell(const YoloOptions& o) {
+  return o.boxes * 5 + o.classes;
+}
 
 Graph build_tinyissimo_yolo(const YoloOptions& o) {
   if (o.input.size() != 3) throw GraphError("tinyissimo_yolo: input must be [C, H, W]");

@@ -42,7 +42,8 @@ Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* opt
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+    throw Error(path + ": not a readable checkpoint (" + std::string(e.what_without_backtrace()) +
+                ")");
   }
   c10::IValue meta_value;
   if (!archive.try_read("meta", meta_value) || !meta_value.isString())

@@ -7,8 +7,8 @@
 #include <map>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
+#include <nlohmann/json.hpp>
 
 #include "qat/atomic_file.h"
 #include "qat/graph_module.h"

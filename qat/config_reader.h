@@ -29,7 +29,8 @@ struct LoadedConfig {
   YAML::Node root;
   std::shared_ptr<ConfigSource> source;
 };
-LoadedConfig load_config_file(const std::string& path, const std::vector<std::string>& overrides = {});
+LoadedConfig load_config_file(const std::string& path,
+                              const std::vector<std::string>& overrides = {});
 LoadedConfig load_config_string(const std::string& text, const std::string& name,
                                 const std::vector<std::string>& overrides = {});
 

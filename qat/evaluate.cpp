@@ -16,7 +16,8 @@ std::string run_dir_of(const std::string& arg, const std::vector<std::string>& o
 RunConfig load_run(const std::string& run_dir, const std::vector<std::string>& overrides) {
   const fs::path cfg = fs::path(run_dir) / "config.yaml";
   if (!fs::exists(cfg))
-    throw Error(run_dir + ": not a run directory (no config.yaml); train it first with `qat train`");
+    throw Error(run_dir +
+                ": not a run directory (no config.yaml); train it first with `qat train`");
   return load_run_config(cfg.string(), overrides);
 }
 
@@ -33,7 +34,8 @@ TensorData load_test_split(const RunConfig& cfg, const nlohmann::json& meta) {
   return test;
 }
 
-EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode, bool progress) {
+EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode,
+                               bool progress) {
   GraphModule m = ck.model;
   m->eval();
   m->set_mode(mode);

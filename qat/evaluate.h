@@ -13,7 +13,8 @@
 namespace qat {
 
 // The run directory of a CONFIG file (its `output`) or RUN_DIR itself.
-std::string run_dir_of(const std::string& config_or_run_dir, const std::vector<std::string>& overrides);
+std::string run_dir_of(const std::string& config_or_run_dir,
+                       const std::vector<std::string>& overrides);
 // The run's config (RUN_DIR/config.yaml).
 RunConfig load_run(const std::string& run_dir, const std::vector<std::string>& overrides = {});
 
@@ -21,6 +22,7 @@ RunConfig load_run(const std::string& run_dir, const std::vector<std::string>& o
 TensorData load_test_split(const RunConfig& cfg, const nlohmann::json& checkpoint_meta);
 
 // Scores the checkpoint's model in the given mode (kFloat or kEval).
-EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode, bool progress);
+EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode,
+                               bool progress);
 
 }  // namespace qat

@@ -41,8 +41,8 @@ struct FakeQuantizeFn : torch::autograd::Function<FakeQuantizeFn> {
       const auto sizes = ctx->saved_data["scale_sizes"].toIntVector();
       grad_scale = (g * saved[1]).sum_to_size(sizes);
     }
-    return {grad_x, grad_scale, torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor()};
+    return {grad_x,          grad_scale,      torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -52,7 +52,9 @@ int64_t product(const Shape& s) {
 
 }  // namespace
 
-const char* op_name(OpType op) { return info(op).name; }
+const char* op_name(OpType op) {
+  return info(op).name;
+}
 
 OpType op_from_name(const std::string& name) {
   std::string allowed;
@@ -111,12 +113,13 @@ Shape Graph::infer_shape(Node& node) const {
   auto spatial_defaults = [&](bool padding_allowed) {
     if (dims < 1) fail("needs a spatial input ([C, L] or [C, H, W]), got " + shape_str(in));
     if (static_cast<int>(node.kernel.size()) != dims)
-      fail("kernel has " + std::to_string(node.kernel.size()) + " entries, input " +
-           shape_str(in) + " has " + std::to_string(dims) + " spatial dimension(s)");
-    if (node.stride.empty()) node.stride = node.op == OpType::kConv ? std::vector<int64_t>(dims, 1)
-                                                                      : node.kernel;
+      fail("kernel has " + std::to_string(node.kernel.size()) + " entries, input " + shape_str(in) +
+           " has " + std::to_string(dims) + " spatial dimension(s)");
+    if (node.stride.empty())
+      node.stride = node.op == OpType::kConv ? std::vector<int64_t>(dims, 1) : node.kernel;
     if (node.padding.empty()) node.padding = std::vector<int64_t>(dims, 0);
-    if (static_cast<int>(node.stride.size()) != dims || static_cast<int>(node.padding.size()) != dims)
+    if (static_cast<int>(node.stride.size()) != dims ||
+        static_cast<int>(node.padding.size()) != dims)
       fail("stride and padding need " + std::to_string(dims) + " entries");
     for (int d = 0; d < dims; ++d) {
       if (node.kernel[d] < 1) fail("kernel must be >= 1");
@@ -272,7 +275,9 @@ std::string Graph::flatten(const std::string& name, const std::string& in) {
   return add(simple(name, OpType::kFlatten, {in})).name;
 }
 
-const Node& Graph::node(const std::string& name) const { return nodes_.at(index_of(name)); }
+const Node& Graph::node(const std::string& name) const {
+  return nodes_.at(index_of(name));
+}
 
 size_t Graph::index_of(const std::string& name) const {
   auto it = index_.find(name);
@@ -288,9 +293,13 @@ const Node& Graph::output_node() const {
   if (nodes_.empty()) throw GraphError("empty graph");
   return nodes_.back();
 }
-const Shape& Graph::shape_of(const std::string& name) const { return shapes_.at(index_of(name)); }
+const Shape& Graph::shape_of(const std::string& name) const {
+  return shapes_.at(index_of(name));
+}
 
-int Graph::spatial_dims() const { return static_cast<int>(input_node().shape.size()) - 1; }
+int Graph::spatial_dims() const {
+  return static_cast<int>(input_node().shape.size()) - 1;
+}
 
 std::vector<std::string> Graph::consumers(const std::string& name) const {
   std::vector<std::string> out;
@@ -438,7 +447,8 @@ std::string Graph::summary() const {
   std::ostringstream o;
   o << std::left << std::setw(22) << "node" << std::setw(15) << "op" << std::setw(30) << "inputs"
     << std::setw(16) << "output" << std::right << std::setw(10) << "params" << std::setw(12)
-    << "MACs" << "\n";
+    << "MACs"
+    << "\n";
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const Node& n = nodes_[i];
     std::string ins;
@@ -446,8 +456,8 @@ std::string Graph::summary() const {
     std::string op = op_name(n.op);
     if (!n.kernel.empty()) op += " " + join(n.kernel);
     o << std::left << std::setw(22) << n.name << std::setw(15) << op << std::setw(30) << ins
-      << std::setw(16) << shape_str(shapes_[i]) << std::right << std::setw(10)
-      << parameter_count(n) << std::setw(12) << macs(n) << "\n";
+      << std::setw(16) << shape_str(shapes_[i]) << std::right << std::setw(10) << parameter_count(n)
+      << std::setw(12) << macs(n) << "\n";
   }
   o << "total parameters " << parameter_count() << ", MACs " << macs() << "\n";
   return o.str();

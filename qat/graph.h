@@ -15,10 +15,10 @@ namespace qat {
 
 enum class OpType {
   kInput,
-  kConv,           // conv1d / conv2d, groups (depthwise when groups == in_channels)
-  kLinear,         // fully connected on a flat input
-  kBatchNorm,      // follows a conv/linear; folded before quantization
-  kAdd,            // element-wise sum of two tensors of the same shape
+  kConv,       // conv1d / conv2d, groups (depthwise when groups == in_channels)
+  kLinear,     // fully connected on a flat input
+  kBatchNorm,  // follows a conv/linear; folded before quantization
+  kAdd,        // element-wise sum of two tensors of the same shape
   kRelu,
   kRelu6,
   kMaxPool,        // maxpool1d / maxpool2d

@@ -56,8 +56,8 @@ const char* mode_name(Mode m) {
   return "?";
 }
 
-QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat& w,
-                        size_t channels, double max_abs_bias) {
+QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat& w, size_t channels,
+                        double max_abs_bias) {
   if (in.scheme == Scheme::kAffine) {
     std::vector<double> scale;
     for (size_t c = 0; c < channels; ++c) scale.push_back(in.scale[0] * w.scale_at(c));
@@ -65,14 +65,15 @@ QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat&
   }
   const int own = spec.bits >= 32 ? 1 << 20 : pow2_frac_bits(max_abs_bias, spec.bits);
   std::vector<int> n;
-  for (size_t c = 0; c < channels; ++c) n.push_back(std::min(own, in.frac_bits[0] + w.frac_bits_at(c)));
+  for (size_t c = 0; c < channels; ++c)
+    n.push_back(std::min(own, in.frac_bits[0] + w.frac_bits_at(c)));
   return QFormat::pow2(std::min(spec.bits, 32), n, true);
 }
 
 int64_t accumulator_bound(const torch::Tensor& weight_codes, const torch::Tensor& bias_codes,
                           const QFormat& in) {
-  const int64_t x_max = std::max(std::llabs(in.qmin() - in.zero_point[0]),
-                                 std::llabs(in.qmax() - in.zero_point[0]));
+  const int64_t x_max =
+      std::max(std::llabs(in.qmin() - in.zero_point[0]), std::llabs(in.qmax() - in.zero_point[0]));
   const torch::Tensor w = weight_codes.to(torch::kLong).reshape({weight_codes.size(0), -1});
   torch::Tensor per_channel = w.abs().sum(1) * x_max;
   if (bias_codes.defined()) per_channel = per_channel + bias_codes.to(torch::kLong).abs();
@@ -99,9 +100,11 @@ GraphModuleImpl::GraphModuleImpl(Graph graph, QuantConfig qconfig)
     bool used = false;
     if (n.has_weights()) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in(graph_, n)));
-      l->weight = l->register_parameter("weight",
-                                        torch::empty(weight_shape(graph_, n)).uniform_(-bound, bound));
-      if (n.bias) l->bias = l->register_parameter("bias", torch::empty({n.out_channels}).uniform_(-bound, bound));
+      l->weight = l->register_parameter(
+          "weight", torch::empty(weight_shape(graph_, n)).uniform_(-bound, bound));
+      if (n.bias)
+        l->bias =
+            l->register_parameter("bias", torch::empty({n.out_channels}).uniform_(-bound, bound));
       const QuantSpec ws = qconfig_.weights_for(n.name);
       l->weight_quantizer = l->register_module(
           "weight_quantizer", FakeQuantizer(ws, TensorRole::kWeights, n.out_channels));
@@ -117,7 +120,8 @@ GraphModuleImpl::GraphModuleImpl(Graph graph, QuantConfig qconfig)
     }
     if (has_plan_ && plan_[i].quantizes_output) {
       l->act_quantizer = l->register_module(
-          "act_quantizer", FakeQuantizer(qconfig_.activations_for(n.name), TensorRole::kActivations, 1));
+          "act_quantizer",
+          FakeQuantizer(qconfig_.activations_for(n.name), TensorRole::kActivations, 1));
       used = true;
     }
     if (used) layers_[n.name] = register_module(n.name, l);
@@ -188,7 +192,8 @@ IntLayer GraphModuleImpl::int_layer(const std::string& name) const {
   il.activation = plan()[graph_.index_of(name)].fused;
   const IntRange wr = int_range(il.weight.bits, il.weight.is_signed);
   const auto [ws, wz] = format_tensors(il.weight, 0, l->weight.dim(), torch::kDouble);
-  il.weight_codes = quantize_codes(l->weight.to(torch::kDouble), ws, wz, wr.qmin, wr.qmax).to(torch::kLong);
+  il.weight_codes =
+      quantize_codes(l->weight.to(torch::kDouble), ws, wz, wr.qmin, wr.qmax).to(torch::kLong);
   const int64_t out_c = n.out_channels;
   const double max_b = l->bias.defined() ? l->bias.abs().max().item<double>() : 0.0;
   il.bias = bias_format_for(qconfig_.bias_for(name), il.input, il.weight,
@@ -197,7 +202,8 @@ IntLayer GraphModuleImpl::int_layer(const std::string& name) const {
   if (l->bias.defined()) {
     const IntRange br = int_range(il.bias.bits, true);
     const auto [bs, bz] = format_tensors(il.bias, 0, 1, torch::kDouble);
-    const torch::Tensor bq = quantize_codes(l->bias.to(torch::kDouble), bs, bz, br.qmin, br.qmax).to(torch::kLong);
+    const torch::Tensor bq =
+        quantize_codes(l->bias.to(torch::kDouble), bs, bz, br.qmin, br.qmax).to(torch::kLong);
     // Into the accumulator scale: exact left shift for pow2, identity for affine.
     if (il.bias.scheme == Scheme::kPow2) {
       std::vector<int64_t> mul;
@@ -220,13 +226,13 @@ torch::Tensor GraphModuleImpl::quantized_weight(const std::string& name, Layer l
   return l->weight_quantizer->forward(w);
 }
 
-torch::Tensor GraphModuleImpl::quantized_bias(const std::string& name, Layer l,
-                                              const QFormat& in, const QFormat& w) {
+torch::Tensor GraphModuleImpl::quantized_bias(const std::string& name, Layer l, const QFormat& in,
+                                              const QFormat& w) {
   if (!l->bias.defined()) return torch::Tensor();
   torch::Tensor b = mode_ == Mode::kEval ? l->bias.to(torch::kDouble) : l->bias;
   const double max_b = l->bias.detach().abs().max().item<double>();
-  const QFormat bf = bias_format_for(qconfig_.bias_for(name), in, w,
-                                     static_cast<size_t>(l->bias.size(0)), max_b);
+  const QFormat bf =
+      bias_format_for(qconfig_.bias_for(name), in, w, static_cast<size_t>(l->bias.size(0)), max_b);
   const IntRange r = int_range(bf.bits, true);
   const auto [scale, zp] = format_tensors(bf, 0, 1, b.scalar_type());
   return fake_quantize(b, scale, zp, r.qmin, r.qmax);
@@ -276,7 +282,8 @@ torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in
     }
     std::vector<int64_t> wshape(static_cast<size_t>(il.weight_codes.dim()), 1);
     wshape[0] = out_c;
-    const torch::Tensor w = il.weight_codes.to(dt) * torch::tensor(ws, torch::kDouble).reshape(wshape).to(dt);
+    const torch::Tensor w =
+        il.weight_codes.to(dt) * torch::tensor(ws, torch::kDouble).reshape(wshape).to(dt);
     const torch::Tensor b = il.bias_codes.to(dt) * torch::tensor(bs, torch::kDouble).to(dt);
     torch::Tensor y = apply_layer(n, in.to(dt), w, b);
     if (act == Activation::kRelu) y = torch::relu(y);
@@ -286,7 +293,8 @@ torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in
   // Affine: the integer accumulator from the input codes (x_q - zp) and the weight codes, then
   // the kernels' fixed-point requantization.
   const torch::Tensor x_codes = torch::floor(in / il.input.scale[0] + 0.5).to(dt);
-  torch::Tensor acc = apply_layer(n, x_codes, il.weight_codes.to(dt), torch::Tensor()).to(torch::kLong);
+  torch::Tensor acc =
+      apply_layer(n, x_codes, il.weight_codes.to(dt), torch::Tensor()).to(torch::kLong);
   acc = acc + il.bias_codes.reshape(channel_shape(il.bias_codes.size(0)));
   const Requant rq = make_requant(il.input, il.weight, il.output, il.acc_bound);
   std::vector<int64_t> mult, round, div;
@@ -304,7 +312,9 @@ torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in
   return (q - il.output.zero_point[0]).to(torch::kDouble) * il.output.scale[0];
 }
 
-torch::Tensor GraphModuleImpl::forward(const torch::Tensor& x) { return run(x, nullptr); }
+torch::Tensor GraphModuleImpl::forward(const torch::Tensor& x) {
+  return run(x, nullptr);
+}
 
 std::vector<torch::Tensor> GraphModuleImpl::forward_all(const torch::Tensor& x) {
   std::vector<torch::Tensor> all;
@@ -376,7 +386,8 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
           const torch::Tensor qa = torch::floor(in / fa.scale[0] + 0.5).to(torch::kLong);
           const torch::Tensor qb = torch::floor(b / fb.scale[0] + 0.5).to(torch::kLong);
           torch::Tensor s = qa * r.ma + qb * r.mb;
-          if (r.shift > 0) s = torch::div(s + (int64_t{1} << (r.shift - 1)), int64_t{1} << r.shift, "floor");
+          if (r.shift > 0)
+            s = torch::div(s + (int64_t{1} << (r.shift - 1)), int64_t{1} << r.shift, "floor");
           const auto [lo, hi] = activation_bounds(fy, act);
           const torch::Tensor q = (s + fy.zero_point[0]).clamp(lo, hi);
           y = (q - fy.zero_point[0]).to(torch::kDouble) * fy.scale[0];
@@ -477,8 +488,10 @@ std::shared_ptr<GraphModuleImpl> GraphModuleImpl::fold_batchnorm() const {
     if (!l->weight.defined() || !graph_.node(name).has_weights()) continue;
     Layer src = layers_.at(name);
     l->weight.copy_(src->weight);
-    if (src->bias.defined()) l->bias.copy_(src->bias);
-    else if (l->bias.defined()) l->bias.zero_();
+    if (src->bias.defined())
+      l->bias.copy_(src->bias);
+    else if (l->bias.defined())
+      l->bias.zero_();
     for (const auto& bn : bns) {
       if (graph_.node(bn).inputs[0] != name) continue;
       const Node& bn_node = graph_.node(bn);

@@ -29,10 +29,10 @@ const char* mode_name(Mode m);
 // Parameters and quantizers of one node (registered under the node's name).
 class LayerImpl : public torch::nn::Module {
  public:
-  torch::Tensor weight, bias;                          // conv / linear; batchnorm gamma / beta
-  torch::Tensor running_mean, running_var;             // batchnorm
-  FakeQuantizer weight_quantizer{nullptr};             // conv / linear
-  FakeQuantizer act_quantizer{nullptr};                // quantization points
+  torch::Tensor weight, bias;               // conv / linear; batchnorm gamma / beta
+  torch::Tensor running_mean, running_var;  // batchnorm
+  FakeQuantizer weight_quantizer{nullptr};  // conv / linear
+  FakeQuantizer act_quantizer{nullptr};     // quantization points
 };
 TORCH_MODULE(Layer);
 
@@ -43,7 +43,7 @@ struct IntLayer {
   torch::Tensor weight_codes;  // int64, torch layout [O, I/g, k...] or [O, I]
   torch::Tensor bias_codes;    // int64 [O], already in the accumulator scale (s_in * s_w)
   Activation activation = Activation::kNone;
-  int64_t acc_bound = 0;       // worst-case |accumulator| over all inputs of the input format
+  int64_t acc_bound = 0;  // worst-case |accumulator| over all inputs of the input format
 };
 
 class GraphModuleImpl : public torch::nn::Module {
@@ -113,8 +113,8 @@ TORCH_MODULE(GraphModule);
 // Bias format of a conv/linear: affine -> int32 in the accumulator scale s_in * s_w[c];
 // pow2 -> per channel n_b[c] = min(n from max|b| at spec.bits, n_in + n_w[c]) (32 bits: the
 // accumulator format itself), so the bias shifts left into the accumulator exactly.
-QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat& w,
-                        size_t channels, double max_abs_bias);
+QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat& w, size_t channels,
+                        double max_abs_bias);
 
 // Worst-case |accumulator| of a layer: max over output channels of
 // sum |w_q| * max |x_q - zp_in| + |b_acc|.

@@ -10,7 +10,9 @@
 
 namespace qat {
 
-const char* scheme_name(Scheme s) { return s == Scheme::kPow2 ? "pow2" : "affine"; }
+const char* scheme_name(Scheme s) {
+  return s == Scheme::kPow2 ? "pow2" : "affine";
+}
 const char* granularity_name(Granularity g) {
   return g == Granularity::kPerTensor ? "tensor" : "channel";
 }
@@ -21,7 +23,9 @@ IntRange int_range(int bits, bool is_signed) {
   return {0, (int64_t{1} << bits) - 1};
 }
 
-int64_t round_half_up(double x) { return static_cast<int64_t>(std::floor(x + 0.5)); }
+int64_t round_half_up(double x) {
+  return static_cast<int64_t>(std::floor(x + 0.5));
+}
 
 int pow2_frac_bits(double max_abs, int bits) {
   const int64_t qmax = int_range(bits, true).qmax;
@@ -111,12 +115,8 @@ std::string QFormat::str() const {
 }
 
 nlohmann::json QFormat::to_json() const {
-  nlohmann::json j{{"scheme", scheme_name(scheme)},
-                   {"bits", bits},
-                   {"signed", is_signed},
-                   {"per_channel", per_channel},
-                   {"scale", scale},
-                   {"zero_point", zero_point}};
+  nlohmann::json j{{"scheme", scheme_name(scheme)}, {"bits", bits},   {"signed", is_signed},
+                   {"per_channel", per_channel},    {"scale", scale}, {"zero_point", zero_point}};
   if (scheme == Scheme::kPow2) j["frac_bits"] = frac_bits;
   return j;
 }
@@ -155,8 +155,8 @@ FixedMultiplier quantize_multiplier(double m, int mult_bits) {
     shift = 62;
   }
   if (shift < 0)
-    throw Error("requantization multiplier " + std::to_string(m) +
-                " is too large for a " + std::to_string(mult_bits) + "-bit fixed-point multiplier");
+    throw Error("requantization multiplier " + std::to_string(m) + " is too large for a " +
+                std::to_string(mult_bits) + "-bit fixed-point multiplier");
   return {mult, shift};
 }
 
@@ -191,8 +191,7 @@ int64_t Requant::apply(int64_t acc, size_t c) const {
 
 Requant make_requant(const QFormat& in, const QFormat& weight, const QFormat& out,
                      int64_t acc_bound) {
-  if (in.per_channel || out.per_channel)
-    throw Error("activation formats must be per tensor");
+  if (in.per_channel || out.per_channel) throw Error("activation formats must be per tensor");
   if (in.scheme != weight.scheme || in.scheme != out.scheme)
     throw Error(std::string("mixed quantization schemes (input ") + scheme_name(in.scheme) +
                 ", weights " + scheme_name(weight.scheme) + ", output " + scheme_name(out.scheme) +

@@ -94,7 +94,7 @@ int multiplier_bits_for(int64_t acc_bound);
 // affine: fixed-point multiplier s_in * s_w[c] / s_out.
 struct Requant {
   Scheme scheme = Scheme::kPow2;
-  std::vector<int> shift;                 // pow2: right shift per channel
+  std::vector<int> shift;                   // pow2: right shift per channel
   std::vector<FixedMultiplier> multiplier;  // affine: per channel
   int64_t apply(int64_t acc, size_t c) const;
 };

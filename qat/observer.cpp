@@ -61,7 +61,8 @@ torch::Tensor ObserverImpl::reservoir_sample(const torch::Tensor& flat) {
   at::Generator& gen = gen_;
   torch::Tensor sample = flat;
   if (flat.numel() > kSamplesPerBatch)
-    sample = flat.index_select(0, torch::randperm(flat.numel(), gen).narrow(0, 0, kSamplesPerBatch));
+    sample =
+        flat.index_select(0, torch::randperm(flat.numel(), gen).narrow(0, 0, kSamplesPerBatch));
   reservoir_ = reservoir_.defined() ? torch::cat({reservoir_, sample}) : sample;
   if (reservoir_.numel() > kReservoirSize)
     reservoir_ = reservoir_.index_select(

@@ -31,8 +31,8 @@ Scheme scheme_from_name(const std::string& s) {
 // Reads one spec section on top of `base`. Changing the scheme resets the scheme-dependent
 // defaults (granularity, symmetry, observer) but keeps the bit width.
 QuantSpec parse_spec(ConfigNode n, QuantSpec base, TensorRole role) {
-  const Scheme scheme = scheme_from_name(
-      n.get_enum("scheme", scheme_name(base.scheme), {"pow2", "affine"}));
+  const Scheme scheme =
+      scheme_from_name(n.get_enum("scheme", scheme_name(base.scheme), {"pow2", "affine"}));
   if (scheme != base.scheme) {
     QuantSpec fresh = default_spec(scheme, role);
     if (role != TensorRole::kBias) fresh.bits = base.bits;
@@ -49,13 +49,12 @@ QuantSpec parse_spec(ConfigNode n, QuantSpec base, TensorRole role) {
                       : Granularity::kPerChannel;
   s.symmetric = n.get_bool("symmetric", base.symmetric);
   s.is_signed = n.get_bool("signed", base.is_signed);
-  s.observer = observer_from_name(
-      n.get_enum("observer", observer_name(base.observer), kObserverNames));
+  s.observer =
+      observer_from_name(n.get_enum("observer", observer_name(base.observer), kObserverNames));
   s.ema_momentum = n.get_double("ema_momentum", base.ema_momentum, 0.0, 1.0, true);
   s.percentile = n.get_double("percentile", base.percentile, 50.0, 100.0);
   s.mse_candidates = static_cast<int>(n.get_int("mse_candidates", base.mse_candidates, 4, 4096));
-  if (n.has("frac_bits"))
-    s.frac_bits = static_cast<int>(n.get_int("frac_bits", 0, -32, 48));
+  if (n.has("frac_bits")) s.frac_bits = static_cast<int>(n.get_int("frac_bits", 0, -32, 48));
   s.learn_scale = n.get_bool("learn_scale", base.learn_scale);
 
   if (s.scheme == Scheme::kPow2) {
@@ -85,7 +84,8 @@ QuantSpec default_spec(Scheme scheme, TensorRole role) {
   switch (role) {
     case TensorRole::kWeights:
       s.observer = ObserverKind::kMinMax;
-      s.granularity = scheme == Scheme::kAffine ? Granularity::kPerChannel : Granularity::kPerTensor;
+      s.granularity =
+          scheme == Scheme::kAffine ? Granularity::kPerChannel : Granularity::kPerTensor;
       break;
     case TensorRole::kActivations:
       // MSE-searched ranges: outliers of ReLU outputs otherwise waste most of an 8-bit grid
@@ -226,8 +226,7 @@ QFormat format_for_range(const QuantSpec& spec, const std::vector<double>& min,
 QuantConfig parse_quant_config(ConfigNode node) {
   QuantConfig c;
   c.enabled = node.get_bool("enabled", true);
-  const Scheme scheme =
-      scheme_from_name(node.get_enum("scheme", "pow2", {"pow2", "affine"}));
+  const Scheme scheme = scheme_from_name(node.get_enum("scheme", "pow2", {"pow2", "affine"}));
   const int bits = static_cast<int>(node.get_int("bits", 8, 2, 16));
   std::optional<int> frac_bits;
   if (node.has("frac_bits")) {

@@ -28,9 +28,9 @@ struct QuantSpec {
   bool symmetric = true;
   bool is_signed = true;
   ObserverKind observer = ObserverKind::kMinMax;
-  double ema_momentum = 0.01;  // weight of the newest batch in the EMA observer
-  double percentile = 99.99;   // percentile observer: clip range at this |x| percentile
-  int mse_candidates = 64;     // MSE observer: candidate clipping ranges searched
+  double ema_momentum = 0.01;    // weight of the newest batch in the EMA observer
+  double percentile = 99.99;     // percentile observer: clip range at this |x| percentile
+  int mse_candidates = 64;       // MSE observer: candidate clipping ranges searched
   std::optional<int> frac_bits;  // pow2: fixed Qm.n format instead of an observed one
   bool learn_scale = false;      // affine: LSQ learned scale
 

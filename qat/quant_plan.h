@@ -18,10 +18,10 @@ enum class Activation { kNone, kRelu, kRelu6 };
 const char* activation_name(Activation a);
 
 struct NodePlan {
-  bool quantizes_output = false;          // owns an activation quantizer
-  Activation fused = Activation::kNone;   // conv/linear/add: activation fused into it
-  bool fused_away = false;                // relu/relu6 done by its producer: identity
-  std::string format_from;                // node whose quantizer defines this output's format
+  bool quantizes_output = false;         // owns an activation quantizer
+  Activation fused = Activation::kNone;  // conv/linear/add: activation fused into it
+  bool fused_away = false;               // relu/relu6 done by its producer: identity
+  std::string format_from;               // node whose quantizer defines this output's format
 };
 
 // Throws GraphError when the graph still holds batchnorm nodes (fold them first).

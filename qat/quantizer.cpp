@@ -18,7 +18,9 @@ std::pair<torch::Tensor, torch::Tensor> format_tensors(const QFormat& f, int64_t
 }
 
 FakeQuantizerImpl::FakeQuantizerImpl(const QuantSpec& spec, TensorRole role, int64_t channels)
-    : spec_(spec), role_(role), channels_(spec.granularity == Granularity::kPerChannel ? channels : 1) {
+    : spec_(spec),
+      role_(role),
+      channels_(spec.granularity == Granularity::kPerChannel ? channels : 1) {
   observer = register_module("observer", Observer(spec_, channels_));
   lsq_ready_ = register_buffer("lsq_ready", torch::zeros({1}, torch::kBool));
   if (spec_.learn_scale) {
@@ -39,23 +41,24 @@ bool FakeQuantizerImpl::ready() const {
 QFormat FakeQuantizerImpl::format(const std::string& owner) const {
   const bool pc = channels_ > 1;
   if (spec_.frac_bits)
-    return QFormat::pow2(spec_.bits, std::vector<int>(static_cast<size_t>(channels_), *spec_.frac_bits), pc);
+    return QFormat::pow2(spec_.bits,
+                         std::vector<int>(static_cast<size_t>(channels_), *spec_.frac_bits), pc);
   if (learned_scale_ready()) {
     const torch::Tensor s = scale_.detach().abs().clamp_min(1e-12).to(torch::kDouble).contiguous();
     const torch::Tensor z = lsq_zp_.to(torch::kLong).contiguous();
-    return QFormat::affine(spec_.bits, spec_.is_signed,
-                           std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()),
-                           std::vector<int64_t>(z.data_ptr<int64_t>(), z.data_ptr<int64_t>() + z.numel()),
-                           pc);
+    return QFormat::affine(
+        spec_.bits, spec_.is_signed,
+        std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()),
+        std::vector<int64_t>(z.data_ptr<int64_t>(), z.data_ptr<int64_t>() + z.numel()), pc);
   }
   if (!observer->initialized())
     throw TrainingError("quantizer of '" + owner +
                         "' has observed nothing yet: calibrate (or run a QAT step) before using "
                         "quantized modes");
   const torch::Tensor lo = observer->min().contiguous(), hi = observer->max().contiguous();
-  return format_for_range(spec_, std::vector<double>(lo.data_ptr<double>(), lo.data_ptr<double>() + lo.numel()),
-                          std::vector<double>(hi.data_ptr<double>(), hi.data_ptr<double>() + hi.numel()),
-                          pc);
+  return format_for_range(
+      spec_, std::vector<double>(lo.data_ptr<double>(), lo.data_ptr<double>() + lo.numel()),
+      std::vector<double>(hi.data_ptr<double>(), hi.data_ptr<double>() + hi.numel()), pc);
 }
 
 void FakeQuantizerImpl::init_learned_scale() {

@@ -16,7 +16,9 @@ class FakeQuantizerImpl : public torch::nn::Module {
   FakeQuantizerImpl(const QuantSpec& spec, TensorRole role, int64_t channels);
 
   const QuantSpec& spec() const { return spec_; }
-  bool per_channel() const { return channels_ > 1 || spec_.granularity == Granularity::kPerChannel; }
+  bool per_channel() const {
+    return channels_ > 1 || spec_.granularity == Granularity::kPerChannel;
+  }
 
   void observe(const torch::Tensor& x);
   // True when a format is available: observed, fixed (pow2 frac_bits) or learned.

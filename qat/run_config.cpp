@@ -55,7 +55,8 @@ PhaseConfig parse_phase(ConfigNode n, const PhaseConfig& base, bool is_qat) {
     p.init_from = fs::absolute(f).lexically_normal().string();
   }
   if (is_qat) {
-    p.freeze_observers_epoch = n.get_int("freeze_observers_epoch", base.freeze_observers_epoch, -1, 100000);
+    p.freeze_observers_epoch =
+        n.get_int("freeze_observers_epoch", base.freeze_observers_epoch, -1, 100000);
   } else {
     p.freeze_bn_epoch = n.get_int("freeze_bn_epoch", base.freeze_bn_epoch, -1, 100000);
   }

@@ -24,13 +24,13 @@ namespace qat {
 struct OptimizerConfig {
   std::string name = "adam";  // adam | sgd
   double lr = 1e-3;
-  double momentum = 0.9;       // sgd
+  double momentum = 0.9;  // sgd
   double weight_decay = 0.0;
   bool nesterov = false;
 };
 
 struct ScheduleConfig {
-  std::string name = "constant";  // constant | multistep | cosine
+  std::string name = "constant";    // constant | multistep | cosine
   std::vector<int64_t> milestones;  // multistep: epochs at which lr *= gamma
   double gamma = 0.1;
   double min_lr = 0.0;  // cosine
@@ -39,8 +39,8 @@ struct ScheduleConfig {
 };
 
 struct AugmentConfig {
-  bool hflip = false;     // images: random horizontal flip (boxes follow)
-  int64_t shift = 0;      // random translation by up to this many pixels / samples
+  bool hflip = false;  // images: random horizontal flip (boxes follow)
+  int64_t shift = 0;   // random translation by up to this many pixels / samples
 };
 
 struct PhaseConfig {
@@ -68,7 +68,7 @@ struct PtqConfig {
 struct RunConfig {
   std::string name;
   int64_t seed = 1;
-  std::string output;  // run directory
+  std::string output;   // run directory
   int64_t threads = 0;  // 0: all cores
   data::DatasetSpec dataset;
   models::BuiltModel model;

@@ -11,7 +11,8 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor shape_tensor(const std::vector<float>& data, int64_t n, const std::vector<int64_t>& shape) {
+torch::Tensor shape_tensor(const std::vector<float>& data, int64_t n,
+                           const std::vector<int64_t>& shape) {
   std::vector<int64_t> full{n};
   full.insert(full.end(), shape.begin(), shape.end());
   return torch::from_blob(const_cast<float*>(data.data()), full, torch::kFloat).clone();
@@ -43,7 +44,8 @@ class Classification : public Task {
       const int64_t n = std::min(batch_size, d.size() - i);
       const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
       const torch::Tensor y = d.labels.narrow(0, i, n);
-      loss_sum += F::cross_entropy(out, y, F::CrossEntropyFuncOptions().reduction(torch::kSum)).item<double>();
+      loss_sum += F::cross_entropy(out, y, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
       bar.update(n, loss_sum / static_cast<double>(i + n),
                  static_cast<double>(correct) / static_cast<double>(i + n), "acc");
@@ -84,7 +86,8 @@ class Detection : public Task {
       const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
       outs.push_back(out);
       std::vector<std::vector<data::Box>> gt(d.boxes.begin() + i, d.boxes.begin() + i + n);
-      loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_).total.item<double>() *
+      loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_)
+                      .total.item<double>() *
                   static_cast<double>(n);
       bar.update(n, loss_sum / static_cast<double>(i + n), 0.0, "mAP50");
     }
@@ -99,7 +102,8 @@ class Detection : public Task {
     const torch::Tensor o = out.detach().to(torch::kFloat).contiguous();
     std::vector<std::vector<detect::Detection>> dets;
     for (int64_t i = 0; i < o.size(0); ++i)
-      dets.push_back(detect::nms(detect::decode_yolo(o[i].data_ptr<float>(), layout_, 0.01f), 0.5f));
+      dets.push_back(
+          detect::nms(detect::decode_yolo(o[i].data_ptr<float>(), layout_, 0.01f), 0.5f));
     return detect::mean_average_precision(dets, gt, layout_.classes, 0.5f).map;
   }
 
@@ -130,7 +134,8 @@ Batch make_batch(const TensorData& d, const torch::Tensor& indices) {
   if (d.labels.defined()) b.labels = d.labels.index_select(0, indices);
   if (!d.boxes.empty()) {
     const auto idx = indices.accessor<int64_t, 1>();
-    for (int64_t i = 0; i < indices.size(0); ++i) b.boxes.push_back(d.boxes[static_cast<size_t>(idx[i])]);
+    for (int64_t i = 0; i < indices.size(0); ++i)
+      b.boxes.push_back(d.boxes[static_cast<size_t>(idx[i])]);
   }
   return b;
 }

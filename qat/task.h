@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "datasets/dataset.h"
 #include "losses/detection.h"
@@ -19,9 +19,9 @@
 namespace qat {
 
 struct TensorData {
-  torch::Tensor x;                             // [N, ...] float
-  torch::Tensor labels;                        // [N] int64 (classification)
-  std::vector<std::vector<data::Box>> boxes;   // detection
+  torch::Tensor x;                            // [N, ...] float
+  torch::Tensor labels;                       // [N] int64 (classification)
+  std::vector<std::vector<data::Box>> boxes;  // detection
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
 };
 TensorData to_tensors(const data::ArrayDataset& d);

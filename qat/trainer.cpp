@@ -32,10 +32,13 @@ void set_rng_state(const torch::Tensor& s) {
   gen.set_state(s);
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(GraphModuleImpl& m, const OptimizerConfig& o) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(GraphModuleImpl& m,
+                                                        const OptimizerConfig& o) {
   if (o.name == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        m.parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+    return std::make_unique<torch::optim::SGD>(m.parameters(), torch::optim::SGDOptions(o.lr)
+                                                                   .momentum(o.momentum)
+                                                                   .weight_decay(o.weight_decay)
+                                                                   .nesterov(o.nesterov));
   return std::make_unique<torch::optim::Adam>(
       m.parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
 }
@@ -132,7 +135,8 @@ class Run {
     const fs::path config_path = dir_ / "config.yaml";
     if (opts_.resume) {
       if (!fs::exists(dir_ / "state.json"))
-        throw TrainingError(dir_.string() + ": nothing to resume (no state.json); start without --resume");
+        throw TrainingError(dir_.string() +
+                            ": nothing to resume (no state.json); start without --resume");
       std::ifstream in(dir_ / "state.json");
       state_ = nlohmann::json::parse(in);
       std::ifstream cin(config_path);
@@ -147,7 +151,8 @@ class Run {
                    state_.value("epoch", 0));
     } else {
       if (fs::exists(dir_ / "state.json"))
-        spdlog::warn("{} holds a previous run; it is overwritten (use --resume to continue it)", dir_.string());
+        spdlog::warn("{} holds a previous run; it is overwritten (use --resume to continue it)",
+                     dir_.string());
       state_ = {{"phase", "float"}, {"epoch", 0}};
       write_file_atomic(config_path.string(), config_text);
       fs::remove(dir_ / "metrics.csv");
@@ -187,14 +192,18 @@ class Run {
     }
     input_meta_ = {{"mean", mean}, {"std", stdv}, {"shape", cfg_.dataset.input}};
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::info("dataset {}: {} training and {} test samples of shape {} ({:.1f} s)", cfg_.dataset.name,
-                 train_.size(), test_.size(), shape_str(cfg_.dataset.input), s);
+    spdlog::info("dataset {}: {} training and {} test samples of shape {} ({:.1f} s)",
+                 cfg_.dataset.name, train_.size(), test_.size(), shape_str(cfg_.dataset.input), s);
     if (train_.size() == 0 || test_.size() == 0) throw TrainingError("dataset has an empty split");
   }
 
   nlohmann::json meta(const std::string& phase, int64_t epoch) const {
-    return {{"run", cfg_.name},  {"phase", phase},          {"epoch", epoch},
-            {"head", cfg_.model.head}, {"input", input_meta_}, {"dataset", cfg_.dataset.name},
+    return {{"run", cfg_.name},
+            {"phase", phase},
+            {"epoch", epoch},
+            {"head", cfg_.model.head},
+            {"input", input_meta_},
+            {"dataset", cfg_.dataset.name},
             {"metric", task_->metric_name()}};
   }
 
@@ -207,7 +216,8 @@ class Run {
     ++epochs_this_session_;
     if (opts_.stop_after_epochs >= 0 && epochs_this_session_ >= opts_.stop_after_epochs) {
       summary_.interrupted = true;
-      spdlog::warn("stopping after {} epoch(s) as requested; continue with --resume", epochs_this_session_);
+      spdlog::warn("stopping after {} epoch(s) as requested; continue with --resume",
+                   epochs_this_session_);
       return true;
     }
     return false;
@@ -254,7 +264,8 @@ class Run {
     model.eval();
     model.set_mode(mode);
     const EvalResult r = task_->evaluate(model, test_, 256, label, false);
-    spdlog::info("{}: test {} {:.2f}%  loss {:.4f}", label, task_->metric_name(), 100.0 * r.metric, r.loss);
+    spdlog::info("{}: test {} {:.2f}%  loss {:.4f}", label, task_->metric_name(), 100.0 * r.metric,
+                 r.loss);
     return r;
   }
 
@@ -295,11 +306,15 @@ class Run {
       const double lr = p.schedule.lr_at(p.optimizer.lr, e, epochs);
       set_lr(*opt, lr);
       model->set_batchnorm_frozen(p.freeze_bn_epoch >= 0 && e >= p.freeze_bn_epoch);
-      const std::string label = "[float " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
+      const std::string label =
+          "[float " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
       const auto [tl, tm] = train_epoch(*model, *opt, p, label, e, Mode::kFloat);
       std::optional<EvalResult> ev;
-      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(*model, Mode::kFloat, label);
-      const double secs = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs)
+        ev = evaluate(*model, Mode::kFloat, label);
+      const double secs =
+          seconds_before +
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       nlohmann::json m = meta("float", e + 1);
       m["seconds"] = secs;
       if (ev) m["test"] = {{"loss", ev->loss}, {"metric", ev->metric}};
@@ -363,8 +378,10 @@ class Run {
         if (ptq_ck.tensors.count("rng")) set_rng_state(ptq_ck.tensors.at("rng"));
       }
     } else {
-      spdlog::info("folding batchnorm and calibrating ({} scheme, {}-bit weights, {}-bit activations)",
-                   scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits, cfg_.quant.activations.bits);
+      spdlog::info(
+          "folding batchnorm and calibrating ({} scheme, {}-bit weights, {}-bit activations)",
+          scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
+          cfg_.quant.activations.bits);
       qmodel = GraphModule(float_model->fold_batchnorm());
       const auto t0 = std::chrono::steady_clock::now();
       // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
@@ -373,7 +390,8 @@ class Run {
       nlohmann::json m = meta("ptq", 0);
       if (cfg_.ptq.enabled) {
         const EvalResult ev = evaluate(*qmodel, Mode::kEval, "[ptq]");
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         summary_.ptq = {true, ev.loss, ev.metric, secs};
         m["test"] = {{"loss", ev.loss}, {"metric", ev.metric}};
         m["seconds"] = secs;
@@ -398,12 +416,17 @@ class Run {
     for (int64_t e = start; e < epochs; ++e) {
       const double lr = p.schedule.lr_at(p.optimizer.lr, e, epochs);
       set_lr(*opt, lr);
-      if (p.freeze_observers_epoch >= 0 && e >= p.freeze_observers_epoch) qmodel->freeze_observers(true);
-      const std::string label = "[qat " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
+      if (p.freeze_observers_epoch >= 0 && e >= p.freeze_observers_epoch)
+        qmodel->freeze_observers(true);
+      const std::string label =
+          "[qat " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
       const auto [tl, tm] = train_epoch(*qmodel, *opt, p, label, e, Mode::kQat);
       std::optional<EvalResult> ev;
-      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(*qmodel, Mode::kEval, label);
-      const double secs = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs)
+        ev = evaluate(*qmodel, Mode::kEval, label);
+      const double secs =
+          seconds_before +
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       nlohmann::json m = meta("qat", e + 1);
       m["seconds"] = secs;
       if (ev) m["test"] = {{"loss", ev->loss}, {"metric", ev->metric}};
@@ -451,12 +474,8 @@ nlohmann::json PhaseResult::to_json() const {
 }
 
 nlohmann::json RunSummary::to_json() const {
-  return {{"run_dir", run_dir},
-          {"metric", metric_name},
-          {"float", float_phase.to_json()},
-          {"ptq", ptq.to_json()},
-          {"qat", qat.to_json()},
-          {"interrupted", interrupted}};
+  return {{"run_dir", run_dir},   {"metric", metric_name}, {"float", float_phase.to_json()},
+          {"ptq", ptq.to_json()}, {"qat", qat.to_json()},  {"interrupted", interrupted}};
 }
 
 RunSummary train_run(const RunConfig& cfg, const TrainOptions& opts) {

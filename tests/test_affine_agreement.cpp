@@ -41,7 +41,8 @@ TEST(AffineAgreement, EngineExactAndFakeQuantClose) {
   const exporter::Program p = exporter::build_program(im);
   EXPECT_FALSE(im.nodes[1].weight_format.per_channel == false);  // conv1 per channel
   const torch::Tensor x = test.x.contiguous();
-  const std::vector<double> engine = exporter::run_batch(im, p, x.data_ptr<float>(), test.size(), 1);
+  const std::vector<double> engine =
+      exporter::run_batch(im, p, x.data_ptr<float>(), test.size(), 1);
   const torch::Tensor eng = torch::tensor(engine, torch::kDouble).reshape({test.size(), -1});
 
   GraphModule m = ck.model;
@@ -56,11 +57,14 @@ TEST(AffineAgreement, EngineExactAndFakeQuantClose) {
   const torch::Tensor fq = m->forward(test.x).to(torch::kDouble);
   const double lsb = im.output_format().scale[0];
   const double max_lsb = ((fq - eng).abs() / lsb).max().item<double>();
-  const double within1 = ((fq - eng).abs() <= lsb * 1.0001).to(torch::kDouble).mean().item<double>();
+  const double within1 =
+      ((fq - eng).abs() <= lsb * 1.0001).to(torch::kDouble).mean().item<double>();
   const double top1 = fq.argmax(1).eq(eng.argmax(1)).to(torch::kDouble).mean().item<double>();
-  std::printf("affine int8 per-channel, %lld test windows: engine == exact eval (0 LSB); float32 "
-              "fake-quant vs engine: max %.0f LSB, %.1f%% of outputs within 1 LSB, top-1 agreement %.1f%%\n",
-              static_cast<long long>(test.size()), max_lsb, 100 * within1, 100 * top1);
+  std::printf(
+      "affine int8 per-channel, %lld test windows: engine == exact eval (0 LSB); float32 "
+      "fake-quant vs engine: max %.0f LSB, %.1f%% of outputs within 1 LSB, top-1 agreement "
+      "%.1f%%\n",
+      static_cast<long long>(test.size()), max_lsb, 100 * within1, 100 * top1);
   RecordProperty("fq_max_lsb", std::to_string(max_lsb));
   RecordProperty("top1_agreement", std::to_string(top1));
   EXPECT_GE(within1, 0.95);

@@ -69,8 +69,9 @@ TEST(ConfigErrors, UnknownKeyNamesKeyLineAndAllowed) {
   const std::string e = error_of("quant:\n  bits: 8\n  shceme: pow2\n");
   EXPECT_NE(e.find("test.yaml:3:3"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown key 'shceme' in 'quant'"), std::string::npos) << e;
-  EXPECT_NE(e.find("allowed: activations, bias, bits, enabled, frac_bits, overrides, scheme, weights"),
-            std::string::npos)
+  EXPECT_NE(
+      e.find("allowed: activations, bias, bits, enabled, frac_bits, overrides, scheme, weights"),
+      std::string::npos)
       << e;
 }
 
@@ -81,7 +82,8 @@ TEST(ConfigErrors, UnknownTopLevelKey) {
 
 TEST(ConfigErrors, WrongType) {
   const std::string e = error_of("quant:\n  bits: eight\n");
-  EXPECT_NE(e.find("test.yaml:2:3: quant.bits: expected an integer, got 'eight'"), std::string::npos)
+  EXPECT_NE(e.find("test.yaml:2:3: quant.bits: expected an integer, got 'eight'"),
+            std::string::npos)
       << e;
   const std::string m = error_of("quant:\n  weights: 8\n");
   EXPECT_NE(m.find("quant.weights: expected a mapping"), std::string::npos) << m;
@@ -103,7 +105,8 @@ TEST(ConfigErrors, BadEnumListsAllowedValues) {
   EXPECT_NE(e.find("quant.scheme: 'pow3' is not allowed; allowed: pow2, affine"), std::string::npos)
       << e;
   const std::string o = error_of("quant:\n  activations:\n    observer: max\n");
-  EXPECT_NE(o.find("allowed: minmax, running_minmax, ema, mse, percentile"), std::string::npos) << o;
+  EXPECT_NE(o.find("allowed: minmax, running_minmax, ema, mse, percentile"), std::string::npos)
+      << o;
 }
 
 TEST(ConfigErrors, InconsistentOptions) {

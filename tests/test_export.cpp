@@ -28,7 +28,8 @@ TEST(Planner, NeverOverlapsLiveBuffersAndReusesDeadOnes) {
     const int n = 2 + static_cast<int>(rng() % 30);
     for (int i = 0; i < n; ++i) {
       const int first = static_cast<int>(rng() % 40);
-      items.push_back({1 + static_cast<int64_t>(rng() % 5000), first, first + static_cast<int>(rng() % 10)});
+      items.push_back(
+          {1 + static_cast<int64_t>(rng() % 5000), first, first + static_cast<int>(rng() % 10)});
     }
     const ArenaPlan plan = plan_arena(items, 8);
     ASSERT_GE(plan.arena_bytes, plan.lower_bound);
@@ -70,8 +71,9 @@ GraphModule calibrated_resnet(const std::vector<int64_t>& input, int bits) {
 nlohmann::json meta(int64_t channels) {
   return {{"head", {{"task", "classification"}}},
           {"metric", "acc"},
-          {"input", {{"mean", std::vector<double>(static_cast<size_t>(channels), 0.5)},
-                     {"std", std::vector<double>(static_cast<size_t>(channels), 2.0)}}}};
+          {"input",
+           {{"mean", std::vector<double>(static_cast<size_t>(channels), 0.5)},
+            {"std", std::vector<double>(static_cast<size_t>(channels), 2.0)}}}};
 }
 
 TEST(Lowering, RefusesAnAccumulatorThatCanOverflowInt32) {
@@ -164,9 +166,7 @@ TEST(IntCheckpoint, RejectsTamperedFiles) {
   bad["weight_type"] = "int16";  // 16-bit weights with 8-bit activations
   EXPECT_THROW(IntModel::from_json(bad), ExportError);
   const fs::path path = fs::temp_directory_path() / "qat_test_broken.qint.json";
-  {
-    std::ofstream(path) << "{\"format\": \"qat-int-model\", ";
-  }
+  { std::ofstream(path) << "{\"format\": \"qat-int-model\", "; }
   try {
     IntModel::load(path.string());
     FAIL();
@@ -184,7 +184,8 @@ TEST(Program, SummaryReportsTotals) {
   EXPECT_NE(s.find("lower bound"), std::string::npos);
   // ResNetv1-6: the downsampling block pools after its first conv, so that conv and the
   // projection run at length 128 and only the second conv at 64.
-  EXPECT_EQ(p.macs(), 9 * 16 * 3 * 128 + 3 * 16 * 16 * 3 * 128 + 16 * 16 * 3 * 64 + 16 * 16 * 128 + 16 * 6);
+  EXPECT_EQ(p.macs(),
+            9 * 16 * 3 * 128 + 3 * 16 * 16 * 3 * 128 + 16 * 16 * 3 * 64 + 16 * 16 * 128 + 16 * 6);
   // 3958 int8 weights and biases: weights 1 B, biases 4 B, one shift byte per layer (7 layers).
   int64_t weights = 0, biases = 0;
   for (const auto& c : p.calls) {

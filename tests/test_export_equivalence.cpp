@@ -36,7 +36,9 @@ QuantConfig config(Fmt f) {
 }
 
 const char* fmt_name(Fmt f) {
-  return f == Fmt::kPow2Int8 ? "pow2 int8" : f == Fmt::kPow2Int16 ? "pow2 int16" : "affine int8 per-channel";
+  return f == Fmt::kPow2Int8    ? "pow2 int8"
+         : f == Fmt::kPow2Int16 ? "pow2 int16"
+                                : "affine int8 per-channel";
 }
 
 // Builds, randomises batchnorm statistics, folds and calibrates a model.
@@ -71,8 +73,9 @@ nlohmann::json meta_for(const Graph& g, const nlohmann::json& head) {
   const int64_t c = g.input_node().shape[0];
   return {{"head", head},
           {"metric", "acc"},
-          {"input", {{"mean", std::vector<double>(static_cast<size_t>(c), 0.0)},
-                     {"std", std::vector<double>(static_cast<size_t>(c), 1.0)}}}};
+          {"input",
+           {{"mean", std::vector<double>(static_cast<size_t>(c), 0.0)},
+            {"std", std::vector<double>(static_cast<size_t>(c), 1.0)}}}};
 }
 
 // Integer codes of a real-valued node output (one sample, channel-first) in channels-last order.
@@ -142,12 +145,15 @@ void check_case(const Case& c, Fmt f, bool compile_c) {
   EXPECT_LE(p.plan.arena_bytes, separate.plan.arena_bytes);
   EXPECT_GE(p.plan.arena_bytes, p.plan.lower_bound);
   if (!compile_c) return;
-  const fs::path dir = fs::temp_directory_path() / ("qat_export_" + c.name + "_" + std::to_string(static_cast<int>(f)));
+  const fs::path dir = fs::temp_directory_path() /
+                       ("qat_export_" + c.name + "_" + std::to_string(static_cast<int>(f)));
   fs::remove_all(dir);
   write_c_export(im, p, vectors, dir.string(), CodegenOptions{});
-  const std::string cmd = "cd " + dir.string() +
-                          " && cc -std=c99 -O1 -Wall -Wextra -Wpedantic -Werror -I. -o example example_main.c "
-                          "model.c model_vectors.c model_io.c kernels/*.c -lm > build.log 2>&1 && ./example > run.log 2>&1";
+  const std::string cmd =
+      "cd " + dir.string() +
+      " && cc -std=c99 -O1 -Wall -Wextra -Wpedantic -Werror -I. -o example example_main.c "
+      "model.c model_vectors.c model_io.c kernels/*.c -lm > build.log 2>&1 && ./example > run.log "
+      "2>&1";
   const int rc = std::system(cmd.c_str());
   const auto slurp = [](const fs::path& f) {
     std::ifstream in(f);
@@ -197,7 +203,8 @@ Case yolo() {
   o.width = 0.25;
   o.batch_norm = true;
   o.classes = 3;
-  return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o),
+  return {"tinyissimo_yolo",
+          models::build_tinyissimo_yolo(o),
           {{"task", "detection"}, {"grid", 4}, {"boxes", 2}, {"classes", 3}}};
 }
 
@@ -214,14 +221,17 @@ TEST_P(Equivalence, SimulationEngineAndGeneratedCAgree) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<int, Fmt>>& info) {
-  static const char* const names[] = {"ResNet1d", "ResNet2d", "MobileNetV1", "MobileNetV2", "TinyissimoYolo"};
+  static const char* const names[] = {"ResNet1d", "ResNet2d", "MobileNetV1", "MobileNetV2",
+                                      "TinyissimoYolo"};
   static const char* const fmts[] = {"Pow2Int8", "Pow2Int16", "AffineInt8"};
-  return std::string(names[std::get<0>(info.param)]) + "_" + fmts[static_cast<int>(std::get<1>(info.param))];
+  return std::string(names[std::get<0>(info.param)]) + "_" +
+         fmts[static_cast<int>(std::get<1>(info.param))];
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFamilies, Equivalence,
                          ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
-                                            ::testing::Values(Fmt::kPow2Int8, Fmt::kPow2Int16, Fmt::kAffineInt8)),
+                                            ::testing::Values(Fmt::kPow2Int8, Fmt::kPow2Int16,
+                                                              Fmt::kAffineInt8)),
                          case_name);
 
 }  // namespace

@@ -8,7 +8,9 @@
 namespace qat {
 namespace {
 
-torch::Tensor scalar(double v) { return torch::tensor({v}, torch::kDouble); }
+torch::Tensor scalar(double v) {
+  return torch::tensor({v}, torch::kDouble);
+}
 
 std::vector<double> to_vec(const torch::Tensor& t) {
   const torch::Tensor c = t.to(torch::kDouble).contiguous();
@@ -16,7 +18,8 @@ std::vector<double> to_vec(const torch::Tensor& t) {
 }
 
 TEST(FakeQuantize, TiesRoundHalfUp) {
-  const torch::Tensor x = torch::tensor({0.5, -0.5, 1.5, 2.5, -1.5, -2.5, 0.49, -0.51}, torch::kDouble);
+  const torch::Tensor x =
+      torch::tensor({0.5, -0.5, 1.5, 2.5, -1.5, -2.5, 0.49, -0.51}, torch::kDouble);
   const auto codes = to_vec(quantize_codes(x, scalar(1.0), scalar(0.0), -128, 127));
   EXPECT_EQ(codes, (std::vector<double>{1, 0, 2, 3, -1, -2, 0, -1}));
   // Same ties through a pow2 scale (2^-3) and through the fake-quant output.
@@ -29,8 +32,9 @@ TEST(FakeQuantize, TiesRoundHalfUp) {
 TEST(FakeQuantize, SaturatesAtBothEndsForEveryWidth) {
   for (int bits : {2, 4, 8, 16}) {
     const IntRange r = int_range(bits, true);
-    const torch::Tensor x = torch::tensor({-1e9, 1e9, static_cast<double>(r.qmax) + 0.49,
-                                           static_cast<double>(r.qmin) - 0.49}, torch::kDouble);
+    const torch::Tensor x = torch::tensor(
+        {-1e9, 1e9, static_cast<double>(r.qmax) + 0.49, static_cast<double>(r.qmin) - 0.49},
+        torch::kDouble);
     const auto c = to_vec(quantize_codes(x, scalar(1.0), scalar(0.0), r.qmin, r.qmax));
     EXPECT_EQ(c[0], r.qmin) << bits;
     EXPECT_EQ(c[1], r.qmax) << bits;
@@ -46,8 +50,8 @@ TEST(FakeQuantize, MatchesScalarReferenceOnRandomData) {
     const QFormat pow2 = QFormat::pow2(bits, {bits - 3});
     const QFormat aff = QFormat::affine(bits, true, {0.0371}, {bits > 2 ? -2 : 0});
     for (const QFormat& f : {pow2, aff}) {
-      const auto y = to_vec(fake_quantize(x, scalar(f.scale[0]), scalar(static_cast<double>(f.zero_point[0])),
-                                          f.qmin(), f.qmax()));
+      const auto y = to_vec(fake_quantize(
+          x, scalar(f.scale[0]), scalar(static_cast<double>(f.zero_point[0])), f.qmin(), f.qmax()));
       const auto xs = to_vec(x);
       for (size_t i = 0; i < xs.size(); ++i)
         ASSERT_EQ(y[i], f.dequantize(f.quantize(xs[i]))) << f.str() << " x=" << xs[i];
@@ -82,8 +86,9 @@ double lsq_surrogate_loss(const torch::Tensor& x, const torch::Tensor& w, double
   const torch::Tensor q0 = r0 + zp;
   const torch::Tensor inside = (q0 >= qmin) & (q0 <= qmax);
   const torch::Tensor v = x / s;
-  const torch::Tensor q = torch::where(inside, r0 + (v - v0) + zp,
-                                       torch::where(q0 < qmin, torch::full_like(x, qmin), torch::full_like(x, qmax)));
+  const torch::Tensor q =
+      torch::where(inside, r0 + (v - v0) + zp,
+                   torch::where(q0 < qmin, torch::full_like(x, qmin), torch::full_like(x, qmax)));
   return ((q - zp) * s * w).sum().item<double>();
 }
 
@@ -100,7 +105,8 @@ TEST(FakeQuantize, LsqGradientMatchesFiniteDifferences) {
     (y * w).sum().backward();
     const double h = 1e-7;
     const double fd = (lsq_surrogate_loss(x, w, s0 + h, s0, zp, qmin, qmax) -
-                       lsq_surrogate_loss(x, w, s0 - h, s0, zp, qmin, qmax)) / (2 * h);
+                       lsq_surrogate_loss(x, w, s0 - h, s0, zp, qmin, qmax)) /
+                      (2 * h);
     EXPECT_NEAR(s.grad().item<double>(), fd * g, 1e-6 * std::max(1.0, std::abs(fd * g))) << zp;
     // Some values clip at 0.05 * 127 = 6.35? x ~ N(0, 4): a few beyond, exercising both branches.
   }

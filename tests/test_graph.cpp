@@ -51,9 +51,9 @@ TEST(Graph, RejectsInvalidNodes) {
   Graph g;
   g.input("x", {3, 8, 8});
   EXPECT_THROW(g.conv("c", "missing", 4, {3, 3}, {}, {}), GraphError);
-  EXPECT_THROW(g.conv("c", "x", 4, {3}, {}, {}), GraphError);  // wrong kernel rank
+  EXPECT_THROW(g.conv("c", "x", 4, {3}, {}, {}), GraphError);        // wrong kernel rank
   EXPECT_THROW(g.conv("c", "x", 4, {3, 3}, {}, {}, 2), GraphError);  // groups must divide 3
-  EXPECT_THROW(g.linear("fc", "x", 4), GraphError);  // not flat
+  EXPECT_THROW(g.linear("fc", "x", 4), GraphError);                  // not flat
   g.conv("a", "x", 4, {3, 3}, {1, 1}, {1, 1});
   EXPECT_THROW(g.conv("a", "x", 4, {3, 3}, {}, {}), GraphError);  // duplicate
   g.conv("b", "x", 4, {3, 3}, {}, {});

@@ -51,7 +51,8 @@ struct DirectNet : nn::Module {
   }
 };
 
-void copy_params(GraphModule& g, const std::string& node, const torch::Tensor& w, const torch::Tensor& b) {
+void copy_params(GraphModule& g, const std::string& node, const torch::Tensor& w,
+                 const torch::Tensor& b) {
   torch::NoGradGuard ng;
   g->layer(node)->weight.copy_(w);
   g->layer(node)->bias.copy_(b);
@@ -144,8 +145,8 @@ TEST(GraphModule, BatchnormFoldingIsExact) {
       l->running_mean.uniform_(-1, 1);
       l->running_var.uniform_(0.1, 3.0);
     }
-    g->layer("dw_bn")->weight[2] = 0.0;         // gamma = 0
-    g->layer("stem_bn")->running_var[1] = 1e-12; // tiny variance
+    g->layer("dw_bn")->weight[2] = 0.0;           // gamma = 0
+    g->layer("stem_bn")->running_var[1] = 1e-12;  // tiny variance
   }
   g->eval();
   const torch::Tensor x = torch::randn({6, 3, 12, 12});
@@ -200,7 +201,8 @@ TEST(GraphModule, Pow2EvalModeIsIntegerExact) {
             if (ti >= 0 && ti < 10) acc += w[o][c][k] * xq[c * 10 + ti];
           }
         const int64_t q = std::clamp<int64_t>(shift_round(acc, conv_shift), 0, 127);
-        EXPECT_EQ(conv.output.dequantize(q), all[1][n][o][t].item<double>()) << n << " " << o << " " << t;
+        EXPECT_EQ(conv.output.dequantize(q), all[1][n][o][t].item<double>())
+            << n << " " << o << " " << t;
         pooled[o] = std::max(pooled[o], q);
       }
     for (int o = 0; o < 2; ++o) {

@@ -10,7 +10,9 @@
 namespace qat::detect {
 namespace {
 
-float logit(float p) { return std::log(p / (1 - p)); }
+float logit(float p) {
+  return std::log(p / (1 - p));
+}
 
 // One 2x2 grid, 2 boxes, 2 classes; a single object of class 1 in cell (row 1, col 0).
 struct Fixture {

@@ -27,8 +27,8 @@ TEST(ResNet, FiltersScaleAndBatchNorm) {
   o.input = {9, 128};
   o.filters = {32, 32, 32};
   const int64_t f = 32;
-  EXPECT_EQ(build_resnet(o).parameter_count(),
-            (9 * f * 3 + f) + 2 * (f * f * 3 + f) + 2 * (f * f * 3 + f) + (f * f + f) + (f * 6 + 6));
+  EXPECT_EQ(build_resnet(o).parameter_count(), (9 * f * 3 + f) + 2 * (f * f * 3 + f) +
+                                                   2 * (f * f * 3 + f) + (f * f + f) + (f * 6 + 6));
   o.batch_norm = true;
   const Graph bn = build_resnet(o);
   EXPECT_TRUE(bn.contains("conv1_bn"));
@@ -121,15 +121,17 @@ TEST(Registry, BuildsFromConfigAndRejectsBadKeys) {
     from_yaml("model:\n  name: resnet\n  filter: 8\n", {9, 128}, 6);
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("m.yaml:3:3: unknown key 'filter' in 'model'"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("m.yaml:3:3: unknown key 'filter' in 'model'"),
+              std::string::npos)
         << e.what();
   }
   try {
     from_yaml("model: {name: resnet50}\n", {9, 128}, 6);
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("allowed: resnet, mobilenet_v1, mobilenet_v2, tinyissimo_yolo"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("allowed: resnet, mobilenet_v1, mobilenet_v2, tinyissimo_yolo"),
+        std::string::npos);
   }
   EXPECT_THROW(from_yaml("model: {name: resnet, filters: [8, 8]}\n", {9, 128}, 6), ConfigError);
   // A graph error (kernel larger than input) becomes a config error naming the model.

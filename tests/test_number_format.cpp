@@ -55,8 +55,8 @@ TEST(Pow2, QuantizeHandComputed) {
   EXPECT_EQ(q.quantize(-0.5 / 16), 0);      // tie up (towards +inf)
   EXPECT_EQ(q.quantize(1.5 / 16), 2);
   EXPECT_EQ(q.quantize(2.5 / 16), 3);
-  EXPECT_EQ(q.quantize(100.0), 127);   // saturation high
-  EXPECT_EQ(q.quantize(-100.0), -128); // saturation low
+  EXPECT_EQ(q.quantize(100.0), 127);    // saturation high
+  EXPECT_EQ(q.quantize(-100.0), -128);  // saturation low
   EXPECT_DOUBLE_EQ(q.dequantize(-128), -8.0);
   EXPECT_EQ(q.str(), "Q4.4 (int8)");
   const QFormat q16 = QFormat::pow2(16, {9});

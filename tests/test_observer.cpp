@@ -79,7 +79,8 @@ TEST(Observer, MseSearchBeatsMinMaxWithOutliers) {
   const torch::Tensor xc = x.reshape({1, -1});
   const double err_search = quantization_mse(xc, mse->min(), mse->max(), s).item<double>();
   const double err_full = quantization_mse(xc, torch::tensor({-40.0}, torch::kDouble),
-                                           torch::tensor({40.0}, torch::kDouble), s).item<double>();
+                                           torch::tensor({40.0}, torch::kDouble), s)
+                              .item<double>();
   EXPECT_LT(err_search, err_full * 0.5);
 }
 

@@ -21,17 +21,18 @@ std::string write_config(const std::string& name, const std::string& extra = "")
   const fs::path dir = fs::temp_directory_path() / "qat_training_tests";
   fs::create_directories(dir);
   const fs::path cfg = dir / (name + ".yaml");
-  std::ofstream(cfg) << "name: " << name << "\n"
-                     << "output: " << (dir / name).string() << "\n"
-                     << "seed: 3\nthreads: 1\n"
-                     << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
-                     << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
-                     << "model: {name: resnet, filters: 8}\n"
-                     << "train: {epochs: 3, batch_size: 32, mixup: 0.2, augment: {shift: 2},\n"
-                     << "        optimizer: {name: sgd, lr: 0.05}, schedule: {name: multistep, milestones: [2]}}\n"
-                     << "ptq: {batches: 2}\n"
-                     << "qat: {epochs: 2, freeze_observers_epoch: 1}\n"
-                     << extra;
+  std::ofstream(cfg)
+      << "name: " << name << "\n"
+      << "output: " << (dir / name).string() << "\n"
+      << "seed: 3\nthreads: 1\n"
+      << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
+      << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
+      << "model: {name: resnet, filters: 8}\n"
+      << "train: {epochs: 3, batch_size: 32, mixup: 0.2, augment: {shift: 2},\n"
+      << "        optimizer: {name: sgd, lr: 0.05}, schedule: {name: multistep, milestones: [2]}}\n"
+      << "ptq: {batches: 2}\n"
+      << "qat: {epochs: 2, freeze_observers_epoch: 1}\n"
+      << extra;
   return cfg.string();
 }
 
@@ -61,7 +62,8 @@ TEST(Training, FullRunWritesTheRunDirectory) {
   EXPECT_TRUE(s.ptq.ran);
   EXPECT_TRUE(s.qat.ran);
   EXPECT_GT(s.float_phase.metric, 1.0 / 6.0);  // better than chance on 6 classes
-  for (const char* f : {"config.yaml", "metrics.csv", "float.pt", "ptq.pt", "qat.pt", "model.pt", "state.json", "summary.json"})
+  for (const char* f : {"config.yaml", "metrics.csv", "float.pt", "ptq.pt", "qat.pt", "model.pt",
+                        "state.json", "summary.json"})
     EXPECT_TRUE(fs::exists(fs::path(cfg.output) / f)) << f;
   std::ifstream csv(fs::path(cfg.output) / "metrics.csv");
   int lines = 0;
@@ -121,19 +123,21 @@ TEST(Training, ResumeRefusesAChangedConfig) {
     train_run(load_run_config(path, {"train.epochs=5"}), o);
     FAIL();
   } catch (const TrainingError& e) {
-    EXPECT_NE(std::string(e.what()).find("differs from the config given now"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("differs from the config given now"), std::string::npos)
+        << e.what();
   }
 }
 
 TEST(Training, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
-  const RunConfig cfg = load_run_config(
-      write_config("diverge", ""), {"qat.optimizer={name: sgd, lr: 1.0e+5}"});
+  const RunConfig cfg =
+      load_run_config(write_config("diverge", ""), {"qat.optimizer={name: sgd, lr: 1.0e+5}"});
   try {
     train_run(cfg, quiet());
     FAIL() << "a diverging run did not stop";
   } catch (const TrainingError& e) {
     const std::string msg = e.what();
-    EXPECT_TRUE(msg.find("NaN") != std::string::npos || msg.find("Inf") != std::string::npos) << msg;
+    EXPECT_TRUE(msg.find("NaN") != std::string::npos || msg.find("Inf") != std::string::npos)
+        << msg;
   }
   // The float and PTQ checkpoints written before the divergence are intact and loadable.
   EXPECT_NO_THROW(load_checkpoint(cfg.output + "/float.pt"));

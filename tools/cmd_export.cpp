@@ -13,34 +13,42 @@
 namespace qat::cli {
 
 Runner add_export(CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "write the integer model: C library, ONNX QDQ, integer checkpoint");
+  auto* cmd = app.add_subcommand(
+      "export", "write the integer model: C library, ONNX QDQ, integer checkpoint");
   struct Args {
     std::string target, checkpoint, out, formats = "c,onnx,ckpt", name = "model";
     int vectors = 8;
     std::vector<std::string> set;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("run", a->target, "run directory, its config, a checkpoint (.pt) or an integer checkpoint (.json)")
+  cmd->add_option("run", a->target,
+                  "run directory, its config, a checkpoint (.pt) or an integer checkpoint (.json)")
       ->required();
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint inside the run (default model.pt)");
   cmd->add_option("--format", a->formats, "comma-separated: c, onnx, ckpt (default all)");
   cmd->add_option("--out", a->out, "output directory (default RUN_DIR/export)");
   cmd->add_option("--name", a->name, "C symbol prefix and file stem (default model)");
-  cmd->add_option("--vectors", a->vectors, "test vectors embedded in the C export (default 8)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--vectors", a->vectors, "test vectors embedded in the C export (default 8)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--set", a->set, "override a config value");
   return [a] {
     bool c = false, onnx = false, ckpt = false;
     std::stringstream ss(a->formats);
     for (std::string f; std::getline(ss, f, ',');) {
-      if (f == "c") c = true;
-      else if (f == "onnx") onnx = true;
-      else if (f == "ckpt") ckpt = true;
-      else throw Error("--format: unknown format '" + f + "'; allowed: c, onnx, ckpt");
+      if (f == "c")
+        c = true;
+      else if (f == "onnx")
+        onnx = true;
+      else if (f == "ckpt")
+        ckpt = true;
+      else
+        throw Error("--format: unknown format '" + f + "'; allowed: c, onnx, ckpt");
     }
     const exporter::ExportSource src = exporter::resolve_source(a->target, a->checkpoint, a->set);
     const std::string out = !a->out.empty() ? a->out
-                            : !src.run_dir.empty() ? (std::filesystem::path(src.run_dir) / "export").string()
-                                                   : "export";
+                            : !src.run_dir.empty()
+                                ? (std::filesystem::path(src.run_dir) / "export").string()
+                                : "export";
     std::filesystem::create_directories(out);
     const exporter::Program program = exporter::build_program(src.model);
     std::printf("%s\n", program.summary().c_str());
@@ -56,7 +64,8 @@ Runner add_export(CLI::App& app) {
         std::printf("ONNX (QDQ, opset 13): %s\n", path.c_str());
       } catch (const ExportError& e) {
         if (a->formats.find("onnx") != std::string::npos && a->formats != "c,onnx,ckpt") throw;
-        spdlog::warn("ONNX skipped: {}", e.what());  // default format list: other formats still written
+        spdlog::warn("ONNX skipped: {}",
+                     e.what());  // default format list: other formats still written
       }
     }
     if (c) {

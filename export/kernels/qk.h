@@ -36,8 +36,8 @@ extern "C" {
 /* Requantization parameters of one layer. shift/mult hold one entry per output channel when
  * per_channel is non-zero, else a single entry. */
 typedef struct {
-  const int32_t *mult; /* NULL: power-of-two requantization */
-  const int8_t *shift;
+  const int32_t* mult; /* NULL: power-of-two requantization */
+  const int8_t* shift;
   int32_t per_channel;
 } qk_requant;
 
@@ -84,50 +84,50 @@ typedef struct {
 
 /* Scratch bytes the conv / linear kernels need (0 for the reference kernels; the optimized
  * Cortex-M kernels use it for im2col). `scratch` may be NULL when the size is 0. */
-size_t qk_conv_s8_scratch_size(const qk_conv_params *p);
-size_t qk_conv_s16_scratch_size(const qk_conv_params *p);
-size_t qk_linear_s8_scratch_size(const qk_linear_params *p);
+size_t qk_conv_s8_scratch_size(const qk_conv_params* p);
+size_t qk_conv_s16_scratch_size(const qk_conv_params* p);
+size_t qk_linear_s8_scratch_size(const qk_linear_params* p);
 
 /* int8 activations, int8 weights, int32 accumulators. */
-void qk_conv_s8(const qk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                const qk_requant *rq, int8_t *out, void *scratch);
-void qk_linear_s8(const qk_linear_params *p, const int8_t *in, const int8_t *w,
-                  const int32_t *bias, const qk_requant *rq, int8_t *out, void *scratch);
-void qk_add_s8(const qk_add_params *p, const int8_t *a, const int8_t *b, int8_t *out);
-void qk_maxpool_s8(const qk_pool_params *p, const int8_t *in, int8_t *out);
-void qk_avgpool_s8(const qk_pool_params *p, const int8_t *in, int8_t *out);
-void qk_global_maxpool_s8(int32_t spatial, int32_t c, const int8_t *in, int8_t *out);
-void qk_global_avgpool_s8(int32_t spatial, int32_t c, const int8_t *in, int8_t *out);
+void qk_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                const qk_requant* rq, int8_t* out, void* scratch);
+void qk_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                  const qk_requant* rq, int8_t* out, void* scratch);
+void qk_add_s8(const qk_add_params* p, const int8_t* a, const int8_t* b, int8_t* out);
+void qk_maxpool_s8(const qk_pool_params* p, const int8_t* in, int8_t* out);
+void qk_avgpool_s8(const qk_pool_params* p, const int8_t* in, int8_t* out);
+void qk_global_maxpool_s8(int32_t spatial, int32_t c, const int8_t* in, int8_t* out);
+void qk_global_avgpool_s8(int32_t spatial, int32_t c, const int8_t* in, int8_t* out);
 /* In place allowed (in == out). */
-void qk_clamp_s8(int32_t size, int32_t lo, int32_t hi, const int8_t *in, int8_t *out);
+void qk_clamp_s8(int32_t size, int32_t lo, int32_t hi, const int8_t* in, int8_t* out);
 
 /* int16 activations with int16 weights, or with int8 weights (_w8); int64 accumulators. */
-void qk_conv_s16(const qk_conv_params *p, const int16_t *in, const int16_t *w,
-                 const int32_t *bias, const qk_requant *rq, int16_t *out, void *scratch);
-void qk_conv_s16_w8(const qk_conv_params *p, const int16_t *in, const int8_t *w,
-                    const int32_t *bias, const qk_requant *rq, int16_t *out, void *scratch);
-void qk_linear_s16(const qk_linear_params *p, const int16_t *in, const int16_t *w,
-                   const int32_t *bias, const qk_requant *rq, int16_t *out, void *scratch);
-void qk_linear_s16_w8(const qk_linear_params *p, const int16_t *in, const int8_t *w,
-                      const int32_t *bias, const qk_requant *rq, int16_t *out, void *scratch);
-void qk_add_s16(const qk_add_params *p, const int16_t *a, const int16_t *b, int16_t *out);
-void qk_maxpool_s16(const qk_pool_params *p, const int16_t *in, int16_t *out);
-void qk_avgpool_s16(const qk_pool_params *p, const int16_t *in, int16_t *out);
-void qk_global_maxpool_s16(int32_t spatial, int32_t c, const int16_t *in, int16_t *out);
-void qk_global_avgpool_s16(int32_t spatial, int32_t c, const int16_t *in, int16_t *out);
-void qk_clamp_s16(int32_t size, int32_t lo, int32_t hi, const int16_t *in, int16_t *out);
+void qk_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w, const int32_t* bias,
+                 const qk_requant* rq, int16_t* out, void* scratch);
+void qk_conv_s16_w8(const qk_conv_params* p, const int16_t* in, const int8_t* w,
+                    const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+void qk_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
+                   const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+void qk_linear_s16_w8(const qk_linear_params* p, const int16_t* in, const int8_t* w,
+                      const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+void qk_add_s16(const qk_add_params* p, const int16_t* a, const int16_t* b, int16_t* out);
+void qk_maxpool_s16(const qk_pool_params* p, const int16_t* in, int16_t* out);
+void qk_avgpool_s16(const qk_pool_params* p, const int16_t* in, int16_t* out);
+void qk_global_maxpool_s16(int32_t spatial, int32_t c, const int16_t* in, int16_t* out);
+void qk_global_avgpool_s16(int32_t spatial, int32_t c, const int16_t* in, int16_t* out);
+void qk_clamp_s16(int32_t size, int32_t lo, int32_t hi, const int16_t* in, int16_t* out);
 
 /* The portable reference implementations. qk_conv_s8 & co. dispatch to optimized variants
  * when the library is built with them (QK_USE_DSP on Armv7E-M) and fall back to these;
  * tests compare the two bit for bit. */
-void qk_ref_conv_s8(const qk_conv_params *p, const int8_t *in, const int8_t *w,
-                    const int32_t *bias, const qk_requant *rq, int8_t *out);
-void qk_ref_linear_s8(const qk_linear_params *p, const int8_t *in, const int8_t *w,
-                      const int32_t *bias, const qk_requant *rq, int8_t *out);
+void qk_ref_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                    const qk_requant* rq, int8_t* out);
+void qk_ref_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
+                      const int32_t* bias, const qk_requant* rq, int8_t* out);
 
 /* Scalar helpers shared by the kernels (exposed for tests). */
 int64_t qk_shift_round(int64_t x, int32_t shift);
-int64_t qk_requantize(int64_t acc, const qk_requant *rq, int32_t channel);
+int64_t qk_requantize(int64_t acc, const qk_requant* rq, int32_t channel);
 
 #ifdef __cplusplus
 }
