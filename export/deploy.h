@@ -23,8 +23,8 @@ struct DeployOptions {
   std::string target = "cortex-m4";  // cortex-m4 (QEMU mps2-an386) or cortex-m7 (mps2-an500)
   int vectors = 0;                   // run the first N test vectors of the export; 0: all
   std::string optimization = "-O2";
-  // QK_USE_DSP selects the Armv7E-M kernels in qk_dispatch.c (the portable ones until those
-  // exist); both cores have the DSP extension.
+  // QK_USE_DSP selects the Armv7E-M SIMD kernels in qk_dispatch.c (int8 conv, depthwise,
+  // linear); both cores have the DSP extension.
   std::vector<std::string> extra_cflags = {"-DQK_USE_DSP"};
   bool keep_build = false;  // keep the build directory (sources, objects, map, ELF, logs)
   // Build directory. Empty: EXPORT_DIR/build-<target> when kept, else a temporary directory

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include "qat/errors.h"
@@ -156,6 +157,21 @@ std::vector<int32_t> quantize_input(const float* chw, const Shape& shape, const 
       q[static_cast<size_t>(pos * c + ci)] =
           static_cast<int32_t>(f.quantize(static_cast<double>(chw[ci * h * w + pos])));
   return q;
+}
+
+std::vector<TestVector> random_test_vectors(const IntModel& m, const Program& p, int n,
+                                            uint32_t seed) {
+  std::mt19937 rng(seed);
+  const QFormat& f = m.input_format();
+  std::uniform_int_distribution<int64_t> dist(f.qmin(), f.qmax());
+  Engine engine(p);
+  std::vector<TestVector> vectors(static_cast<size_t>(n));
+  for (auto& v : vectors) {
+    for (int64_t k = 0; k < p.input_elements(); ++k)
+      v.input.push_back(static_cast<int32_t>(dist(rng)));
+    engine.run(v.input, v.output);
+  }
+  return vectors;
 }
 
 std::vector<double> run_batch(const IntModel& m, const Program& p, const float* inputs, int64_t n,

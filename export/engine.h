@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "export/codegen.h"
 #include "export/program.h"
 
 namespace qat::exporter {
@@ -35,6 +36,11 @@ class Engine {
 
 // Quantizes one normalised channel-first float sample into channels-last input codes.
 std::vector<int32_t> quantize_input(const float* chw, const Shape& shape, const QFormat& f);
+
+// Test vectors with uniformly random input codes (seeded) and the engine's outputs for them.
+struct TestVector;
+std::vector<TestVector> random_test_vectors(const IntModel& m, const Program& p, int n,
+                                            uint32_t seed = 1234);
 
 // Runs N normalised samples ([N, C, ...] floats, contiguous) and returns the dequantized outputs
 // [N, outputs], using `threads` worker threads (one engine each).

@@ -1,7 +1,6 @@
 #include "export/source.h"
 
 #include <filesystem>
-#include <random>
 #include <thread>
 
 #include "export/engine.h"
@@ -69,17 +68,7 @@ std::vector<TestVector> make_vectors(const ExportSource& s, const Program& p, in
     }
     return vectors;
   }
-  std::mt19937 rng(1234);
-  const QFormat& f = s.model.input_format();
-  std::uniform_int_distribution<int64_t> dist(f.qmin(), f.qmax());
-  for (int i = 0; i < n; ++i) {
-    TestVector v;
-    for (int64_t k = 0; k < p.input_elements(); ++k)
-      v.input.push_back(static_cast<int32_t>(dist(rng)));
-    engine.run(v.input, v.output);
-    vectors.push_back(std::move(v));
-  }
-  return vectors;
+  return random_test_vectors(s.model, p, n);
 }
 
 EvalResult evaluate_int(const ExportSource& s, const Program& p, const TensorData& test,

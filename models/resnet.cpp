@@ -70,4 +70,19 @@ Graph build_resnet(const ResNetOptions& o) {
   return g;
 }
 
+ResNetOptions mlperf_resnet8_options() {
+  ResNetOptions o;
+  o.input = {3, 32, 32};
+  o.num_classes = 10;
+  o.filters = {16, 16, 32, 64};
+  o.kernel_sizes = {3, 3, 3, 3};
+  o.num_blocks = {1, 1, 1};
+  o.strides = {1, 1, 2, 2};
+  o.paddings = {1, 1, 1, 1};
+  o.batch_norm = true;
+  o.postpool = "avg";
+  o.downsample = "stride";
+  return o;
+}
+
 }  // namespace qat::models

@@ -30,4 +30,8 @@ struct ResNetOptions {
 
 Graph build_resnet(const ResNetOptions& o);
 
+// ResNet-8 of MLPerf Tiny image classification: 32x32x3, 16/32/64 filters, strided
+// downsampling with projection shortcuts, batch norm, global average pool, 10 classes.
+ResNetOptions mlperf_resnet8_options();
+
 }  // namespace qat::models

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <sstream>
 #include <thread>
@@ -269,6 +270,47 @@ class Run {
     return r;
   }
 
+  // One training phase's epochs: learning rate, training, evaluation, then the checkpoint, the
+  // metrics row and the resume state, in that order (a crash between them loses nothing).
+  struct EpochLoop {
+    std::string phase;       // "float" / "qat": labels, metrics rows, checkpoint metadata
+    std::string next_state;  // resume state once the last epoch is done
+    Mode train_mode, eval_mode;
+    fs::path checkpoint;
+    PhaseResult* result;
+    bool stop_after_last;  // an interruption may follow the phase's last epoch too
+    std::function<void(int64_t)> before_epoch;
+  };
+
+  // Returns false when the run was stopped (--stop-after) before finishing the phase.
+  bool run_epochs(const EpochLoop& l, GraphModuleImpl& model, torch::optim::Optimizer& opt,
+                  const PhaseConfig& p, int64_t start, int64_t epochs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double seconds_before = l.result->seconds;
+    for (int64_t e = start; e < epochs; ++e) {
+      const double lr = p.schedule.lr_at(p.optimizer.lr, e, epochs);
+      set_lr(opt, lr);
+      if (l.before_epoch) l.before_epoch(e);
+      const std::string label =
+          "[" + l.phase + " " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
+      const auto [tl, tm] = train_epoch(model, opt, p, label, e, l.train_mode);
+      std::optional<EvalResult> ev;
+      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(model, l.eval_mode, label);
+      const double secs =
+          seconds_before +
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      nlohmann::json m = meta(l.phase, e + 1);
+      m["seconds"] = secs;
+      if (ev) m["test"] = {{"loss", ev->loss}, {"metric", ev->metric}};
+      save_checkpoint(l.checkpoint.string(), model, m, &opt, {{"rng", rng_state()}});
+      metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs);
+      save_state(e + 1 == epochs ? l.next_state : l.phase, e + 1);
+      if (ev) *l.result = {true, ev->loss, ev->metric, secs};
+      if ((e + 1 < epochs || l.stop_after_last) && should_stop()) return false;
+    }
+    return true;
+  }
+
   // Float training (or its resumption); returns the trained float model.
   GraphModule float_phase() {
     const std::string phase = state_.value("phase", "float");
@@ -300,30 +342,18 @@ class Run {
     metrics_.truncate("float", start);
     auto opt = make_optimizer(*model, p.optimizer);
     if (start > 0) load_optimizer_state(ckpt.string(), *opt);
-    const auto t0 = std::chrono::steady_clock::now();
-    double seconds_before = summary_.float_phase.seconds;
-    for (int64_t e = start; e < epochs; ++e) {
-      const double lr = p.schedule.lr_at(p.optimizer.lr, e, epochs);
-      set_lr(*opt, lr);
-      model->set_batchnorm_frozen(p.freeze_bn_epoch >= 0 && e >= p.freeze_bn_epoch);
-      const std::string label =
-          "[float " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
-      const auto [tl, tm] = train_epoch(*model, *opt, p, label, e, Mode::kFloat);
-      std::optional<EvalResult> ev;
-      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs)
-        ev = evaluate(*model, Mode::kFloat, label);
-      const double secs =
-          seconds_before +
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      nlohmann::json m = meta("float", e + 1);
-      m["seconds"] = secs;
-      if (ev) m["test"] = {{"loss", ev->loss}, {"metric", ev->metric}};
-      save_checkpoint(ckpt.string(), *model, m, opt.get(), {{"rng", rng_state()}});
-      metrics_.add("float", e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs);
-      save_state(e + 1 == epochs ? "ptq" : "float", e + 1);
-      if (ev) summary_.float_phase = {true, ev->loss, ev->metric, secs};
-      if (should_stop()) return model;
-    }
+    const EpochLoop loop{
+        "float",
+        "ptq",
+        Mode::kFloat,
+        Mode::kFloat,
+        ckpt,
+        &summary_.float_phase,
+        true,
+        [&](int64_t e) {
+          model->set_batchnorm_frozen(p.freeze_bn_epoch >= 0 && e >= p.freeze_bn_epoch);
+        }};
+    if (!run_epochs(loop, *model, *opt, p, start, epochs)) return model;
     if (epochs == 0 || !summary_.float_phase.ran) {
       const EvalResult ev = evaluate(*model, Mode::kFloat, "[float]");
       summary_.float_phase = {epochs > 0, ev.loss, ev.metric, 0.0};
@@ -411,31 +441,12 @@ class Run {
     }
     auto opt = make_optimizer(*qmodel, p.optimizer);
     if (start > 0) load_optimizer_state(qat_ckpt.string(), *opt);
-    const auto t0 = std::chrono::steady_clock::now();
-    const double seconds_before = summary_.qat.seconds;
-    for (int64_t e = start; e < epochs; ++e) {
-      const double lr = p.schedule.lr_at(p.optimizer.lr, e, epochs);
-      set_lr(*opt, lr);
-      if (p.freeze_observers_epoch >= 0 && e >= p.freeze_observers_epoch)
-        qmodel->freeze_observers(true);
-      const std::string label =
-          "[qat " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
-      const auto [tl, tm] = train_epoch(*qmodel, *opt, p, label, e, Mode::kQat);
-      std::optional<EvalResult> ev;
-      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs)
-        ev = evaluate(*qmodel, Mode::kEval, label);
-      const double secs =
-          seconds_before +
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      nlohmann::json m = meta("qat", e + 1);
-      m["seconds"] = secs;
-      if (ev) m["test"] = {{"loss", ev->loss}, {"metric", ev->metric}};
-      save_checkpoint(qat_ckpt.string(), *qmodel, m, opt.get(), {{"rng", rng_state()}});
-      metrics_.add("qat", e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs);
-      save_state(e + 1 == epochs ? "done" : "qat", e + 1);
-      if (ev) summary_.qat = {true, ev->loss, ev->metric, secs};
-      if (e + 1 < epochs && should_stop()) return qmodel;
-    }
+    const EpochLoop loop{
+        "qat", "done", Mode::kQat, Mode::kEval, qat_ckpt, &summary_.qat, false, [&](int64_t e) {
+          if (p.freeze_observers_epoch >= 0 && e >= p.freeze_observers_epoch)
+            qmodel->freeze_observers(true);
+        }};
+    run_epochs(loop, *qmodel, *opt, p, start, epochs);
     return qmodel;
   }
 

@@ -21,6 +21,7 @@
 #include "models/resnet.h"
 #include "qat/errors.h"
 #include "qat/graph_module.h"
+#include "qat/random_model.h"
 
 namespace qat::exporter {
 namespace {
@@ -47,13 +48,8 @@ bool tools_present() {
 enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8 };
 
 QuantConfig config(Fmt f) {
-  QuantConfig q;
-  const Scheme s = f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2;
-  q.weights = default_spec(s, TensorRole::kWeights);
-  q.activations = default_spec(s, TensorRole::kActivations);
-  q.bias = default_spec(s, TensorRole::kBias);
-  q.weights.bits = q.activations.bits = f == Fmt::kPow2Int16 ? 16 : 8;
-  return q;
+  return quant_config_for(f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2,
+                          f == Fmt::kPow2Int16 ? 16 : 8);
 }
 
 // Removes the export directory when the test ends.
@@ -70,34 +66,14 @@ struct TempExport {
 // lowered and written as a C export with `vectors` random input vectors whose expected outputs
 // come from the host engine. corrupt: the expected output code 0 of vector 1 is off by one.
 void make_export(TempExport& e, Fmt f, const std::string& tag, int vectors, bool corrupt = false) {
-  torch::manual_seed(7);
   models::ResNetOptions o;
   o.input = {9, 128};
   o.batch_norm = false;
-  GraphModule m(models::build_resnet(o), config(f));
-  {
-    torch::NoGradGuard ng;
-    m->set_mode(Mode::kCalibrate);
-    for (int i = 0; i < 3; ++i) m->forward(torch::randn({16, 9, 128}));
-    m->freeze_observers(true);
-    m->set_mode(Mode::kEval);
-  }
-  const nlohmann::json meta = {
-      {"head", {{"task", "classification"}}},
-      {"metric", "acc"},
-      {"input", {{"mean", std::vector<double>(9, 0.0)}, {"std", std::vector<double>(9, 1.0)}}}};
-  const IntModel im = lower(*m, meta);
+  const Graph g = models::build_resnet(o);
+  GraphModule m = random_calibrated_model(g, config(f), 7);
+  const IntModel im = lower(*m, identity_input_meta(g));
   e.program = build_program(im);
-  Engine engine(e.program);
-  std::mt19937 rng(42);
-  const QFormat& in = im.input_format();
-  std::uniform_int_distribution<int64_t> codes(in.qmin(), in.qmax());
-  std::vector<TestVector> tv(static_cast<size_t>(vectors));
-  for (auto& v : tv) {
-    for (int64_t k = 0; k < e.program.input_elements(); ++k)
-      v.input.push_back(static_cast<int32_t>(codes(rng)));
-    engine.run(v.input, v.output);
-  }
+  std::vector<TestVector> tv = random_test_vectors(im, e.program, vectors, 42);
   if (corrupt) tv[1].output[0] += tv[1].output[0] < 0 ? 1 : -1;
   e.dir = fs::temp_directory_path() / ("qat_test_deploy_" + tag + "_" + std::to_string(::getpid()));
   fs::remove_all(e.dir);

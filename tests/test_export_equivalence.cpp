@@ -17,6 +17,7 @@
 #include "models/resnet.h"
 #include "models/tinyissimo_yolo.h"
 #include "qat/graph_module.h"
+#include "qat/random_model.h"
 
 namespace qat::exporter {
 namespace {
@@ -26,56 +27,14 @@ namespace fs = std::filesystem;
 enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8 };
 
 QuantConfig config(Fmt f) {
-  QuantConfig q;
-  const Scheme s = f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2;
-  q.weights = default_spec(s, TensorRole::kWeights);
-  q.activations = default_spec(s, TensorRole::kActivations);
-  q.bias = default_spec(s, TensorRole::kBias);
-  q.weights.bits = q.activations.bits = f == Fmt::kPow2Int16 ? 16 : 8;
-  return q;
+  return quant_config_for(f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2,
+                          f == Fmt::kPow2Int16 ? 16 : 8);
 }
 
 const char* fmt_name(Fmt f) {
   return f == Fmt::kPow2Int8    ? "pow2 int8"
          : f == Fmt::kPow2Int16 ? "pow2 int16"
                                 : "affine int8 per-channel";
-}
-
-// Builds, randomises batchnorm statistics, folds and calibrates a model.
-GraphModule prepare(const Graph& g, Fmt f, const std::vector<int64_t>& in_shape) {
-  torch::manual_seed(11);
-  GraphModule m(g, config(f));
-  {
-    torch::NoGradGuard ng;
-    for (const auto& n : g.nodes())
-      if (n.op == OpType::kBatchNorm) {
-        auto l = m->layer(n.name);
-        l->weight.uniform_(0.5, 1.5);
-        l->bias.uniform_(-0.2, 0.2);
-        l->running_mean.uniform_(-0.2, 0.2);
-        l->running_var.uniform_(0.5, 2.0);
-      }
-  }
-  m->eval();
-  GraphModule q(m->fold_batchnorm());
-  q->eval();
-  q->set_mode(Mode::kCalibrate);
-  std::vector<int64_t> shape{16};
-  shape.insert(shape.end(), in_shape.begin(), in_shape.end());
-  torch::NoGradGuard ng;
-  for (int i = 0; i < 3; ++i) q->forward(torch::randn(shape));
-  q->freeze_observers(true);
-  q->set_mode(Mode::kEval);
-  return q;
-}
-
-nlohmann::json meta_for(const Graph& g, const nlohmann::json& head) {
-  const int64_t c = g.input_node().shape[0];
-  return {{"head", head},
-          {"metric", "acc"},
-          {"input",
-           {{"mean", std::vector<double>(static_cast<size_t>(c), 0.0)},
-            {"std", std::vector<double>(static_cast<size_t>(c), 1.0)}}}};
 }
 
 // Integer codes of a real-valued node output (one sample, channel-first) in channels-last order.
@@ -96,8 +55,8 @@ struct Case {
 void check_case(const Case& c, Fmt f, bool compile_c) {
   SCOPED_TRACE(c.name + " " + fmt_name(f));
   const Shape& in_shape = c.graph.input_node().shape;
-  GraphModule q = prepare(c.graph, f, in_shape);
-  const IntModel im = lower(*q, meta_for(q->graph(), c.head));
+  GraphModule q = random_calibrated_model(c.graph, config(f));
+  const IntModel im = lower(*q, identity_input_meta(q->graph(), c.head));
   const Program p = build_program(im);
   EXPECT_EQ(im.activation_type, f == Fmt::kPow2Int16 ? DType::kInt16 : DType::kInt8);
 

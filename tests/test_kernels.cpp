@@ -548,12 +548,14 @@ TEST(KernelsConv, RandomInt16WithInt8Weights) {
   EXPECT_GT(st.inside, st.total / 2);
 }
 
-TEST(KernelsConv, ScratchSizesAreZero) {
+// The int8 conv reports the im2col scratch of the Armv7E-M kernels on every platform (the host
+// sizes the exported scratch buffer with it); the others need none.
+TEST(KernelsConv, ScratchSizes) {
   const qk_conv_params p = conv_cases()[6].params();
   qk_linear_params lp{};
   lp.in_features = 10;
   lp.out_features = 3;
-  EXPECT_EQ(qk_conv_s8_scratch_size(&p), 0u);
+  EXPECT_GT(qk_conv_s8_scratch_size(&p), 0u);
   EXPECT_EQ(qk_conv_s16_scratch_size(&p), 0u);
   EXPECT_EQ(qk_linear_s8_scratch_size(&lp), 0u);
 }

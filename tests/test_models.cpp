@@ -41,17 +41,7 @@ TEST(ResNet, Resnet2dAndMlperfResnet8) {
   o.num_classes = 43;
   EXPECT_EQ(build_resnet(o).shape_of("s2b1_add"), (Shape{16, 16, 16}));
   // MLPerf Tiny ResNet-8: 16/32/64 filters, strided downsampling, avg pool, 10 classes.
-  ResNetOptions r8;
-  r8.input = {3, 32, 32};
-  r8.num_classes = 10;
-  r8.filters = {16, 16, 32, 64};
-  r8.kernel_sizes = {3, 3, 3, 3};
-  r8.num_blocks = {1, 1, 1};
-  r8.strides = {1, 1, 2, 2};
-  r8.paddings = {1, 1, 1, 1};
-  r8.batch_norm = true;
-  r8.postpool = "avg";
-  r8.downsample = "stride";
+  const ResNetOptions r8 = mlperf_resnet8_options();
   const Graph g = build_resnet(r8);
   EXPECT_EQ(g.shape_of("s3b1_add"), (Shape{64, 8, 8}));
   // Keras reference: 78,666 params of which 672 are BN moving statistics -> 77,994 trainable

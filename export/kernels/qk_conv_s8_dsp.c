@@ -1,76 +1,82 @@
 /*
- * Optimized int8 convolution for Armv7E-M (Cortex-M4/M7/M33): im2col + 2x2 SMLAD matrix kernel.
+ * Optimized int8 convolution for Armv7E-M (Cortex-M4/M7/M33): im2col + 1x6 SMLAD kernel.
  * Selected by qk_conv_s8 (qk_dispatch.c) when built with QK_USE_DSP for a core with the DSP
  * extension; compiles to nothing elsewhere. Bit-identical to qk_ref_conv_s8 (see qk_dsp.h).
  *
- * Scheme, per pair of output pixels (raster order) and group:
- *   1. im2col: the two receptive fields (k_h x k_w x in_c/groups values each, padded positions
- *      as in_zp) are widened to int16 with in_zp subtracted, so padding becomes 0 and the inner
- *      loop has no zero-point term. |x - in_zp| <= 255 fits an int16 lane exactly. Each group of
- *      four consecutive values x0..x3 is stored as the words (x0, x2) and (x1, x3), which is the
- *      lane order SXTB16 / SXTB16 ROR #8 produce from a word of four int8 weights: the weights
- *      need no reordering, the columns are built with the same two instructions.
- *   2. matrix kernel: two output channels x two pixels in four int32 accumulators; per four
- *      values, two LDRD (both pixels' columns are interleaved), two LDR (the weight rows), four
- *      SXTB16 and eight SMLAD: 16 instructions for 16 MACs, unrolled twice.
- *   3. epilogue: the reference's requantization with 32-bit shortcuts (qk_dsp.h).
- * The widening of a column is shared by all output channels of the group, the widening of the
- * weights by the two pixels.
+ * Per block of six output pixels (QK__DSP_NPX, raster order) and group:
+ *   1. im2col: the six receptive fields (k_h x k_w x in_c/groups values each) are widened to
+ *      int16, padded positions as in_zp. Each group of four consecutive values x0..x3 is stored as
+ *      the words (x0, x2), (x1, x3): the lane order SXTB16 / SXTB16 ROR #8 produce from a word of
+ *      four int8 weights, so the weights need no reordering and a column is built with the same
+ *      two instructions (LDR, 2 SXTB16, STRD per four values). The six columns are interleaved by
+ *      groups (48 bytes per group), so the kernel walks a single pointer.
+ *   2. kernel: one output channel x six pixels in six int32 accumulators; per four values one
+ *      LDR + two SXTB16 for the weights (shared by the six pixels), six LDRD for the columns and
+ *      twelve SMLAD: 21 instructions for 24 MACs, unrolled twice (44 per 48 MACs with the loop).
+ *      Six accumulators + column and weight pointers + four temporaries + the loop bound fill the
+ *      13 registers the compiler can give it; a wider block would spill.
+ *   3. epilogue: the reference's requantization with 32-bit shortcuts (qk_dsp.h), specialised
+ *      per call (one table branch per channel and six outputs).
+ * Output channels are processed in chunks of up to 64 (QK__DSP_CHUNK), whose per-channel
+ * constants (zero-point correction, multiplier, shift) are tabulated once per chunk; layers with
+ * more channels redo the im2col per chunk, which keeps the scratch buffer independent of out_c.
  *
- * Accumulation order differs from the reference, which is exact: SMLAD adds modulo 2^32 and the
- * exporter guarantees that the worst case of every partial sum fits int32, so the final sum
- * equals the reference's.
+ * The input zero point is not subtracted in the columns: sum((x - zp) w) = sum(x w) - zp sum(w),
+ * and bias - zp sum(w) is computed once per call and channel. The padding stores zp itself, so
+ * padded taps cancel exactly as in the reference (which skips them).
  *
- * 1x1 convolutions (and any layer whose in_c / groups is a multiple of 4) take the direct
- * im2col: whole rows of the window are contiguous channels and are widened word by word. Other
+ * Exactness: SMLAD adds modulo 2^32 and the exporter guarantees that every partial sum of the
+ * reference's int32 accumulation fits int32, so the final sum (the same integer) is exact in
+ * any order, correction term included.
+ *
+ * 1x1 convolutions (and every layer whose in_c / groups is a multiple of 4) widen whole window
+ * rows word by word (for a 1x1 the window is one run of in_c values, no padding logic); other
  * channel counts (e.g. the 3 of an RGB input) gather the window into an int8 buffer first.
  */
+
 #include "qk_dsp.h"
 
 #if QK__DSP
 
-/* One group of four values of both columns: 16 bytes. */
-#define QK__COL_GROUP 16
+/* One group of four values of the QK__DSP_NPX columns: 8 bytes per pixel, pixel i at 8 i. */
+#define QK__COL_GROUP (8 * QK__DSP_NPX)
 
-/* Widens the word x = four int8 values into the column lane order, minus the zero point. */
-static inline void qk__widen4(uint8_t* dst, int32_t x, int32_t zp2) {
-  qk__st32(dst, __ssub16(__sxtb16(x), zp2));
-  qk__st32(dst + 4, __ssub16(qk__sxtb16_ror8(x), zp2));
-}
-
-static inline uint8_t* qk__col_zero(uint8_t* dst, int32_t groups) {
+/* Fills `groups` groups of one column with the zero point (padding). */
+static inline uint8_t* qk__col_pad(uint8_t* dst, int32_t groups, int32_t zp2) {
   for (; groups > 0; --groups, dst += QK__COL_GROUP) {
-    qk__st32(dst, 0);
-    qk__st32(dst + 4, 0);
+    qk__st32(dst, zp2);
+    qk__st32(dst + 4, zp2);
   }
   return dst;
 }
 
-/* Widens 4 * groups contiguous int8 values. */
-static inline uint8_t* qk__col_run(uint8_t* dst, const int8_t* src, int32_t groups, int32_t zp2) {
-  if (zp2 == 0) {
-    for (; groups >= 2; groups -= 2, src += 8, dst += 2 * QK__COL_GROUP) {
-      const int32_t x0 = qk__ld32(src), x1 = qk__ld32(src + 4);
-      qk__st32(dst, __sxtb16(x0));
-      qk__st32(dst + 4, qk__sxtb16_ror8(x0));
-      qk__st32(dst + QK__COL_GROUP, __sxtb16(x1));
-      qk__st32(dst + QK__COL_GROUP + 4, qk__sxtb16_ror8(x1));
-    }
-  } else {
-    for (; groups >= 2; groups -= 2, src += 8, dst += 2 * QK__COL_GROUP) {
-      qk__widen4(dst, qk__ld32(src), zp2);
-      qk__widen4(dst + QK__COL_GROUP, qk__ld32(src + 4), zp2);
-    }
+/* Widens 4 * groups contiguous int8 values into one column: LDR, SXTB16, SXTB16 ROR #8, STRD
+ * per four values. */
+static inline uint8_t* qk__col_run(uint8_t* dst, const int8_t* src, int32_t groups) {
+#if QK__DSP_ASM
+  for (; groups > 0; --groups) {
+    uint8_t* const d = dst;
+    int32_t x, lo;
+    __asm__(
+        "ldr %[x], [%[s]], #4\n\t"
+        "sxtb16 %[lo], %[x]\n\t"
+        "sxtb16 %[x], %[x], ror #8\n\t"
+        "strd %[lo], %[x], [%[d]], %[step]"
+        : [x] "=&r"(x), [lo] "=&r"(lo), [s] "+r"(src), [d] "+r"(dst), "=m"(*(uint8_t(*)[8])d)
+        : "m"(*(const int8_t(*)[4])src), [step] "i"(QK__COL_GROUP));
   }
-  if (groups > 0) {
-    qk__widen4(dst, qk__ld32(src), zp2);
-    dst += QK__COL_GROUP;
+#else
+  for (; groups > 0; --groups, src += 4, dst += QK__COL_GROUP) {
+    const int32_t x = qk__ld32(src);
+    qk__st32(dst, __sxtb16(x));
+    qk__st32(dst + 4, qk__sxtb16_ror8(x));
   }
+#endif
   return dst;
 }
 
-/* Window geometry of one output pixel: the kernel columns [kx_lo, kx_hi) fall inside the input
- * (possibly none). */
+/* Window of one output pixel: input row / column of its top-left tap (possibly in the padding)
+ * and the kernel columns [kx_lo, kx_hi) that fall inside the input (possibly none). */
 typedef struct {
   int32_t iy0, ix0, kx_lo, kx_hi;
 } qk__window;
@@ -87,38 +93,38 @@ static inline qk__window qk__window_at(const qk_conv_params* p, int32_t oy, int3
 }
 
 /* im2col of one pixel when in_c / groups is a multiple of 4: every run of the window starts on a
- * group boundary. in_g points at the group's first channel. */
+ * group boundary. in_g points at the group's first channel, dst at the pixel's column slot. */
 static void qk__im2col_direct(const qk_conv_params* p, const int8_t* in_g, int32_t icg,
                               const qk__window* v, uint8_t* dst, int32_t zp2) {
   const int32_t cg = icg / 4; /* column groups per kernel position */
   const int32_t row_groups = p->k_w * cg;
   const int32_t valid = v->kx_hi - v->kx_lo;
   int32_t ky;
+  dst = (uint8_t*)__builtin_assume_aligned(dst, 8);
   for (ky = 0; ky < p->k_h; ++ky) {
     const int32_t iy = v->iy0 + ky;
     const int8_t* src;
     if (iy < 0 || iy >= p->in_h || valid == 0) {
-      dst = qk__col_zero(dst, row_groups);
+      dst = qk__col_pad(dst, row_groups, zp2);
       continue;
     }
-    dst = qk__col_zero(dst, v->kx_lo * cg);
+    dst = qk__col_pad(dst, v->kx_lo * cg, zp2);
     src = in_g + ((int32_t)iy * p->in_w + v->ix0 + v->kx_lo) * p->in_c;
     if (icg == p->in_c) {
       /* One group: the valid kernel columns are one contiguous run of channels. */
-      dst = qk__col_run(dst, src, valid * cg, zp2);
+      dst = qk__col_run(dst, src, valid * cg);
     } else {
       int32_t kx;
-      for (kx = 0; kx < valid; ++kx, src += p->in_c) dst = qk__col_run(dst, src, cg, zp2);
+      for (kx = 0; kx < valid; ++kx, src += p->in_c) dst = qk__col_run(dst, src, cg);
     }
-    dst = qk__col_zero(dst, (p->k_w - v->kx_hi) * cg);
+    dst = qk__col_pad(dst, (p->k_w - v->kx_hi) * cg, zp2);
   }
 }
 
-/* im2col of one pixel for other channel counts: gather the window into the int8 buffer gb
- * (kp bytes, padding and the tail up to kp as in_zp, which widens to 0), then widen it. */
+/* im2col of one pixel for other channel counts: gather the window into the int8 buffer gb (kp
+ * bytes; padding and the tail up to kp as in_zp), then widen it. */
 static void qk__im2col_gather(const qk_conv_params* p, const int8_t* in_g, int32_t icg,
-                              const qk__window* v, int8_t* gb, int32_t kp, uint8_t* dst,
-                              int32_t zp2) {
+                              const qk__window* v, int8_t* gb, int32_t kp, uint8_t* dst) {
   const int8_t zp = (int8_t)p->in_zp;
   const int32_t row = p->k_w * icg;
   const int32_t valid = v->kx_hi - v->kx_lo;
@@ -143,7 +149,7 @@ static void qk__im2col_gather(const qk_conv_params* p, const int8_t* in_g, int32
     }
   }
   for (j = (int32_t)(g - gb); j < kp; ++j) gb[j] = zp;
-  for (j = 0; j < kp; j += 4, dst += QK__COL_GROUP) qk__widen4(dst, qk__ld32(gb + j), zp2);
+  qk__col_run(dst, gb, kp / 4);
 }
 
 /* The last kr (1..3) weights of a row as a word with zero upper bytes (never reads past the
@@ -155,136 +161,165 @@ static inline int32_t qk__ld_tail(const int8_t* w, int32_t kr) {
   return (int32_t)v;
 }
 
-/* Matrix kernels over one column pair. g4 full groups of four values, then kr (0..3) values in
- * a last group whose unused column lanes are 0. acc: [channel][pixel]. */
+/* Six accumulators (one channel, six pixels), passed by value so that they stay in registers
+ * once inlined. */
 typedef struct {
-  int32_t a00, a01, a10, a11;
-} qk__acc4;
+  int32_t a0, a1, a2, a3, a4, a5;
+} qk__acc6;
 
-static inline void qk__mac_2x2(qk__acc4* a, const uint8_t* col, int32_t r0, int32_t r1) {
-  const int32_t x0l = qk__ld32(col), x0h = qk__ld32(col + 4);
-  const int32_t x1l = qk__ld32(col + 8), x1h = qk__ld32(col + 12);
-  const int32_t w0l = __sxtb16(r0), w0h = qk__sxtb16_ror8(r0);
-  const int32_t w1l = __sxtb16(r1), w1h = qk__sxtb16_ror8(r1);
-  a->a00 = __smlad(w0l, x0l, a->a00);
-  a->a00 = __smlad(w0h, x0h, a->a00);
-  a->a01 = __smlad(w0l, x1l, a->a01);
-  a->a01 = __smlad(w0h, x1h, a->a01);
-  a->a10 = __smlad(w1l, x0l, a->a10);
-  a->a10 = __smlad(w1h, x0h, a->a10);
-  a->a11 = __smlad(w1l, x1l, a->a11);
-  a->a11 = __smlad(w1h, x1h, a->a11);
+/* One group of four values, one channel, the six pixels: a_i += sum_j w[j] * col_i[j], with the
+ * weight word r widened once (SXTB16, SXTB16 ROR #8) for the six pixels. */
+static inline qk__acc6 qk__mac_1x6(qk__acc6 a, const uint8_t* c, int32_t r) {
+  const int32_t wl = __sxtb16(r), wh = qk__sxtb16_ror8(r);
+  a.a0 = __smlad(wl, qk__ld32(c), a.a0);
+  a.a0 = __smlad(wh, qk__ld32(c + 4), a.a0);
+  a.a1 = __smlad(wl, qk__ld32(c + 8), a.a1);
+  a.a1 = __smlad(wh, qk__ld32(c + 12), a.a1);
+  a.a2 = __smlad(wl, qk__ld32(c + 16), a.a2);
+  a.a2 = __smlad(wh, qk__ld32(c + 20), a.a2);
+  a.a3 = __smlad(wl, qk__ld32(c + 24), a.a3);
+  a.a3 = __smlad(wh, qk__ld32(c + 28), a.a3);
+  a.a4 = __smlad(wl, qk__ld32(c + 32), a.a4);
+  a.a4 = __smlad(wh, qk__ld32(c + 36), a.a4);
+  a.a5 = __smlad(wl, qk__ld32(c + 40), a.a5);
+  a.a5 = __smlad(wh, qk__ld32(c + 44), a.a5);
+  return a;
 }
 
-static inline void qk__mm_2x2(qk__acc4* a, const uint8_t* col, const int8_t* w0,
-                              const int8_t* w1, int32_t g4, int32_t kr) {
-  const uint8_t* c = (const uint8_t*)__builtin_assume_aligned(col, 4);
-  int32_t n;
-  for (n = g4 >> 1; n > 0; --n) {
-    qk__mac_2x2(a, c, qk__ld32(w0), qk__ld32(w1));
-    qk__mac_2x2(a, c + QK__COL_GROUP, qk__ld32(w0 + 4), qk__ld32(w1 + 4));
-    c += 2 * QK__COL_GROUP;
-    w0 += 8;
-    w1 += 8;
+/* The same for the next weight word at *pw and the group at *pc, advancing both: 21
+ * instructions for 24 MACs in the GNU asm version (LDR and LDRD with post-increment). */
+static inline __attribute__((always_inline)) qk__acc6 qk__group_1x6(qk__acc6 a, const uint8_t** pc,
+                                                                    const int8_t** pw) {
+#if QK__DSP_ASM
+  const uint8_t* c = *pc;
+  const int8_t* w = *pw;
+  int32_t r, wl, x0, x1;
+  __asm__(
+      "ldr %[r], [%[w]], #4\n\t"
+      "ldrd %[x0], %[x1], [%[c]], %[g]\n\t"
+      "sxtb16 %[wl], %[r]\n\t"
+      "sxtb16 %[r], %[r], ror #8\n\t"
+      "smlad %[a0], %[wl], %[x0], %[a0]\n\t"
+      "smlad %[a0], %[r], %[x1], %[a0]\n\t"
+      "ldrd %[x0], %[x1], [%[c], %[m5]]\n\t"
+      "smlad %[a1], %[wl], %[x0], %[a1]\n\t"
+      "smlad %[a1], %[r], %[x1], %[a1]\n\t"
+      "ldrd %[x0], %[x1], [%[c], %[m4]]\n\t"
+      "smlad %[a2], %[wl], %[x0], %[a2]\n\t"
+      "smlad %[a2], %[r], %[x1], %[a2]\n\t"
+      "ldrd %[x0], %[x1], [%[c], %[m3]]\n\t"
+      "smlad %[a3], %[wl], %[x0], %[a3]\n\t"
+      "smlad %[a3], %[r], %[x1], %[a3]\n\t"
+      "ldrd %[x0], %[x1], [%[c], %[m2]]\n\t"
+      "smlad %[a4], %[wl], %[x0], %[a4]\n\t"
+      "smlad %[a4], %[r], %[x1], %[a4]\n\t"
+      "ldrd %[x0], %[x1], [%[c], %[m1]]\n\t"
+      "smlad %[a5], %[wl], %[x0], %[a5]\n\t"
+      "smlad %[a5], %[r], %[x1], %[a5]"
+      : [a0] "+r"(a.a0), [a1] "+r"(a.a1), [a2] "+r"(a.a2), [a3] "+r"(a.a3), [a4] "+r"(a.a4),
+        [a5] "+r"(a.a5), [c] "+r"(c), [w] "+r"(w), [r] "=&r"(r), [wl] "=&r"(wl), [x0] "=&r"(x0),
+        [x1] "=&r"(x1)
+      : [g] "i"(QK__COL_GROUP), [m5] "i"(8 - QK__COL_GROUP), [m4] "i"(16 - QK__COL_GROUP),
+        [m3] "i"(24 - QK__COL_GROUP), [m2] "i"(32 - QK__COL_GROUP), [m1] "i"(40 - QK__COL_GROUP)
+      /* Reads the column group and the weight word. A "memory" clobber rather than memory
+       * operands: their address registers would not fit next to the 12 register operands at
+       * -O0 or with a frame pointer. */
+      : "memory");
+  *pc = c;
+  *pw = w;
+  return a;
+#else
+  a = qk__mac_1x6(a, *pc, qk__ld32(*pw));
+  *pc += QK__COL_GROUP;
+  *pw += 4;
+  return a;
+#endif
+}
+
+/* All K values of one channel: the column block from col (pairs of groups up to end2), one more
+ * full group when `odd`, then kr (0..3) values with zero weights beyond them. */
+static inline qk__acc6 qk__mm_1x6(qk__acc6 a, const uint8_t* col, const uint8_t* end2,
+                                  const int8_t* w, int32_t odd, int32_t kr) {
+  const uint8_t* c = col;
+  while (c != end2) {
+    a = qk__group_1x6(a, &c, &w);
+    a = qk__group_1x6(a, &c, &w);
   }
-  if (g4 & 1) {
-    qk__mac_2x2(a, c, qk__ld32(w0), qk__ld32(w1));
-    c += QK__COL_GROUP;
-    w0 += 4;
-    w1 += 4;
-  }
-  if (kr) qk__mac_2x2(a, c, qk__ld_tail(w0, kr), qk__ld_tail(w1, kr));
+  if (odd) a = qk__group_1x6(a, &c, &w);
+  if (kr) a = qk__mac_1x6(a, c, qk__ld_tail(w, kr));
+  return a;
 }
 
-/* One channel, two pixels (odd channel count of a group). */
-static inline void qk__mac_1x2(qk__acc4* a, const uint8_t* col, int32_t r0) {
-  const int32_t w0l = __sxtb16(r0), w0h = qk__sxtb16_ror8(r0);
-  a->a00 = __smlad(w0l, qk__ld32(col), a->a00);
-  a->a00 = __smlad(w0h, qk__ld32(col + 4), a->a00);
-  a->a01 = __smlad(w0l, qk__ld32(col + 8), a->a01);
-  a->a01 = __smlad(w0h, qk__ld32(col + 12), a->a01);
+int8_t qk__epi_generic(const qk__epi* e, int32_t acc, int32_t c) {
+  return (int8_t)qk__apply_out_clamp(qk__requantize((int64_t)acc, e->rq, c), &e->clamp);
 }
 
-static inline void qk__mm_1x2(qk__acc4* a, const uint8_t* col, const int8_t* w0, int32_t g4,
-                              int32_t kr) {
-  const uint8_t* c = (const uint8_t*)__builtin_assume_aligned(col, 4);
-  int32_t n;
-  for (n = g4; n > 0; --n, c += QK__COL_GROUP, w0 += 4) qk__mac_1x2(a, c, qk__ld32(w0));
-  if (kr) qk__mac_1x2(a, c, qk__ld_tail(w0, kr));
-}
-
-/* Two channels, one pixel (the last pixel when there is an odd number). */
-static inline void qk__mac_2x1(qk__acc4* a, const uint8_t* col, int32_t r0, int32_t r1) {
-  const int32_t x0l = qk__ld32(col), x0h = qk__ld32(col + 4);
-  a->a00 = __smlad(__sxtb16(r0), x0l, a->a00);
-  a->a00 = __smlad(qk__sxtb16_ror8(r0), x0h, a->a00);
-  a->a10 = __smlad(__sxtb16(r1), x0l, a->a10);
-  a->a10 = __smlad(qk__sxtb16_ror8(r1), x0h, a->a10);
-}
-
-static inline void qk__mm_2x1(qk__acc4* a, const uint8_t* col, const int8_t* w0,
-                              const int8_t* w1, int32_t g4, int32_t kr) {
-  const uint8_t* c = (const uint8_t*)__builtin_assume_aligned(col, 4);
-  int32_t n;
-  for (n = g4; n > 0; --n, c += QK__COL_GROUP, w0 += 4, w1 += 4)
-    qk__mac_2x1(a, c, qk__ld32(w0), qk__ld32(w1));
-  if (kr) qk__mac_2x1(a, c, qk__ld_tail(w0, kr), qk__ld_tail(w1, kr));
-}
-
-static inline void qk__mm_1x1(qk__acc4* a, const uint8_t* col, const int8_t* w0, int32_t g4,
-                              int32_t kr) {
-  const uint8_t* c = (const uint8_t*)__builtin_assume_aligned(col, 4);
-  int32_t n;
-  for (n = g4; n > 0; --n, c += QK__COL_GROUP, w0 += 4) {
-    const int32_t r0 = qk__ld32(w0);
-    a->a00 = __smlad(__sxtb16(r0), qk__ld32(c), a->a00);
-    a->a00 = __smlad(qk__sxtb16_ror8(r0), qk__ld32(c + 4), a->a00);
-  }
-  if (kr) {
-    const int32_t r0 = qk__ld_tail(w0, kr);
-    a->a00 = __smlad(__sxtb16(r0), qk__ld32(c), a->a00);
-    a->a00 = __smlad(qk__sxtb16_ror8(r0), qk__ld32(c + 4), a->a00);
-  }
-}
-
-/* Requantizes and stores channels c (a00, a01) and c + 1 (a10, a11) of pixels o0 / o1 (NULL:
- * that pixel or channel is absent; `two_ch`: channel c + 1 present). */
-static inline void qk__store_block(const qk__epi* e, const qk__acc4* a, int32_t c, int two_ch,
-                                   int8_t* o0, int8_t* o1) {
-  if (e->mode == QK__EPI_POW2) {
-    const qk__epi_ch k0 = qk__epi_channel(e, c);
-    o0[0] = qk__epi_pow2(e, &k0, a->a00);
-    if (o1) o1[0] = qk__epi_pow2(e, &k0, a->a01);
-    if (two_ch) {
-      const qk__epi_ch k1 = qk__epi_channel(e, c + 1);
-      o0[1] = qk__epi_pow2(e, &k1, a->a10);
-      if (o1) o1[1] = qk__epi_pow2(e, &k1, a->a11);
-    }
-  } else if (e->mode == QK__EPI_AFFINE) {
-    const qk__epi_ch k0 = qk__epi_channel(e, c);
-    o0[0] = qk__epi_affine(e, &k0, a->a00);
-    if (o1) o1[0] = qk__epi_affine(e, &k0, a->a01);
-    if (two_ch) {
-      const qk__epi_ch k1 = qk__epi_channel(e, c + 1);
-      o0[1] = qk__epi_affine(e, &k1, a->a10);
-      if (o1) o1[1] = qk__epi_affine(e, &k1, a->a11);
-    }
-  } else {
-    o0[0] = qk__epi_generic(e, a->a00, c);
-    if (o1) o1[0] = qk__epi_generic(e, a->a01, c);
-    if (two_ch) {
-      o0[1] = qk__epi_generic(e, a->a10, c + 1);
-      if (o1) o1[1] = qk__epi_generic(e, a->a11, c + 1);
-    }
-  }
-}
-
-int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
-                    const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch) {
-  int32_t groups, icg, ocg, k, kp, g4, kr, zp2, npix, pix, oy, ox;
-  uint8_t* col;
-  int8_t* gb;
+/* What the channel loop needs, gathered so that it runs with few live values. */
+typedef struct {
+  int32_t k, g4, kr;
+  int32_t pairs_bytes; /* column bytes of the paired groups: 2 * 32 * (g4 / 2) */
   qk__epi e;
+} qk__conv_ctx;
+
+/* Per channel table entry (12 bytes in the scratch): corr = bias - in_zp * sum(w) (modulo 2^32;
+ * |in_zp * sum(w)| < 2^14 K), then the fast-path multiplier and shift (qk__epi_ch). */
+#define QK__TAB 12
+
+static void qk__conv_table(const qk__conv_ctx* x, const int8_t* w, const int32_t* bias, int32_t zp,
+                           int32_t c0, int32_t n, uint8_t* tab) {
+  const int32_t k = x->k;
+  int32_t c, i;
+  for (c = c0; c < c0 + n; ++c, w += k, tab += QK__TAB) {
+    int32_t sum = 0;
+    qk__epi_ch ch = {0, 0};
+    const uint32_t b = bias != NULL ? (uint32_t)bias[c] : 0u;
+    if (zp != 0) {
+      /* sum(w) = sum(w + 128) - 128 k: USADA8 adds four unsigned bytes (w ^ 0x80 = w + 128). */
+      uint32_t u = 0u;
+      for (i = 0; i + 4 <= k; i += 4) u = __usada8((uint32_t)qk__ld32(w + i) ^ 0x80808080u, 0u, u);
+      sum = (int32_t)u - 128 * (k & ~3);
+      for (; i < k; ++i) sum += w[i];
+    }
+    if (x->e.kind != QK__EPI_GENERIC) ch = qk__epi_channel(&x->e, c);
+    qk__st32(tab, (int32_t)(b - (uint32_t)zp * (uint32_t)sum));
+    qk__st32(tab + 4, ch.mult);
+    qk__st32(tab + 8, ch.s1);
+  }
+}
+
+/* n output channels from c (weights wc, table tab) of one block of six pixels: pixel i's
+ * output of channel c + j goes to o[i * os + j]. */
+static void qk__conv_channels(const qk__conv_ctx* x, const uint8_t* col, const int8_t* wc,
+                              const uint8_t* tab, int32_t c, int32_t n, int8_t* o, int32_t os) {
+  const int32_t k = x->k, odd = x->g4 & 1, kr = x->kr;
+  const uint8_t* const end2 = col + x->pairs_bytes;
+  const int8_t* const end = o + n;
+  /* A local copy: the int8 output stores may alias anything reached through a pointer, which
+   * would reload every epilogue constant after each store. */
+  const qk__epi e = x->e;
+  col = (const uint8_t*)__builtin_assume_aligned(col, 8);
+  for (; o != end; ++o, ++c, wc += k, tab += QK__TAB) {
+    qk__acc6 a;
+    qk__epi_ch ch;
+    a.a0 = a.a1 = a.a2 = a.a3 = a.a4 = a.a5 = qk__ld32(tab);
+    ch.mult = qk__ld32(tab + 4);
+    ch.s1 = qk__ld32(tab + 8);
+    a = qk__mm_1x6(a, col, end2, wc, odd, kr);
+    /* Keeps o[os], o[2 os] ... as addressing modes of one pointer: GCC would otherwise turn them
+     * into six induction variables and spill them. */
+    __asm__("" : "+r"(os));
+    qk__epi_store4(&e, &ch, c, a.a0, a.a1, a.a2, a.a3, o, os);
+    qk__epi_store2(&e, &ch, c, a.a4, a.a5, o + 4 * os, os);
+  }
+}
+
+int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                    const qk_requant* rq, int8_t* out, void* scratch) {
+  int32_t groups, icg, ocg, kp, zp2, npix, g, chunk;
+  int pointwise;
+  uint8_t *col, *tab;
+  int8_t *tmp, *gb;
+  qk__conv_ctx x;
   if (!qk__dsp_conv_shape_ok(p) || p->in_zp < INT8_MIN || p->in_zp > INT8_MAX || scratch == NULL)
     return 0;
   if (qk__dsp_conv_is_depthwise(p)) return qk__dsp_dwconv_s8(p, in, w, bias, rq, out, scratch);
@@ -292,62 +327,65 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
   groups = p->groups > 0 ? p->groups : 1;
   icg = p->in_c / groups;
   ocg = p->out_c / groups;
-  k = p->k_h * p->k_w * icg;
   kp = qk__dsp_conv_kp(p);
-  g4 = k >> 2;
-  kr = k & 3;
-  /* in_zp in both halfwords, for SSUB16. */
+  chunk = ocg < QK__DSP_CHUNK ? ocg : QK__DSP_CHUNK;
+  col = qk__dsp_align8(scratch);
+  tab = col + 2 * QK__DSP_NPX * kp;
+  tmp = (int8_t*)(tab + QK__TAB * chunk);
+  gb = tmp + QK__DSP_NPX * chunk;
+  x.k = p->k_h * p->k_w * icg;
+  x.g4 = x.k >> 2;
+  x.kr = x.k & 3;
+  x.pairs_bytes = 2 * QK__COL_GROUP * (x.g4 >> 1);
+  x.e = qk__epi_make(rq, p->out_c, p->out_zp, p->act_min, p->act_max);
+  /* in_zp in both halfwords: the padding value of a column. */
   zp2 = (int32_t)((uint32_t)(uint16_t)(int16_t)p->in_zp * 0x10001u);
-  col = (uint8_t*)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
-  gb = (int8_t*)(col + 4 * kp);
-  e = qk__epi_make(rq, p->out_c, p->out_zp, p->act_min, p->act_max);
-
   npix = p->out_h * p->out_w;
-  oy = 0;
-  ox = 0;
-  for (pix = 0; pix < npix; pix += 2) {
-    const int two = pix + 1 < npix;
-    /* Coordinates of the second pixel of the pair (the next one in raster order). */
-    const int32_t oy1 = ox + 1 < p->out_w ? oy : oy + 1, ox1 = ox + 1 < p->out_w ? ox + 1 : 0;
-    const qk__window v0 = qk__window_at(p, oy, ox), v1 = qk__window_at(p, oy1, ox1);
-    int8_t* const o0 = out + (int32_t)pix * p->out_c;
-    int8_t* const o1 = two ? o0 + p->out_c : NULL;
-    int32_t g;
-    for (g = 0; g < groups; ++g) {
-      const int8_t* const in_g = in + g * icg;
-      const int8_t* wo = w + (int32_t)g * ocg * k;
-      const int32_t c0 = g * ocg;
-      int32_t c;
-      if (icg % 4 == 0) {
-        qk__im2col_direct(p, in_g, icg, &v0, col, zp2);
-        if (two) qk__im2col_direct(p, in_g, icg, &v1, col + 8, zp2);
-      } else {
-        qk__im2col_gather(p, in_g, icg, &v0, gb, kp, col, zp2);
-        if (two) qk__im2col_gather(p, in_g, icg, &v1, gb, kp, col + 8, zp2);
-      }
-      for (c = 0; c + 1 < ocg; c += 2, wo += 2 * k) {
-        qk__acc4 a;
-        a.a00 = a.a01 = bias != NULL ? bias[c0 + c] : 0;
-        a.a10 = a.a11 = bias != NULL ? bias[c0 + c + 1] : 0;
-        if (two)
-          qk__mm_2x2(&a, col, wo, wo + k, g4, kr);
-        else
-          qk__mm_2x1(&a, col, wo, wo + k, g4, kr);
-        qk__store_block(&e, &a, c0 + c, 1, o0 + c0 + c, two ? o1 + c0 + c : NULL);
-      }
-      if (c < ocg) {
-        qk__acc4 a;
-        a.a00 = a.a01 = bias != NULL ? bias[c0 + c] : 0;
-        a.a10 = a.a11 = 0;
-        if (two)
-          qk__mm_1x2(&a, col, wo, g4, kr);
-        else
-          qk__mm_1x1(&a, col, wo, g4, kr);
-        qk__store_block(&e, &a, c0 + c, 0, o0 + c0 + c, two ? o1 + c0 + c : NULL);
+  pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && icg % 4 == 0 &&
+              (p->out_h - 1) * p->stride_h < p->in_h && (p->out_w - 1) * p->stride_w < p->in_w;
+
+  for (g = 0; g < groups; ++g) {
+    const int8_t* const in_g = in + g * icg;
+    int32_t c0;
+    for (c0 = 0; c0 < ocg; c0 += chunk) {
+      const int32_t c = g * ocg + c0, n = ocg - c0 < chunk ? ocg - c0 : chunk;
+      const int8_t* const wc = w + (int32_t)c * x.k;
+      int32_t pix, oy = 0, ox = 0;
+      qk__conv_table(&x, wc, bias, p->in_zp, c, n, tab);
+      for (pix = 0; pix < npix; pix += QK__DSP_NPX) {
+        const int32_t m = npix - pix < QK__DSP_NPX ? npix - pix : QK__DSP_NPX;
+        int32_t i;
+        for (i = 0; i < m; ++i) {
+          if (pointwise) {
+            /* 1x1 without padding: the window is the pixel's in_c / groups channels. */
+            qk__col_run(col + 8 * i,
+                        in_g + ((int32_t)oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c,
+                        icg / 4);
+          } else {
+            const qk__window v = qk__window_at(p, oy, ox);
+            if (icg % 4 == 0)
+              qk__im2col_direct(p, in_g, icg, &v, col + 8 * i, zp2);
+            else
+              qk__im2col_gather(p, in_g, icg, &v, gb, kp, col + 8 * i);
+          }
+          if (++ox == p->out_w) {
+            ox = 0;
+            ++oy;
+          }
+        }
+        if (m == QK__DSP_NPX) {
+          /* The pixels of a block are consecutive in the output. */
+          qk__conv_channels(&x, col, wc, tab, c, n, out + (int32_t)pix * p->out_c + c, p->out_c);
+        } else {
+          /* Last, partial block: absent pixels get zero columns, the outputs go through tmp. */
+          int32_t j;
+          for (i = m; i < QK__DSP_NPX; ++i) qk__col_pad(col + 8 * i, kp / 4, 0);
+          qk__conv_channels(&x, col, wc, tab, c, n, tmp, chunk);
+          for (i = 0; i < m; ++i)
+            for (j = 0; j < n; ++j) out[(int32_t)(pix + i) * p->out_c + c + j] = tmp[i * chunk + j];
+        }
       }
     }
-    oy = oy1 + (ox1 + 1 < p->out_w ? 0 : 1);
-    ox = ox1 + 1 < p->out_w ? ox1 + 1 : 0;
   }
   return 1;
 }

@@ -1,12 +1,16 @@
 /* Public entry points with optimized variants: dispatch to the optimized kernel when the library
- * is built with one, else to the portable reference (qk_ref_*). An Armv7E-M (Cortex-M4/M7/M33)
- * DSP variant slots in under `#if defined(QK_USE_DSP) && defined(__ARM_FEATURE_DSP)`; it must
- * match the reference bit for bit and may use the scratch buffer sized by *_scratch_size. */
+ * is built with one, else to the portable reference (qk_ref_*). The Armv7E-M (Cortex-M4/M7/M33)
+ * DSP kernels (qk_conv_s8_dsp.c, qk_dw_s8_dsp.c, qk_linear_s8_dsp.c) are selected under
+ * `#if defined(QK_USE_DSP) && defined(__ARM_FEATURE_DSP)`; they match the reference bit for bit
+ * and return 0 for the parameter combinations they leave to it.
+ *
+ * The scratch sizes are those of the optimized kernels on every platform: the host sizes the
+ * export's scratch buffer with these functions, without DSP. */
 #include "qk.h"
+#include "qk_dsp.h"
 
 size_t qk_conv_s8_scratch_size(const qk_conv_params* p) {
-  (void)p;
-  return 0;
+  return qk__dsp_conv_s8_scratch(p);
 }
 
 size_t qk_conv_s16_scratch_size(const qk_conv_params* p) {
@@ -21,12 +25,19 @@ size_t qk_linear_s8_scratch_size(const qk_linear_params* p) {
 
 void qk_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                 const qk_requant* rq, int8_t* out, void* scratch) {
+#if QK__DSP
+  if (qk__dsp_conv_s8(p, in, w, bias, rq, out, scratch)) return;
+#else
   (void)scratch;
+#endif
   qk_ref_conv_s8(p, in, w, bias, rq, out);
 }
 
 void qk_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                   const qk_requant* rq, int8_t* out, void* scratch) {
   (void)scratch;
+#if QK__DSP
+  if (qk__dsp_linear_s8(p, in, w, bias, rq, out)) return;
+#endif
   qk_ref_linear_s8(p, in, w, bias, rq, out);
 }

@@ -33,16 +33,20 @@
 /* ---------------------------------------------------------------------------------------------
  * Scratch layout (every platform).
  *
- * General / grouped / 1x1 convolution: im2col of two output pixels into int16, K = k_h * k_w *
- * in_c / groups values per pixel rounded up to a multiple of 4 (Kp). The two columns are
- * interleaved by groups of four values (16 bytes: pixel 0 two words, pixel 1 two words), so the
- * matrix kernel walks one pointer and loads both pixels with two LDRD. When in_c / groups is not
- * a multiple of 4 the window is first gathered into an int8 buffer of Kp bytes (then expanded
- * four values at a time). 4 bytes of slack let the kernel align the buffer to a word: the
- * generated model passes an int16_t array, which is only guaranteed 2-byte alignment.
+ * General / grouped / 1x1 convolution (qk_conv_s8_dsp.c), from the 8-byte aligned start:
+ *   col   12 * Kp bytes  im2col of six output pixels, K = k_h * k_w * in_c / groups values per
+ *                        pixel widened to int16, Kp = K rounded up to a multiple of 4, the six
+ *                        columns interleaved by groups of four values (48 bytes per group);
+ *   tab   12 * 64        per output channel of a chunk of up to 64 channels: bias - in_zp *
+ *                        sum(weights) (the zero-point term), requantization multiplier, shift;
+ *   tmp   6 * 64         outputs of the last, partial block of pixels;
+ *   gb    Kp             int8 gather buffer, only when in_c / groups is not a multiple of 4;
+ * (tab and tmp shrink to the channel count when it is below 64) plus 8 bytes of slack to align
+ * the start: the generated model passes an int16_t array, which is only guaranteed 2-byte
+ * alignment.
  *
- * Depthwise convolution (groups == in_c == out_c): the weights of four channels, widened to int16
- * and transposed to [tap][channel] (2 words per tap), 8 * k_h * k_w bytes + slack.
+ * Depthwise convolution (groups == in_c == out_c, qk_dw_s8_dsp.c): the weights of four channels
+ * widened and transposed to [tap][(c, c+2), (c+1, c+3)], 8 * k_h * k_w bytes, plus the slack.
  *
  * Linear: no scratch (the input vector is widened on the fly, four rows at a time).
  * ------------------------------------------------------------------------------------------- */
@@ -72,25 +76,51 @@ static inline int32_t qk__dsp_conv_kp(const qk_conv_params* p) {
   return (k + 3) & ~3;
 }
 
+#define QK__DSP_SLACK 8u
+
+/* Output channels per chunk (per-channel table size), output pixels per block. */
+#define QK__DSP_CHUNK 64
+#define QK__DSP_NPX 6
+
 static inline size_t qk__dsp_conv_s8_scratch(const qk_conv_params* p) {
-  int32_t groups, kp;
+  int32_t groups, kp, ch;
   size_t bytes;
   if (!qk__dsp_conv_shape_ok(p)) return 0;
-  if (qk__dsp_conv_is_depthwise(p)) return (size_t)8 * (size_t)(p->k_h * p->k_w) + 4u;
+  if (qk__dsp_conv_is_depthwise(p)) return (size_t)8 * (size_t)(p->k_h * p->k_w) + QK__DSP_SLACK;
   groups = p->groups > 0 ? p->groups : 1;
   kp = qk__dsp_conv_kp(p);
-  bytes = (size_t)4 * (size_t)kp + 4u; /* two interleaved int16 columns */
-  if ((p->in_c / groups) % 4 != 0) bytes += (size_t)kp; /* int8 gather buffer */
-  return bytes;
+  ch = p->out_c / groups < QK__DSP_CHUNK ? p->out_c / groups : QK__DSP_CHUNK;
+  bytes = (size_t)(2 * QK__DSP_NPX) * (size_t)kp + (size_t)(12 + QK__DSP_NPX) * (size_t)ch;
+  if ((p->in_c / groups) % 4 != 0) bytes += (size_t)kp;
+  return bytes + QK__DSP_SLACK;
+}
+
+/* The scratch start aligned to 8 bytes (QK__DSP_SLACK covers the shift). */
+static inline uint8_t* qk__dsp_align8(void* scratch) {
+  return (uint8_t*)(((uintptr_t)scratch + 7u) & ~(uintptr_t)7u);
 }
 
 #if QK__DSP
 
 #include <arm_acle.h>
 
+/* The hot loops (a group of the matrix kernel, the widening of a column, a depthwise kernel
+ * row) are GNU inline asm of the same DSP instructions as the ACLE versions next to them: GCC 12
+ * compiles the intrinsic matrix kernel to 37-42 instead of 32 instructions per 32 MACs (register
+ * spills in the unrolled loop, LDRD split into two LDR, no post-increment addressing); the asm
+ * pins the instruction selection, the compiler still allocates registers and runs the loops.
+ * The intrinsic versions are used when QK_DSP_NO_ASM is defined (compilers without GNU asm; the
+ * emulator test checks both) and without optimization: at -O0 the 12 register operands of the
+ * matrix kernel do not fit next to what GCC reserves. */
+#if !defined(QK_DSP_NO_ASM) && (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__)
+#define QK__DSP_ASM 1
+#else
+#define QK__DSP_ASM 0
+#endif
+
 /* The kernels (0: not handled, the caller runs the reference). */
-int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
-                    const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
+int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                    const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
@@ -118,96 +148,207 @@ static inline int32_t qk__sxtb16_ror8(int32_t x) {
   return r;
 }
 
-/* Byte b of word v (0 = lowest address) as a signed value. */
-static inline int32_t qk__byte(int32_t v, int b) {
-  return (int32_t)(int8_t)(uint8_t)((uint32_t)v >> (8 * b));
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Requantization epilogue.
  *
  * The reference requantizes in 64 bits (qk__requantize + qk__apply_out_clamp). An int32
- * accumulator allows exact 32-bit shortcuts for the common parameters, chosen once per call:
- *   pow2, shift s in [1, 31]:    (acc >> s) + ((acc >> (s - 1)) & 1) is qk__shift_round(acc, s)
- *                                (the int64 of an int32 has the same low 32 bits and sign);
- *   affine, shift s in [33, 62]: |acc * mult| < 2^62 (never saturates), and with hi the upper
- *                                word of the 64-bit product, x >> s == hi >> (s - 32) and bit
- *                                s - 1 of x is bit s - 33 of hi;
- * and the clamp bounds relative to out_zp fit int32 (they do unless out_zp is absurd). Anything
- * else (negative / zero / huge shifts) takes the reference's own helpers.
+ * accumulator allows exact 32-bit shortcuts for the usual parameters, chosen once per call.
+ * With t = floor(x / 2^(s-1)), round-half-up of x / 2^s is floor((t + 1) / 2), so:
+ *   pow2,   shift s in [2, 31]:  y = ((acc >> (s - 1)) + 1) >> 1   (t + 1 cannot overflow);
+ *   affine, shift s in [33, 62]: the 64-bit product x = acc * mult has |x| <= 2^62 (never
+ *                                saturates); with hi = x >> 32 (one SMULL), x >> (s - 1) ==
+ *                                hi >> (s - 33), so y = ((hi >> (s - 33)) + 1) >> 1;
+ * and the clamp: y + out_zp saturated with one SSAT #8 when [act_min, act_max] covers int8, one
+ * USAT #7 for [0, 127] (a ReLU at out_zp 0), else two compares on y (the reference's order).
+ * |y| <= 2^29 and |out_zp| < 2^30 keep y + out_zp exact. Anything else (negative, zero, one or
+ * huge shifts, absurd zero points) takes the reference's own helpers, per call.
  * ------------------------------------------------------------------------------------------- */
 
-enum { QK__EPI_GENERIC = 0, QK__EPI_POW2 = 1, QK__EPI_AFFINE = 2 };
+enum { QK__RQ_GENERIC = 0, QK__RQ_POW2 = 1, QK__RQ_AFFINE = 2 };
+enum { QK__CL_RANGE = 0, QK__CL_S8 = 1, QK__CL_U7 = 2 };
+/* Combined kinds, for switch statements over the specialised epilogues. */
+enum {
+  QK__EPI_GENERIC = 0,
+  QK__EPI_POW2_RANGE = 3,
+  QK__EPI_POW2_S8 = 4,
+  QK__EPI_POW2_U7 = 5,
+  QK__EPI_AFFINE_RANGE = 6,
+  QK__EPI_AFFINE_S8 = 7,
+  QK__EPI_AFFINE_U7 = 8
+};
 
 typedef struct {
   const qk_requant* rq;
   qk__out_clamp clamp; /* generic path */
-  int32_t mode;
-  int32_t lo, hi, zp; /* fast paths: clamp y to [lo, hi], then add zp */
+  int32_t kind;        /* QK__EPI_* */
+  int32_t lo, hi, zp;  /* QK__CL_RANGE: clamp y to [lo, hi], then add zp */
 } qk__epi;
 
 static inline qk__epi qk__epi_make(const qk_requant* rq, int32_t channels, int32_t out_zp,
                                    int32_t act_min, int32_t act_max) {
   qk__epi e;
   const int32_t n = rq->per_channel ? channels : 1;
-  const int32_t s_lo = rq->mult == NULL ? 1 : 33, s_hi = rq->mult == NULL ? 31 : 62;
-  int32_t i;
+  const int32_t s_lo = rq->mult == NULL ? 2 : 33, s_hi = rq->mult == NULL ? 31 : 62;
+  const int32_t lo = act_min > INT8_MIN ? act_min : INT8_MIN;
+  const int32_t hi = act_max < INT8_MAX ? act_max : INT8_MAX;
+  int32_t i, mode, clamp;
   e.rq = rq;
   e.clamp = qk__make_out_clamp(out_zp, act_min, act_max, INT8_MIN, INT8_MAX);
-  e.mode = rq->mult == NULL ? QK__EPI_POW2 : QK__EPI_AFFINE;
+  e.zp = out_zp;
+  e.lo = e.hi = 0;
+  mode = rq->mult == NULL ? QK__RQ_POW2 : QK__RQ_AFFINE;
   for (i = 0; i < n; ++i)
-    if (rq->shift[i] < s_lo || rq->shift[i] > s_hi) e.mode = QK__EPI_GENERIC;
-  if (e.clamp.lo < INT32_MIN || e.clamp.hi > INT32_MAX || e.clamp.lo > INT32_MAX ||
-      e.clamp.hi < INT32_MIN)
-    e.mode = QK__EPI_GENERIC;
+    if (rq->shift[i] < s_lo || rq->shift[i] > s_hi) mode = QK__RQ_GENERIC;
+  /* |out_zp| < 2^30 keeps y + out_zp and the relative bounds within int32. */
+  if (out_zp <= -(1 << 30) || out_zp >= (1 << 30)) mode = QK__RQ_GENERIC;
+  if (mode == QK__RQ_GENERIC) {
+    e.kind = QK__EPI_GENERIC;
+    return e;
+  }
   e.lo = (int32_t)e.clamp.lo;
   e.hi = (int32_t)e.clamp.hi;
-  e.zp = out_zp;
+  clamp = lo == INT8_MIN && hi == INT8_MAX ? QK__CL_S8
+          : lo == 0 && hi == INT8_MAX      ? QK__CL_U7
+                                           : QK__CL_RANGE;
+  e.kind = 3 * mode + clamp;
   return e;
 }
 
-/* Per output channel constants of the fast paths: shift (pow2) or mult + shift - 32 (affine). */
+/* Per output channel constants of the fast paths. */
 typedef struct {
-  int32_t mult, s;
+  int32_t mult, s1; /* s1: shift - 1 (pow2) or shift - 33 (affine) */
 } qk__epi_ch;
 
 static inline qk__epi_ch qk__epi_channel(const qk__epi* e, int32_t c) {
   qk__epi_ch k;
   const int32_t i = e->rq->per_channel ? c : 0;
-  k.s = e->rq->shift[i];
-  k.mult = 0;
-  if (e->mode == QK__EPI_AFFINE) {
+  if (e->rq->mult != NULL) {
     k.mult = e->rq->mult[i];
-    k.s -= 32;
+    k.s1 = e->rq->shift[i] - 33;
+  } else {
+    k.mult = 0;
+    k.s1 = e->rq->shift[i] - 1;
   }
   return k;
 }
 
-static inline int8_t qk__epi_clamp(const qk__epi* e, int32_t y) {
+/* One output of the fast paths; mode / clamp are compile-time constants at every call. */
+static inline __attribute__((always_inline)) int8_t qk__epi_fast(const qk__epi* e,
+                                                                 const qk__epi_ch* k, int32_t acc,
+                                                                 const int mode, const int clamp) {
+  const int32_t x = mode == QK__RQ_AFFINE ? (int32_t)(((int64_t)acc * k->mult) >> 32) : acc;
+  int32_t y = ((x >> k->s1) + 1) >> 1;
+  if (clamp == QK__CL_S8) return (int8_t)__ssat(y + e->zp, 8);
+  if (clamp == QK__CL_U7) return (int8_t)__usat(y + e->zp, 7);
   if (y > e->hi) y = e->hi;
   if (y < e->lo) y = e->lo;
   return (int8_t)(y + e->zp);
 }
 
-static inline int8_t qk__epi_pow2(const qk__epi* e, const qk__epi_ch* k, int32_t acc) {
-  return qk__epi_clamp(e, (acc >> k->s) + ((acc >> (k->s - 1)) & 1));
-}
+/* The reference's own requantization (slow path; one out-of-line copy in qk_conv_s8_dsp.c). */
+int8_t qk__epi_generic(const qk__epi* e, int32_t acc, int32_t c);
 
-static inline int8_t qk__epi_affine(const qk__epi* e, const qk__epi_ch* k, int32_t acc) {
-  const int32_t hi = (int32_t)(((int64_t)acc * k->mult) >> 32);
-  return qk__epi_clamp(e, (hi >> k->s) + ((hi >> (k->s - 1)) & 1));
-}
-
-static inline int8_t qk__epi_generic(const qk__epi* e, int32_t acc, int32_t c) {
-  return (int8_t)qk__apply_out_clamp(qk__requantize((int64_t)acc, e->rq, c), &e->clamp);
-}
-
-/* One output; the block kernels hoist the mode test out of their loops instead. */
+/* One output, any kind (scalar tails; the block kernels switch once per channel instead). */
 static inline int8_t qk__epi_one(const qk__epi* e, int32_t acc, int32_t c) {
   qk__epi_ch k;
-  if (e->mode == QK__EPI_GENERIC) return qk__epi_generic(e, acc, c);
+  if (e->kind == QK__EPI_GENERIC) return qk__epi_generic(e, acc, c);
   k = qk__epi_channel(e, c);
-  return e->mode == QK__EPI_POW2 ? qk__epi_pow2(e, &k, acc) : qk__epi_affine(e, &k, acc);
+  switch (e->kind) {
+    case QK__EPI_POW2_RANGE:
+      return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_RANGE);
+    case QK__EPI_POW2_S8:
+      return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_S8);
+    case QK__EPI_POW2_U7:
+      return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_U7);
+    case QK__EPI_AFFINE_RANGE:
+      return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_RANGE);
+    case QK__EPI_AFFINE_S8:
+      return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_S8);
+    default:
+      return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_U7);
+  }
+}
+
+/* Requantizes the accumulators a0..a3 of channel c (constants k) into o[0], o[os], o[2 os],
+ * o[3 os]. The switch over the kind costs one table branch per four outputs; each case is a
+ * straight line of 4-5 instructions per output plus the store. (Specialising whole loops per
+ * kind instead saves ~10 instructions per four outputs for 2.4 KB more code.) */
+static inline __attribute__((always_inline)) void qk__epi_store4(const qk__epi* e,
+                                                                 const qk__epi_ch* k, int32_t c,
+                                                                 int32_t a0, int32_t a1, int32_t a2,
+                                                                 int32_t a3, int8_t* o,
+                                                                 int32_t os) {
+#define QK__STORE4(mode, clamp)                      \
+  do {                                               \
+    o[0] = qk__epi_fast(e, k, a0, mode, clamp);      \
+    o[os] = qk__epi_fast(e, k, a1, mode, clamp);     \
+    o[2 * os] = qk__epi_fast(e, k, a2, mode, clamp); \
+    o[3 * os] = qk__epi_fast(e, k, a3, mode, clamp); \
+  } while (0)
+  switch (e->kind) {
+    case QK__EPI_POW2_RANGE:
+      QK__STORE4(QK__RQ_POW2, QK__CL_RANGE);
+      break;
+    case QK__EPI_POW2_S8:
+      QK__STORE4(QK__RQ_POW2, QK__CL_S8);
+      break;
+    case QK__EPI_POW2_U7:
+      QK__STORE4(QK__RQ_POW2, QK__CL_U7);
+      break;
+    case QK__EPI_AFFINE_RANGE:
+      QK__STORE4(QK__RQ_AFFINE, QK__CL_RANGE);
+      break;
+    case QK__EPI_AFFINE_S8:
+      QK__STORE4(QK__RQ_AFFINE, QK__CL_S8);
+      break;
+    case QK__EPI_AFFINE_U7:
+      QK__STORE4(QK__RQ_AFFINE, QK__CL_U7);
+      break;
+    default:
+      o[0] = qk__epi_generic(e, a0, c);
+      o[os] = qk__epi_generic(e, a1, c);
+      o[2 * os] = qk__epi_generic(e, a2, c);
+      o[3 * os] = qk__epi_generic(e, a3, c);
+      break;
+  }
+#undef QK__STORE4
+}
+
+/* The same for two accumulators (o[0], o[os]). */
+static inline __attribute__((always_inline)) void qk__epi_store2(const qk__epi* e,
+                                                                 const qk__epi_ch* k, int32_t c,
+                                                                 int32_t a0, int32_t a1, int8_t* o,
+                                                                 int32_t os) {
+#define QK__STORE2(mode, clamp)                  \
+  do {                                           \
+    o[0] = qk__epi_fast(e, k, a0, mode, clamp);  \
+    o[os] = qk__epi_fast(e, k, a1, mode, clamp); \
+  } while (0)
+  switch (e->kind) {
+    case QK__EPI_POW2_RANGE:
+      QK__STORE2(QK__RQ_POW2, QK__CL_RANGE);
+      break;
+    case QK__EPI_POW2_S8:
+      QK__STORE2(QK__RQ_POW2, QK__CL_S8);
+      break;
+    case QK__EPI_POW2_U7:
+      QK__STORE2(QK__RQ_POW2, QK__CL_U7);
+      break;
+    case QK__EPI_AFFINE_RANGE:
+      QK__STORE2(QK__RQ_AFFINE, QK__CL_RANGE);
+      break;
+    case QK__EPI_AFFINE_S8:
+      QK__STORE2(QK__RQ_AFFINE, QK__CL_S8);
+      break;
+    case QK__EPI_AFFINE_U7:
+      QK__STORE2(QK__RQ_AFFINE, QK__CL_U7);
+      break;
+    default:
+      o[0] = qk__epi_generic(e, a0, c);
+      o[os] = qk__epi_generic(e, a1, c);
+      break;
+  }
+#undef QK__STORE2
 }
 
 #endif /* QK__DSP */

@@ -1,0 +1,50 @@
+#include "qat/random_model.h"
+
+namespace qat {
+
+QuantConfig quant_config_for(Scheme scheme, int bits) {
+  QuantConfig q;
+  q.weights = default_spec(scheme, TensorRole::kWeights);
+  q.activations = default_spec(scheme, TensorRole::kActivations);
+  q.bias = default_spec(scheme, TensorRole::kBias);
+  q.weights.bits = q.activations.bits = bits;
+  return q;
+}
+
+GraphModule random_calibrated_model(const Graph& graph, const QuantConfig& quant, uint64_t seed,
+                                    int batches, int batch_size) {
+  torch::manual_seed(seed);
+  GraphModule m(graph, quant);
+  {
+    torch::NoGradGuard ng;
+    for (const auto& n : graph.nodes())
+      if (n.op == OpType::kBatchNorm) {
+        auto l = m->layer(n.name);
+        l->weight.uniform_(0.5, 1.5);
+        l->bias.uniform_(-0.2, 0.2);
+        l->running_mean.uniform_(-0.2, 0.2);
+        l->running_var.uniform_(0.5, 2.0);
+      }
+  }
+  m->eval();
+  GraphModule q(m->fold_batchnorm());
+  q->eval();
+  q->set_mode(Mode::kCalibrate);
+  std::vector<int64_t> shape{batch_size};
+  const Shape& in = graph.input_node().shape;
+  shape.insert(shape.end(), in.begin(), in.end());
+  torch::NoGradGuard ng;
+  for (int i = 0; i < batches; ++i) q->forward(torch::randn(shape));
+  q->freeze_observers(true);
+  q->set_mode(Mode::kEval);
+  return q;
+}
+
+nlohmann::json identity_input_meta(const Graph& graph, const nlohmann::json& head) {
+  const size_t c = static_cast<size_t>(graph.input_node().shape[0]);
+  return {{"head", head},
+          {"metric", head.value("task", "classification") == "detection" ? "mAP50" : "acc"},
+          {"input", {{"mean", std::vector<double>(c, 0.0)}, {"std", std::vector<double>(c, 1.0)}}}};
+}
+
+}  // namespace qat
