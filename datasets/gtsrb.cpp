@@ -170,8 +170,15 @@ ArrayDataset load_gtsrb(const std::string& root, Split split, const GtsrbOptions
   };
   std::vector<Item> items;
   if (split == Split::kTrain) {
+    // A class folder that is absent altogether is skipped with a warning (a cut-down copy such as
+    // the bundled sample); a folder without its GT csv, or a broken csv, stays an error.
+    std::vector<int64_t> absent;
     for (int64_t c = 0; c < options.num_classes; ++c) {
       const fs::path dir = class_dir(base, c);
+      if (!fs::exists(dir)) {
+        absent.push_back(c);
+        continue;
+      }
       char csv_name[32];
       std::snprintf(csv_name, sizeof(csv_name), "GT-%05d.csv", static_cast<int>(c));
       const std::string csv = (dir / csv_name).string();
@@ -185,6 +192,15 @@ ArrayDataset load_gtsrb(const std::string& root, Split split, const GtsrbOptions
         items.push_back({csv, (dir / r.filename).string(), std::move(r)});
       }
     }
+    if (static_cast<int64_t>(absent.size()) == options.num_classes)
+      throw DatasetError(std::string(kWhat) + ": no class folder under '" +
+                         (base / "Final_Training" / "Images").string() + "' (expected 00000..)");
+    if (!absent.empty())
+      spdlog::warn(
+          "{}: {} of {} class folders are absent under {} (first: {:05d}); training on the "
+          "other {} classes",
+          kWhat, absent.size(), options.num_classes, (base / "Final_Training" / "Images").string(),
+          absent.front(), options.num_classes - static_cast<int64_t>(absent.size()));
   } else {
     const std::string csv = find_test_csv(base).string();
     const fs::path dir = base / "Final_Test" / "Images";

@@ -568,11 +568,27 @@ struct GtsrbCopy {
 };
 
 TEST(GtsrbErrors, MissingCsv) {
-  // The sample has 3 class folders; asking for all 43 must name the first missing csv.
+  // A class folder without its GT csv is an error naming the csv.
+  GtsrbCopy g;
+  fs::remove(g.tmp / "Final_Training/Images/00001/GT-00001.csv");
   const std::string msg =
-      error_of([] { load_gtsrb(kGtsrbSample.string(), Split::kTrain, GtsrbOptions{}); });
+      error_of([&] { load_gtsrb(g.tmp.path().string(), Split::kTrain, GtsrbOptions{}); });
   EXPECT_MENTIONS(msg, "missing file");
-  EXPECT_MENTIONS(msg, "GT-00003.csv");
+  EXPECT_MENTIONS(msg, "GT-00001.csv");
+}
+
+TEST(Gtsrb, AbsentClassFoldersAreSkipped) {
+  // The sample has 3 of the 43 class folders: loading all classes keeps the 43-class label
+  // space and trains on the folders present (with a warning).
+  const ArrayDataset d = load_gtsrb(kGtsrbSample.string(), Split::kTrain, GtsrbOptions{});
+  EXPECT_EQ(d.size(), 15u);
+  EXPECT_EQ(d.num_classes(), 43);
+  GtsrbCopy g;
+  fs::remove_all(g.tmp / "Final_Training/Images");
+  fs::create_directories(g.tmp / "Final_Training/Images");
+  EXPECT_MENTIONS(
+      error_of([&] { load_gtsrb(g.tmp.path().string(), Split::kTrain, GtsrbOptions{}); }),
+      "no class folder");
 }
 
 TEST(GtsrbErrors, MissingTestCsvMentionsUnlabelledOne) {
