@@ -21,8 +21,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(AffineAgreement, EngineExactAndFakeQuantClose) {
-  const fs::path dir = fs::temp_directory_path() / "qat_affine_agreement";
+class AffineAgreement : public ::testing::TestWithParam<bool> {};
+
+// Parameter: LSQ learned scales for weights and activations during QAT.
+TEST_P(AffineAgreement, EngineExactAndFakeQuantClose) {
+  const bool lsq = GetParam();
+  const fs::path dir =
+      fs::temp_directory_path() / (lsq ? "qat_affine_lsq" : "qat_affine_agreement");
   fs::create_directories(dir);
   const fs::path cfg = dir / "affine.yaml";
   std::ofstream(cfg) << "output: " << (dir / "run").string() << "\nseed: 2\nthreads: 1\n"
@@ -30,7 +35,10 @@ TEST(AffineAgreement, EngineExactAndFakeQuantClose) {
                      << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
                      << "model: {name: resnet, filters: 16}\n"
                      << "train: {epochs: 12, optimizer: {name: adam, lr: 0.005}}\n"
-                     << "quant: {scheme: affine, bits: 8}\nqat: {epochs: 1}\n";
+                     << "quant: {scheme: affine, bits: 8"
+                     << (lsq ? ", weights: {learn_scale: true}, activations: {learn_scale: true}"
+                             : "")
+                     << "}\nqat: {epochs: 1}\n";
   const RunConfig rc = load_run_config(cfg.string());
   TrainOptions o;
   o.progress = false;
@@ -61,15 +69,18 @@ TEST(AffineAgreement, EngineExactAndFakeQuantClose) {
       ((fq - eng).abs() <= lsb * 1.0001).to(torch::kDouble).mean().item<double>();
   const double top1 = fq.argmax(1).eq(eng.argmax(1)).to(torch::kDouble).mean().item<double>();
   std::printf(
-      "affine int8 per-channel, %lld test windows: engine == exact eval (0 LSB); float32 "
+      "affine int8 per-channel%s, %lld test windows: engine == exact eval (0 LSB); float32 "
       "fake-quant vs engine: max %.0f LSB, %.1f%% of outputs within 1 LSB, top-1 agreement "
       "%.1f%%\n",
-      static_cast<long long>(test.size()), max_lsb, 100 * within1, 100 * top1);
+      lsq ? " (LSQ)" : "", static_cast<long long>(test.size()), max_lsb, 100 * within1, 100 * top1);
   RecordProperty("fq_max_lsb", std::to_string(max_lsb));
   RecordProperty("top1_agreement", std::to_string(top1));
   EXPECT_GE(within1, 0.95);
   EXPECT_GE(top1, 0.95);
 }
+
+INSTANTIATE_TEST_SUITE_P(Scales, AffineAgreement, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Learned" : "Observed"; });
 
 }  // namespace
 }  // namespace qat
