@@ -279,16 +279,6 @@ void resolve(const SweepSpec& s, SweepRun& r) {
   if (!is_quantized(r.method)) return;
   r.w_bits = q.weights.bits;
   r.a_bits = q.activations.bits;
-  bool lsq = q.weights.learn_scale || q.activations.learn_scale;
-  for (const auto& o : q.overrides)
-    lsq = lsq || (o.weights && o.weights->learn_scale) ||
-          (o.activations && o.activations->learn_scale);
-  // train.init_from copies every parameter of the new model from the float checkpoint, and
-  // learned scales are parameters the float model does not have.
-  if (lsq && s.share_float)
-    throw ConfigError(s.file + ": run " + r.id +
-                      ": learned scales (learn_scale) cannot start from a shared float run; set "
-                      "share_float: false");
 }
 
 }  // namespace
@@ -310,11 +300,9 @@ bool is_quantized(Method m) {
 std::vector<std::string> method_overrides(Method m) {
   switch (m) {
     case Method::kFloat:
-      // The float checkpoint also initialises quantized runs (train.init_from), which copies
-      // the observer buffers too: per-tensor ones broadcast into any granularity, per-channel
-      // ones do not fit a per-tensor run. Quantization is off, so this changes nothing else.
-      return {"quant.enabled=false", "qat.enabled=false", "quant.weights.granularity=tensor",
-              "quant.overrides={}"};
+      // The float checkpoint also initialises quantized runs (train.init_from copies weights,
+      // biases and batchnorm statistics only, so any quantization can follow).
+      return {"quant.enabled=false", "qat.enabled=false"};
     case Method::kPtqPow2:
       return {"quant.enabled=true", "quant.scheme=pow2", "quant.weights.granularity=tensor",
               "ptq.enabled=true", "qat.enabled=false"};
