@@ -12,6 +12,12 @@ namespace {
 
 namespace F = torch::nn::functional;
 
+torch::Tensor apply_activation(const torch::Tensor& y, Activation a) {
+  if (a == Activation::kRelu) return torch::relu(y);
+  if (a == Activation::kRelu6) return torch::clamp(y, 0.0, 6.0);
+  return y;
+}
+
 int64_t fan_in(const Graph& g, const Node& n) {
   int64_t k = 1;
   for (auto d : n.kernel) k *= d;
@@ -251,6 +257,22 @@ torch::Tensor GraphModuleImpl::apply_layer(const Node& n, const torch::Tensor& i
   return torch::conv2d(in, w, b, n.stride, n.padding, 1, n.groups);
 }
 
+torch::Tensor GraphModuleImpl::eval_affine_add(const Node& n, const torch::Tensor& a,
+                                               const torch::Tensor& b, Activation act) {
+  // The kernel's single-rounding rescale of both inputs (AddRescale) on the integer codes.
+  const QFormat fa = activation_format(n.inputs[0]), fb = activation_format(n.inputs[1]);
+  const QFormat fy = activation_format(n.name);
+  const AddRescale r = make_add_rescale(fa, fb, fy);
+  const torch::Tensor qa = torch::floor(a / fa.scale[0] + 0.5).to(torch::kLong);
+  const torch::Tensor qb = torch::floor(b / fb.scale[0] + 0.5).to(torch::kLong);
+  torch::Tensor sum = qa * r.ma + qb * r.mb;
+  if (r.shift > 0)
+    sum = torch::div(sum + (int64_t{1} << (r.shift - 1)), int64_t{1} << r.shift, "floor");
+  const auto [lo, hi] = activation_bounds(fy, act);
+  const torch::Tensor q = (sum + fy.zero_point[0]).clamp(lo, hi);
+  return (q - fy.zero_point[0]).to(torch::kDouble) * fy.scale[0];
+}
+
 const IntLayer& GraphModuleImpl::cached_int_layer(const std::string& name) {
   auto it = eval_cache_.find(name);
   if (it == eval_cache_.end()) it = eval_cache_.emplace(name, int_layer(name)).first;
@@ -285,9 +307,7 @@ torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in
     const torch::Tensor w =
         il.weight_codes.to(dt) * torch::tensor(ws, torch::kDouble).reshape(wshape).to(dt);
     const torch::Tensor b = il.bias_codes.to(dt) * torch::tensor(bs, torch::kDouble).to(dt);
-    torch::Tensor y = apply_layer(n, in.to(dt), w, b);
-    if (act == Activation::kRelu) y = torch::relu(y);
-    if (act == Activation::kRelu6) y = torch::clamp(y, 0.0, 6.0);
+    const torch::Tensor y = apply_activation(apply_layer(n, in.to(dt), w, b), act);
     return layers_.at(n.name)->act_quantizer->forward(y).to(torch::kDouble);
   }
   // Affine: the integer accumulator from the input codes (x_q - zp) and the weight codes, then
@@ -362,9 +382,7 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
           const QFormat w_f = l->weight_quantizer->format(n.name);
           b = quantized_bias(n.name, l, in_f, w_f);
         }
-        y = apply_layer(n, in, w, b);
-        if (act == Activation::kRelu) y = torch::relu(y);
-        if (act == Activation::kRelu6) y = torch::clamp(y, 0.0, 6.0);
+        y = apply_activation(apply_layer(n, in, w, b), act);
         if (quant) y = quantize_output(i, l, y);
         break;
       }
@@ -380,22 +398,10 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
         Layer l = layers_.count(n.name) ? layers_.at(n.name) : Layer(nullptr);
         const Activation act = p ? p->fused : Activation::kNone;
         if (affine_exact(n.name)) {
-          const QFormat fa = activation_format(n.inputs[0]), fb = activation_format(n.inputs[1]);
-          const QFormat fy = activation_format(n.name);
-          const AddRescale r = make_add_rescale(fa, fb, fy);
-          const torch::Tensor qa = torch::floor(in / fa.scale[0] + 0.5).to(torch::kLong);
-          const torch::Tensor qb = torch::floor(b / fb.scale[0] + 0.5).to(torch::kLong);
-          torch::Tensor s = qa * r.ma + qb * r.mb;
-          if (r.shift > 0)
-            s = torch::div(s + (int64_t{1} << (r.shift - 1)), int64_t{1} << r.shift, "floor");
-          const auto [lo, hi] = activation_bounds(fy, act);
-          const torch::Tensor q = (s + fy.zero_point[0]).clamp(lo, hi);
-          y = (q - fy.zero_point[0]).to(torch::kDouble) * fy.scale[0];
+          y = eval_affine_add(n, in, b, act);
           break;
         }
-        y = in + b;
-        if (act == Activation::kRelu) y = torch::relu(y);
-        if (act == Activation::kRelu6) y = torch::clamp(y, 0.0, 6.0);
+        y = apply_activation(in + b, act);
         if (quant) y = quantize_output(i, l, y);
         break;
       }

@@ -98,6 +98,8 @@ class GraphModuleImpl : public torch::nn::Module {
   // Evaluation mode of a conv/linear layer (see the header comment).
   torch::Tensor eval_layer(const Node& n, const torch::Tensor& in, Activation act);
   const IntLayer& cached_int_layer(const std::string& name);
+  torch::Tensor eval_affine_add(const Node& n, const torch::Tensor& a, const torch::Tensor& b,
+                                Activation act);
 
   Graph graph_;
   QuantConfig qconfig_;
