@@ -10,8 +10,6 @@
 namespace qat {
 namespace {
 
-namespace F = torch::nn::functional;
-
 torch::Tensor apply_activation(const torch::Tensor& y, Activation a) {
   if (a == Activation::kRelu) return torch::relu(y);
   if (a == Activation::kRelu6) return torch::clamp(y, 0.0, 6.0);
