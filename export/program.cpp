@@ -20,6 +20,15 @@ std::string hwc_str(const Buffer& b) {
   return o.str();
 }
 
+// Kernel geometry of a 1D or 2D conv/pool node (1D: height 1).
+struct Window {
+  int32_t kh, kw, sh, sw, ph, pw;
+};
+Window window_of(const Node& n, bool two_d) {
+  return {i32(two_d ? n.kernel[0] : 1), i32(n.kernel.back()),          i32(two_d ? n.stride[0] : 1),
+          i32(n.stride.back()),         i32(two_d ? n.padding[0] : 0), i32(n.padding.back())};
+}
+
 }  // namespace
 
 const char* call_kind_name(CallKind k) {
@@ -157,20 +166,20 @@ Program build_program(const IntModel& m) {
         c.formats = in_f.str() + " x " + in_node.weight_format.str() + " -> " + out_f.str();
         if (n.op == OpType::kConv) {
           c.kind = CallKind::kConv;
-          const int64_t kh = two_d ? n.kernel[0] : 1, kw = n.kernel.back();
-          const int64_t icg = ic / n.groups;
+          const Window win = window_of(n, two_d);
+          const int64_t kh = win.kh, kw = win.kw, icg = ic / n.groups;
           c.conv = {i32(ih),
                     i32(iw),
                     i32(ic),
                     i32(oh),
                     i32(ow),
                     i32(oc),
-                    i32(kh),
-                    i32(kw),
-                    i32(two_d ? n.stride[0] : 1),
-                    i32(n.stride.back()),
-                    i32(two_d ? n.padding[0] : 0),
-                    i32(n.padding.back()),
+                    win.kh,
+                    win.kw,
+                    win.sh,
+                    win.sw,
+                    win.ph,
+                    win.pw,
                     i32(n.groups),
                     i32(in_f.zero_point[0]),
                     i32(out_f.zero_point[0]),
@@ -221,19 +230,22 @@ Program build_program(const IntModel& m) {
       case OpType::kMaxPool:
       case OpType::kAvgPool:
         c.kind = n.op == OpType::kMaxPool ? CallKind::kMaxPool : CallKind::kAvgPool;
-        c.pool = {i32(ih),
-                  i32(iw),
-                  i32(ic),
-                  i32(oh),
-                  i32(ow),
-                  i32(two_d ? n.kernel[0] : 1),
-                  i32(n.kernel.back()),
-                  i32(two_d ? n.stride[0] : 1),
-                  i32(n.stride.back()),
-                  i32(two_d ? n.padding[0] : 0),
-                  i32(n.padding.back()),
-                  i32(in_node.act_min),
-                  i32(in_node.act_max)};
+        {
+          const Window win = window_of(n, two_d);
+          c.pool = {i32(ih),
+                    i32(iw),
+                    i32(ic),
+                    i32(oh),
+                    i32(ow),
+                    win.kh,
+                    win.kw,
+                    win.sh,
+                    win.sw,
+                    win.ph,
+                    win.pw,
+                    i32(in_node.act_min),
+                    i32(in_node.act_max)};
+        }
         break;
       case OpType::kGlobalMaxPool:
       case OpType::kGlobalAvgPool:

@@ -514,38 +514,28 @@ TEST(KernelsConv, SaturatesBothEnds) {
 // ---------------------------------------------------------------------------------------------
 // Convolution: randomized against the reference
 
+// Every conv case x requantization variant, twice, for one type combination; the sweep must
+// exercise saturation at both ends and plenty of unsaturated outputs.
+template <typename TA, typename TW>
+void random_conv_sweep(uint32_t seed) {
+  std::mt19937 rng(seed);
+  SatStats st;
+  for (const auto& cc : conv_cases())
+    for (const auto& v : variants())
+      for (int rep = 0; rep < 2; ++rep) check_conv<TA, TW>(cc, v, rng, &st);
+  EXPECT_GT(st.at_min, st.total / 100);
+  EXPECT_GT(st.at_max, st.total / 100);
+  EXPECT_GT(st.inside, st.total / 2);
+}
+
 TEST(KernelsConv, RandomInt8) {
-  std::mt19937 rng(10);
-  SatStats st;
-  for (const auto& cc : conv_cases())
-    for (const auto& v : variants())
-      for (int rep = 0; rep < 2; ++rep) check_conv<int8_t, int8_t>(cc, v, rng, &st);
-  // The sweep exercised saturation at both ends and plenty of unsaturated outputs.
-  EXPECT_GT(st.at_min, st.total / 100);
-  EXPECT_GT(st.at_max, st.total / 100);
-  EXPECT_GT(st.inside, st.total / 2);
+  random_conv_sweep<int8_t, int8_t>(10);
 }
-
 TEST(KernelsConv, RandomInt16) {
-  std::mt19937 rng(11);
-  SatStats st;
-  for (const auto& cc : conv_cases())
-    for (const auto& v : variants())
-      for (int rep = 0; rep < 2; ++rep) check_conv<int16_t, int16_t>(cc, v, rng, &st);
-  EXPECT_GT(st.at_min, st.total / 100);
-  EXPECT_GT(st.at_max, st.total / 100);
-  EXPECT_GT(st.inside, st.total / 2);
+  random_conv_sweep<int16_t, int16_t>(11);
 }
-
 TEST(KernelsConv, RandomInt16WithInt8Weights) {
-  std::mt19937 rng(12);
-  SatStats st;
-  for (const auto& cc : conv_cases())
-    for (const auto& v : variants())
-      for (int rep = 0; rep < 2; ++rep) check_conv<int16_t, int8_t>(cc, v, rng, &st);
-  EXPECT_GT(st.at_min, st.total / 100);
-  EXPECT_GT(st.at_max, st.total / 100);
-  EXPECT_GT(st.inside, st.total / 2);
+  random_conv_sweep<int16_t, int8_t>(12);
 }
 
 // The int8 conv reports the im2col scratch of the Armv7E-M kernels on every platform (the host
