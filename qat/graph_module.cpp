@@ -1,6 +1,7 @@
 #include "qat/graph_module.h"
 
 #include <cmath>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -171,6 +172,30 @@ bool GraphModuleImpl::quantizers_ready() const {
     if (l->act_quantizer && !l->act_quantizer->ready()) return false;
   }
   return true;
+}
+
+std::vector<std::string> GraphModuleImpl::fixed_format_clipping() const {
+  std::vector<std::string> out;
+  const auto check = [&out](const std::string& what, const FakeQuantizer& q, double peak) {
+    if (!q || !q->spec().frac_bits) return;
+    const QFormat f = q->format();
+    const double limit = static_cast<double>(int_range(f.bits, f.is_signed).qmax) * f.scale.front();
+    if (peak <= limit) return;
+    std::ostringstream m;
+    m << what << ": |x| reaches " << peak << " but the fixed format " << f.str() << " saturates at "
+      << limit;
+    out.push_back(m.str());
+  };
+  for (const Node& n : graph_.nodes()) {
+    if (!has_layer(n.name)) continue;
+    const Layer& l = layers_.at(n.name);
+    if (l->weight_quantizer)
+      check("'" + n.name + "' weights", l->weight_quantizer,
+            l->weight.detach().abs().max().item<double>());
+    if (l->act_quantizer)
+      check("'" + n.name + "' output", l->act_quantizer, l->act_quantizer->fixed_format_peak());
+  }
+  return out;
 }
 
 QFormat GraphModuleImpl::activation_format(const std::string& node) const {

@@ -82,6 +82,10 @@ class GraphModuleImpl : public torch::nn::Module {
   void freeze_observers(bool frozen);
   void init_learned_scales();
   bool quantizers_ready() const;
+  // Tensors whose fixed pow2 format (quant frac_bits) saturates values seen so far (weights, and
+  // activations observed in calibration): one message per tensor naming the node, the peak |x|
+  // and the format's limit. Empty when nothing clips or no format is fixed.
+  std::vector<std::string> fixed_format_clipping() const;
 
   QFormat activation_format(const std::string& node) const;
   QFormat weight_format(const std::string& node) const;

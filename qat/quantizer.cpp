@@ -1,5 +1,6 @@
 #include "qat/quantizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "qat/errors.h"
@@ -30,7 +31,11 @@ FakeQuantizerImpl::FakeQuantizerImpl(const QuantSpec& spec, TensorRole role, int
 }
 
 void FakeQuantizerImpl::observe(const torch::Tensor& x) {
-  if (spec_.frac_bits || learned_scale_ready()) return;
+  if (spec_.frac_bits) {
+    fixed_format_peak_ = std::max(fixed_format_peak_, x.detach().abs().max().item<double>());
+    return;
+  }
+  if (learned_scale_ready()) return;
   observer->update(x);
 }
 

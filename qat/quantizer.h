@@ -35,6 +35,10 @@ class FakeQuantizerImpl : public torch::nn::Module {
   void init_learned_scale();
   bool learned_scale_ready() const { return lsq_ready_.item<bool>(); }
 
+  // Largest |x| passed to observe() while the format is fixed (pow2 frac_bits), so calibration
+  // can report what a fixed Qm.n clips. A diagnostic only: not checkpointed.
+  double fixed_format_peak() const { return fixed_format_peak_; }
+
   Observer observer{nullptr};
 
  private:
@@ -44,6 +48,7 @@ class FakeQuantizerImpl : public torch::nn::Module {
   torch::Tensor scale_;      // LSQ parameter [channels]
   torch::Tensor lsq_zp_;     // zero points fixed at LSQ initialisation
   torch::Tensor lsq_ready_;  // bool [1]
+  double fixed_format_peak_ = 0.0;
 };
 TORCH_MODULE(FakeQuantizer);
 

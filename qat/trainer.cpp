@@ -416,6 +416,8 @@ class Run {
       const auto t0 = std::chrono::steady_clock::now();
       // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
       calibrate(*qmodel, cfg_.ptq.enabled ? cfg_.ptq.batches : 1);
+      for (const std::string& clip : qmodel->fixed_format_clipping())
+        spdlog::warn("{} (quant frac_bits; drop it to let calibration choose each format)", clip);
       qmodel->freeze_observers(true);
       nlohmann::json m = meta("ptq", 0);
       if (cfg_.ptq.enabled) {

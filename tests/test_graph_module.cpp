@@ -214,6 +214,38 @@ TEST(GraphModule, Pow2EvalModeIsIntegerExact) {
   }
 }
 
+TEST(GraphModule, FixedFormatClippingIsReported) {
+  // Q3.5 at 8 bits stops at 127/32 = 3.97: inputs of |x| <= 1 fit, inputs times 50 do not.
+  torch::manual_seed(3);
+  Graph graph;
+  graph.input("input", {2, 10});
+  graph.conv("conv", "input", 3, {3}, {1}, {1});
+  graph.global_maxpool("gmp", "conv");
+  graph.linear("fc", "gmp", 2);
+  QuantConfig qc;
+  qc.weights.frac_bits = qc.activations.frac_bits = 5;
+  const auto calibrated = [&](double gain) {
+    GraphModule g(graph, qc);
+    {
+      torch::NoGradGuard ng;
+      g->layer("conv")->weight.uniform_(-0.1, 0.1);
+      g->layer("fc")->weight.uniform_(-0.1, 0.1);
+    }
+    g->set_mode(Mode::kCalibrate);
+    torch::NoGradGuard ng;
+    g->forward(torch::rand({4, 2, 10}) * 2 - 1);
+    g->forward((torch::rand({4, 2, 10}) * 2 - 1) * gain);
+    return g->fixed_format_clipping();
+  };
+  EXPECT_TRUE(calibrated(1.0).empty());
+  const std::vector<std::string> clip = calibrated(50.0);
+  ASSERT_FALSE(clip.empty());
+  EXPECT_EQ(clip.front().rfind("'input' output: |x| reaches ", 0), 0u) << clip.front();
+  EXPECT_NE(clip.front().find("Q3.5 (int8) saturates at 3.96875"), std::string::npos)
+      << clip.front();
+  for (const std::string& m : clip) EXPECT_EQ(m.find("weights"), std::string::npos) << m;
+}
+
 TEST(GraphModule, QuantizedModesNeedFoldedBatchnorm) {
   GraphModule g(mobile2d_with_bn(), QuantConfig{});
   g->set_mode(Mode::kQat);
