@@ -41,6 +41,31 @@ typedef struct {
   int32_t c0, c1, c2, c3;
 } qk__dw_acc;
 
+/* One tap of four channels: xe / xo hold the widened input of channels c, c+2 / c+1, c+3, the
+ * packed weights at wt are (c, c+2) then (c+1, c+3). */
+static inline __attribute__((always_inline)) qk__dw_acc qk__dw_mac(qk__dw_acc a, int32_t xe,
+                                                                   int32_t xo, const uint8_t* wt) {
+  const int32_t we = qk__ld32(wt), wo = qk__ld32(wt + 4);
+  a.c0 = __smlabb(xe, we, a.c0);
+  a.c2 = __smlatt(xe, we, a.c2);
+  a.c1 = __smlabb(xo, wo, a.c1);
+  a.c3 = __smlatt(xo, wo, a.c3);
+  return a;
+}
+
+/* One tap at s without the zero point (interior pixels). */
+static inline qk__dw_acc qk__dw_tap(qk__dw_acc a, const int8_t* s, const uint8_t* wt) {
+  const int32_t x = qk__ld32(s);
+  return qk__dw_mac(a, __sxtb16(x), qk__sxtb16_ror8(x), wt);
+}
+
+/* One tap at s minus the zero point (windows touching the padding). */
+static inline qk__dw_acc qk__dw_tap_zp(qk__dw_acc a, const int8_t* s, const uint8_t* wt,
+                                       int32_t zp2) {
+  const int32_t x = qk__ld32(s);
+  return qk__dw_mac(a, __ssub16(__sxtb16(x), zp2), __ssub16(qk__sxtb16_ror8(x), zp2), wt);
+}
+
 #if QK__DSP_ASM
 /* One tap: input word at s + off, packed weights at wt + woff (assembler immediates). */
 #define QK__DW_TAP(off, woff)             \
@@ -73,14 +98,7 @@ static inline __attribute__((always_inline)) qk__dw_acc qk__dw_row3(qk__dw_acc a
   return a;
 #else
   int32_t j;
-  for (j = 0; j < 3; ++j, s += c1, wt += 8) {
-    const int32_t x = qk__ld32(s), xe = __sxtb16(x), xo = qk__sxtb16_ror8(x);
-    const int32_t we = qk__ld32(wt), wo = qk__ld32(wt + 4);
-    a.c0 = __smlabb(xe, we, a.c0);
-    a.c2 = __smlatt(xe, we, a.c2);
-    a.c1 = __smlabb(xo, wo, a.c1);
-    a.c3 = __smlatt(xo, wo, a.c3);
-  }
+  for (j = 0; j < 3; ++j, s += c1, wt += 8) a = qk__dw_tap(a, s, wt);
   return a;
 #endif
 }
@@ -92,30 +110,6 @@ static inline __attribute__((always_inline)) qk__dw_acc qk__dw_3x3(qk__dw_acc a,
   a = qk__dw_row3(a, s, c1, wt);
   a = qk__dw_row3(a, s + row, c1, wt + 24);
   return qk__dw_row3(a, s + 2 * row, c1, wt + 48);
-}
-
-/* One tap at s, weights at wt, minus the zero point (windows touching the padding). */
-static inline qk__dw_acc qk__dw_tap_zp(qk__dw_acc a, const int8_t* s, const uint8_t* wt,
-                                       int32_t zp2) {
-  const int32_t x = qk__ld32(s);
-  const int32_t xe = __ssub16(__sxtb16(x), zp2), xo = __ssub16(qk__sxtb16_ror8(x), zp2);
-  const int32_t we = qk__ld32(wt), wo = qk__ld32(wt + 4);
-  a.c0 = __smlabb(xe, we, a.c0);
-  a.c2 = __smlatt(xe, we, a.c2);
-  a.c1 = __smlabb(xo, wo, a.c1);
-  a.c3 = __smlatt(xo, wo, a.c3);
-  return a;
-}
-
-/* One tap without the zero point (interior pixels of kernels that are not 3 wide). */
-static inline qk__dw_acc qk__dw_tap(qk__dw_acc a, const int8_t* s, const uint8_t* wt) {
-  const int32_t x = qk__ld32(s), xe = __sxtb16(x), xo = qk__sxtb16_ror8(x);
-  const int32_t we = qk__ld32(wt), wo = qk__ld32(wt + 4);
-  a.c0 = __smlabb(xe, we, a.c0);
-  a.c2 = __smlatt(xe, we, a.c2);
-  a.c1 = __smlabb(xo, wo, a.c1);
-  a.c3 = __smlatt(xo, wo, a.c3);
-  return a;
 }
 
 /* Requantizes the accumulators of channels cb..cb+3 of one pixel into o[0..3]. */
