@@ -188,7 +188,7 @@ std::vector<std::string> GraphModuleImpl::fixed_format_clipping() const {
   };
   for (const Node& n : graph_.nodes()) {
     if (!has_layer(n.name)) continue;
-    const Layer& l = layers_.at(n.name);
+    const Layer l = layer(n.name);
     if (l->weight_quantizer)
       check("'" + n.name + "' weights", l->weight_quantizer,
             l->weight.detach().abs().max().item<double>());

@@ -32,7 +32,10 @@ FakeQuantizerImpl::FakeQuantizerImpl(const QuantSpec& spec, TensorRole role, int
 
 void FakeQuantizerImpl::observe(const torch::Tensor& x) {
   if (spec_.frac_bits) {
-    fixed_format_peak_ = std::max(fixed_format_peak_, x.detach().abs().max().item<double>());
+    // Nothing to observe for the format itself; the peak feeds the saturation report, and like
+    // an observer it stops updating once frozen.
+    if (!observer->frozen())
+      fixed_format_peak_ = std::max(fixed_format_peak_, x.detach().abs().max().item<double>());
     return;
   }
   if (learned_scale_ready()) return;

@@ -35,8 +35,9 @@ class FakeQuantizerImpl : public torch::nn::Module {
   void init_learned_scale();
   bool learned_scale_ready() const { return lsq_ready_.item<bool>(); }
 
-  // Largest |x| passed to observe() while the format is fixed (pow2 frac_bits), so calibration
-  // can report what a fixed Qm.n clips. A diagnostic only: not checkpointed.
+  // Largest |x| passed to observe() while the format is fixed (pow2 frac_bits) and the observer
+  // is not frozen, so calibration can report what a fixed Qm.n clips. A diagnostic only: not
+  // checkpointed.
   double fixed_format_peak() const { return fixed_format_peak_; }
 
   Observer observer{nullptr};

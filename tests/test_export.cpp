@@ -15,6 +15,7 @@
 #include "models/resnet.h"
 #include "qat/errors.h"
 #include "qat/graph_module.h"
+#include "qat/random_model.h"
 
 namespace qat::exporter {
 namespace {
@@ -51,21 +52,11 @@ TEST(Planner, NeverOverlapsLiveBuffersAndReusesDeadOnes) {
   EXPECT_EQ(chain.offsets[0], chain.offsets[2]);
 }
 
-GraphModule calibrated_resnet(const std::vector<int64_t>& input, int bits) {
-  torch::manual_seed(3);
+GraphModule calibrated_resnet(const std::vector<int64_t>& input) {
   models::ResNetOptions o;
   o.input = input;
-  QuantConfig q;
-  q.weights.bits = q.activations.bits = bits;
-  GraphModule m(models::build_resnet(o), q);
-  m->set_mode(Mode::kCalibrate);
-  torch::NoGradGuard ng;
-  std::vector<int64_t> shape{8};
-  shape.insert(shape.end(), input.begin(), input.end());
-  m->forward(torch::randn(shape));
-  m->freeze_observers(true);
-  m->set_mode(Mode::kEval);
-  return m;
+  return random_calibrated_model(models::build_resnet(o), quant_config_for(Scheme::kPow2, 8),
+                                 /*seed=*/3, /*batches=*/1, /*batch_size=*/8);
 }
 
 nlohmann::json meta(int64_t channels) {
@@ -123,7 +114,7 @@ TEST(Lowering, RefusesFloatAndUncalibratedModels) {
 }
 
 TEST(IntCheckpoint, RoundTripsAndRunsWithoutTheFloatModel) {
-  GraphModule m = calibrated_resnet({9, 32}, 8);
+  GraphModule m = calibrated_resnet({9, 32});
   const IntModel im = lower(*m, meta(9));
   const fs::path path = fs::temp_directory_path() / "qat_test_model.qint.json";
   im.save(path.string());
@@ -149,7 +140,7 @@ TEST(IntCheckpoint, RoundTripsAndRunsWithoutTheFloatModel) {
 }
 
 TEST(IntCheckpoint, RejectsTamperedFiles) {
-  GraphModule m = calibrated_resnet({9, 32}, 8);
+  GraphModule m = calibrated_resnet({9, 32});
   nlohmann::json j = lower(*m, meta(9)).to_json();
   nlohmann::json bad = j;
   bad["format"] = "something-else";
@@ -177,7 +168,7 @@ TEST(IntCheckpoint, RejectsTamperedFiles) {
 }
 
 TEST(Program, SummaryReportsTotals) {
-  GraphModule m = calibrated_resnet({9, 128}, 8);
+  GraphModule m = calibrated_resnet({9, 128});
   const Program p = build_program(lower(*m, meta(9)));
   const std::string s = p.summary();
   EXPECT_NE(s.find("conv1"), std::string::npos);
