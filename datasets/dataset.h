@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "qat/box.h"
+
 namespace qat::data {
 
 enum class Split { kTrain, kTest };
@@ -25,21 +27,6 @@ struct ArrayDataset {
   const float* sample(size_t i) const { return data.data() + i * sample_numel(); }
 };
 
-// Per-channel z-score statistics, computed on the training split and stored with the model so
-// the exporter and the MCU apply the same input scaling.
-struct ChannelStats {
-  std::vector<double> mean, std;
-};
-ChannelStats compute_channel_stats(const ArrayDataset& d);
-void normalize(ArrayDataset& d, const ChannelStats& s);  // (x - mean) / std per channel
-
-// An object box in normalised coordinates of the (letterboxed) model input: centre, size in
-// [0, 1], class index into the dataset's class list.
-struct Box {
-  float cx, cy, w, h;
-  int64_t cls;
-};
-
 // Detection data: images [3, H, W] in [0, 1] (RGB) and their boxes.
 struct DetectionDataset {
   std::vector<int64_t> shape;  // [3, H, W]
@@ -52,5 +39,24 @@ struct DetectionDataset {
   int64_t sample_numel() const;
   const float* sample(size_t i) const { return data.data() + i * sample_numel(); }
 };
+
+// Per-channel z-score statistics of a training split, stored with the model so the exporter and
+// the MCU scale inputs exactly as training did: population mean and standard deviation over
+// every sample and position of the channel (two passes in double); a constant channel gets
+// std 1 (it carries no information, and dividing by ~0 would blow it up).
+struct ChannelStats {
+  std::vector<double> mean, std;
+};
+// `data` holds samples of `shape` (channel first) back to back.
+ChannelStats compute_channel_stats(const std::vector<float>& data,
+                                   const std::vector<int64_t>& shape);
+ChannelStats compute_channel_stats(const ArrayDataset& d);
+ChannelStats compute_channel_stats(const DetectionDataset& d);
+
+// x = (x - mean[c]) / std[c] in float32 with the statistics rounded to float: the arithmetic
+// of the exported <name>_io.c, so raw readings normalised on the MCU give the same inputs.
+void normalize(std::vector<float>& data, const std::vector<int64_t>& shape, const ChannelStats& s);
+void normalize(ArrayDataset& d, const ChannelStats& s);
+void normalize(DetectionDataset& d, const ChannelStats& s);
 
 }  // namespace qat::data

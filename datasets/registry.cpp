@@ -31,19 +31,15 @@ std::string resolve_path(ConfigNode& n, const std::string& key, const std::strin
   n.fail(key, "no such path; tried:" + tried);
 }
 
-struct Source {
-  std::string images, annotations;  // annotations: json file (coco) or labels dir (yolo_txt)
-};
-
-std::vector<Source> parse_sources(ConfigNode& parent, const std::string& key,
-                                  const std::string& base_dir, const char* second) {
-  std::vector<Source> out;
+std::vector<DetectionSource> parse_sources(ConfigNode& parent, const std::string& key,
+                                           const std::string& base_dir, const char* second) {
+  std::vector<DetectionSource> out;
   const YAML::Node v = parent.has(key) ? parent.yaml()[key] : YAML::Node();
   if (!v)
     parent.fail(key,
                 std::string("required: {images: DIR, ") + second + ": PATH} or a list of them");
   auto one = [&](ConfigNode s) {
-    Source src{resolve_path(s, "images", base_dir), resolve_path(s, second, base_dir)};
+    DetectionSource src{resolve_path(s, "images", base_dir), resolve_path(s, second, base_dir)};
     s.finish();
     out.push_back(src);
   };
@@ -56,13 +52,7 @@ std::vector<Source> parse_sources(ConfigNode& parent, const std::string& key,
   return out;
 }
 
-nlohmann::json sources_json(const std::vector<Source>& s, const char* second) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& x : s) j.push_back({{"images", x.images}, {second, x.annotations}});
-  return j;
-}
-
-YAML::Node sources_yaml(const std::vector<Source>& s, const char* second) {
+YAML::Node sources_yaml(const std::vector<DetectionSource>& s, const char* second) {
   YAML::Node n(YAML::NodeType::Sequence);
   for (const auto& x : s) {
     YAML::Node e;
@@ -71,17 +61,6 @@ YAML::Node sources_yaml(const std::vector<Source>& s, const char* second) {
     n.push_back(e);
   }
   return n;
-}
-
-CocoOptions coco_options(const nlohmann::json& o) {
-  CocoOptions c;
-  c.categories = o.at("categories").get<std::vector<std::string>>();
-  c.width = o.at("width").get<int>();
-  c.height = o.at("height").get<int>();
-  c.letterbox = o.at("letterbox").get<bool>();
-  c.skip_empty = o.at("skip_empty").get<bool>();
-  c.max_images = o.at("max_images").get<size_t>();
-  return c;
 }
 
 void append(DetectionDataset& into, DetectionDataset&& more) {
@@ -94,58 +73,88 @@ void append(DetectionDataset& into, DetectionDataset&& more) {
   into.image_files.insert(into.image_files.end(), more.image_files.begin(), more.image_files.end());
 }
 
+void parse_uci_har(ConfigNode& n, const std::string& base_dir, DatasetSpec& s) {
+  const std::string path = resolve_path(n, "path", base_dir);
+  s.source = UciHarSpec{path};
+  s.input = {kUciHarChannels, kUciHarWindow};
+  s.num_classes = 6;
+}
+
+void parse_gtsrb(ConfigNode& n, const std::string& base_dir, DatasetSpec& s) {
+  GtsrbSpec g;
+  g.path = resolve_path(n, "path", base_dir);
+  g.options.width = static_cast<int>(n.get_int("width", 32, 4, 1024));
+  g.options.height = static_cast<int>(n.get_int("height", 32, 4, 1024));
+  g.options.roi_crop = n.get_bool("roi_crop", false);
+  g.options.max_per_class = static_cast<size_t>(n.get_int("max_per_class", 0, 0));
+  g.max_test = static_cast<size_t>(n.get_int("max_test", 0, 0));
+  s.input = {3, g.options.height, g.options.width};
+  s.num_classes = kGtsrbClasses;
+  s.source = g;
+}
+
+// COCO and YOLO txt share everything but the annotation key and the class list's name.
+void parse_detection(ConfigNode& n, const std::string& base_dir, DatasetSpec& s, bool yolo) {
+  const char* second = yolo ? "labels" : "annotations";
+  DetectionSpec d;
+  d.yolo_txt = yolo;
+  d.train = parse_sources(n, "train", base_dir, second);
+  d.test = parse_sources(n, "test", base_dir, second);
+  CocoOptions& o = d.options;
+  o.width = static_cast<int>(n.get_int("width", 88, 8, 4096));
+  o.height = static_cast<int>(n.get_int("height", 88, 8, 4096));
+  o.categories = n.get_string_list(yolo ? "classes" : "categories", {});
+  if (yolo && o.categories.empty()) n.fail("classes", "yolo_txt needs the list of class names");
+  o.letterbox = n.get_bool("letterbox", true);
+  o.skip_empty = n.get_bool("skip_empty", false);
+  o.max_images = static_cast<size_t>(n.get_int("max_images", 0, 0));
+  s.task = TaskKind::kDetection;
+  s.input = {3, o.height, o.width};
+  s.num_classes = o.categories.empty() ? 80 : static_cast<int64_t>(o.categories.size());
+  s.source = d;
+}
+
 }  // namespace
 
+const std::vector<DatasetEntry>& dataset_registry() {
+  static const std::vector<DatasetEntry> registry = {
+      {"uci_har", "UCI-HAR smartphone IMU windows, 9 x 128, 6 activities (original text files)",
+       parse_uci_har},
+      {"gtsrb", "German Traffic Sign Recognition Benchmark, 43 classes (original csv + ppm)",
+       parse_gtsrb},
+      {"coco", "COCO detection (instances json + images), chosen categories",
+       [](ConfigNode& n, const std::string& b, DatasetSpec& s) {
+         parse_detection(n, b, s, false);
+       }},
+      {"yolo_txt", "YOLO txt labels (one file per image) + images",
+       [](ConfigNode& n, const std::string& b, DatasetSpec& s) { parse_detection(n, b, s, true); }},
+  };
+  return registry;
+}
+
 std::vector<std::string> dataset_names() {
-  return {"uci_har", "gtsrb", "coco", "yolo_txt"};
+  std::vector<std::string> names;
+  for (const auto& e : dataset_registry()) names.push_back(e.name);
+  return names;
 }
 
 DatasetSpec parse_dataset_spec(ConfigNode n, const std::string& base_dir) {
   DatasetSpec s;
   s.name = n.get_enum("name", "uci_har", dataset_names());
   s.normalize = n.get_bool("normalize", true);
-  YAML::Node resolved = YAML::Clone(n.yaml());
-  if (s.name == "uci_har") {
-    const std::string path = resolve_path(n, "path", base_dir);
-    s.options = {{"path", path}};
-    resolved["path"] = path;
-    s.input = {9, 128};
-    s.num_classes = 6;
-  } else if (s.name == "gtsrb") {
-    const std::string path = resolve_path(n, "path", base_dir);
-    const int64_t w = n.get_int("width", 32, 4, 1024), h = n.get_int("height", 32, 4, 1024);
-    s.options = {{"path", path},
-                 {"width", w},
-                 {"height", h},
-                 {"roi_crop", n.get_bool("roi_crop", false)},
-                 {"max_per_class", n.get_int("max_per_class", 0, 0)},
-                 {"max_test", n.get_int("max_test", 0, 0)}};
-    resolved["path"] = path;
-    s.input = {3, h, w};
-    s.num_classes = kGtsrbClasses;
-  } else {
-    const bool coco = s.name == "coco";
-    const char* second = coco ? "annotations" : "labels";
-    const auto train = parse_sources(n, "train", base_dir, second);
-    const auto test = parse_sources(n, "test", base_dir, second);
-    const int64_t w = n.get_int("width", 88, 8, 4096), h = n.get_int("height", 88, 8, 4096);
-    std::vector<std::string> cats = n.get_string_list(coco ? "categories" : "classes", {});
-    if (!coco && cats.empty()) n.fail("classes", "yolo_txt needs the list of class names");
-    s.options = {{"train", sources_json(train, second)},
-                 {"test", sources_json(test, second)},
-                 {"categories", cats},
-                 {"width", w},
-                 {"height", h},
-                 {"letterbox", n.get_bool("letterbox", true)},
-                 {"skip_empty", n.get_bool("skip_empty", false)},
-                 {"max_images", n.get_int("max_images", 0, 0)}};
-    resolved["train"] = sources_yaml(train, second);
-    resolved["test"] = sources_yaml(test, second);
-    s.task = Task::kDetection;
-    s.input = {3, h, w};
-    s.num_classes = cats.empty() ? 80 : static_cast<int64_t>(cats.size());
-  }
+  for (const auto& e : dataset_registry())
+    if (e.name == s.name) e.parse(n, base_dir, s);
   n.finish();
+  // The section as given, with every path made absolute: a run directory's config.yaml then
+  // loads from anywhere.
+  YAML::Node resolved = YAML::Clone(n.yaml());
+  if (const auto* u = std::get_if<UciHarSpec>(&s.source)) resolved["path"] = u->path;
+  if (const auto* g = std::get_if<GtsrbSpec>(&s.source)) resolved["path"] = g->path;
+  if (const auto* d = std::get_if<DetectionSpec>(&s.source)) {
+    const char* second = d->yolo_txt ? "labels" : "annotations";
+    resolved["train"] = sources_yaml(d->train, second);
+    resolved["test"] = sources_yaml(d->test, second);
+  }
   YAML::Emitter e;
   e << resolved;
   s.resolved_yaml = e.c_str();
@@ -153,19 +162,12 @@ DatasetSpec parse_dataset_spec(ConfigNode n, const std::string& base_dir) {
 }
 
 ArrayDataset load_classification(const DatasetSpec& spec, Split split) {
-  const auto& o = spec.options;
-  if (spec.name == "uci_har") return load_uci_har(o.at("path").get<std::string>(), split);
-  if (spec.name == "gtsrb") {
-    GtsrbOptions g;
-    g.width = o.at("width").get<int>();
-    g.height = o.at("height").get<int>();
-    g.roi_crop = o.at("roi_crop").get<bool>();
-    g.max_per_class = o.at("max_per_class").get<size_t>();
-    ArrayDataset d = load_gtsrb(o.at("path").get<std::string>(), split, g);
-    const size_t max_test = o.at("max_test").get<size_t>();
-    if (split == Split::kTest && max_test > 0 && d.size() > max_test) {
-      d.labels.resize(max_test);
-      d.data.resize(max_test * static_cast<size_t>(d.sample_numel()));
+  if (const auto* u = std::get_if<UciHarSpec>(&spec.source)) return load_uci_har(u->path, split);
+  if (const auto* g = std::get_if<GtsrbSpec>(&spec.source)) {
+    ArrayDataset d = load_gtsrb(g->path, split, g->options);
+    if (split == Split::kTest && g->max_test > 0 && d.size() > g->max_test) {
+      d.labels.resize(g->max_test);
+      d.data.resize(g->max_test * static_cast<size_t>(d.sample_numel()));
     }
     return d;
   }
@@ -173,15 +175,14 @@ ArrayDataset load_classification(const DatasetSpec& spec, Split split) {
 }
 
 DetectionDataset load_detection(const DatasetSpec& spec, Split split) {
-  const auto& o = spec.options;
-  const CocoOptions c = coco_options(o);
+  const auto* d = std::get_if<DetectionSpec>(&spec.source);
+  if (!d) throw DatasetError("dataset '" + spec.name + "' is not a detection dataset");
   DetectionDataset all;
-  for (const auto& src : o.at(split == Split::kTrain ? "train" : "test")) {
-    const std::string images = src.at("images").get<std::string>();
-    if (spec.name == "coco")
-      append(all, load_coco(images, src.at("annotations").get<std::string>(), c));
+  for (const auto& src : split == Split::kTrain ? d->train : d->test) {
+    if (d->yolo_txt)
+      append(all, load_yolo_txt(src.images, src.annotations, d->options.categories, d->options));
     else
-      append(all, load_yolo_txt(images, src.at("labels").get<std::string>(), c.categories, c));
+      append(all, load_coco(src.images, src.annotations, d->options));
   }
   spdlog::debug("{} split: {} images", split == Split::kTrain ? "train" : "test", all.size());
   return all;

@@ -1,10 +1,5 @@
 #include "export/deploy.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,8 +19,7 @@
 
 #include "qat/atomic_file.h"
 #include "qat/errors.h"
-
-extern char** environ;
+#include "qat/process.h"
 
 namespace qat::exporter {
 namespace fs = std::filesystem;
@@ -91,70 +85,6 @@ std::string find_program(const std::string& name) {
     if (fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
   }
   return "";
-}
-
-struct ProcessResult {
-  int exit_code = -1;  // -1: killed by a signal
-  bool timed_out = false;
-  std::string out, err;
-};
-
-// Runs argv[0] (an absolute path) with stdin from /dev/null and stdout / stderr captured in
-// log_stem.out / log_stem.err; kills it after timeout_seconds. posix_spawn rather than
-// fork + exec: the caller may be multi-threaded (LibTorch, OpenMP), where only
-// async-signal-safe calls are allowed between fork and exec.
-ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& log_stem,
-                          int timeout_seconds) {
-  const std::string out_path = log_stem.string() + ".out", err_path = log_stem.string() + ".err";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw ExportError("cannot run " + argv[0] + ": " + std::strerror(rc));
-
-  ProcessResult r;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  auto pause = std::chrono::milliseconds(1);
-  int status = 0;
-  for (;;) {
-    const pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) throw ExportError("waitpid failed for " + argv[0]);
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);  // our own child, by its id
-      ::waitpid(pid, &status, 0);
-      r.timed_out = true;
-      break;
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(20));
-  }
-  if (!r.timed_out && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = read_text(out_path);
-  r.err = read_text(err_path);
-  return r;
-}
-
-std::string shell_quote(const std::string& s) {
-  if (s.find_first_of(" \t\"'$\\;&|<>()*?") == std::string::npos && !s.empty()) return s;
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string command_line(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) s += (s.empty() ? "" : " ") + shell_quote(a);
-  return s;
 }
 
 // Value of `#define <macro> <integer>` in a header, or -1.
@@ -401,16 +331,31 @@ int export_vector_count(const std::string& dir, const std::string& name) {
   return static_cast<int>(n);
 }
 
-DeployResult deploy(const std::string& export_dir, const DeployOptions& options) {
-  const TargetSpec& spec = target_spec(options.target);
-  check_deploy_tools();
-  const std::string gcc = find_program("arm-none-eabi-gcc");
-  const std::string size_tool = find_program("arm-none-eabi-size");
-  const std::string qemu = find_program("qemu-system-arm");
+namespace {
 
-  DeployResult r;
-  r.target = spec.name;
-  r.machine = spec.machine;
+struct Tools {
+  std::string gcc, size, qemu;
+};
+
+// The cross tools, and newlib (a separate package from the compiler: without it nano.specs is
+// unknown).
+Tools find_tools() {
+  check_deploy_tools();
+  Tools t{find_program("arm-none-eabi-gcc"), find_program("arm-none-eabi-size"),
+          find_program("qemu-system-arm")};
+  const fs::path probe = temporary_build_dir("probe");
+  const ProcessResult p = run_process({t.gcc, "-print-file-name=nano.specs"}, probe.string(), 60);
+  fs::remove(probe.string() + ".out");
+  fs::remove(probe.string() + ".err");
+  const std::string path = p.out.substr(0, p.out.find('\n'));
+  if (p.exit_code != 0 || !fs::path(path).is_absolute() || !fs::exists(path))
+    throw ExportError("arm-none-eabi-gcc has no newlib (nano.specs not found). Install: " +
+                      std::string(kInstall));
+  return t;
+}
+
+// The export's name, files, test vectors and the figures its header records.
+void read_export(const std::string& export_dir, const DeployOptions& options, DeployResult& r) {
   r.export_dir = fs::absolute(export_dir).lexically_normal().string();
   r.name = options.name.empty() ? detect_export_name(export_dir) : options.name;
   const bool identifier = !r.name.empty() && !std::isdigit(static_cast<unsigned char>(r.name[0])) &&
@@ -419,7 +364,6 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
                           });
   if (!identifier) throw ExportError("export name '" + r.name + "' is not a C identifier");
   const fs::path dir(r.export_dir);
-  const std::string N = upper(r.name);
   for (const std::string& f :
        {r.name + ".c", r.name + ".h", r.name + "_vectors.c", r.name + "_vectors.h"})
     if (!fs::exists(dir / f))
@@ -431,50 +375,50 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
                       std::to_string(options.vectors) +
                       " requested; re-export with `qat export ... --vectors " +
                       std::to_string(options.vectors) + "` (qat deploy RUN_DIR does this itself)");
+  const std::string N = upper(r.name);
   const std::string model_header = read_text(dir / (r.name + ".h"));
   r.macs = header_define(model_header, N + "_MACS");
   r.arena_bytes = header_define(model_header, N + "_ARENA_BYTES");
   r.weight_bytes = header_define(model_header, N + "_WEIGHT_BYTES");
+}
 
-  // newlib is a separate package from the compiler: without it nano.specs is unknown.
-  {
-    const fs::path probe = temporary_build_dir("probe");
-    const ProcessResult p = run_process({gcc, "-print-file-name=nano.specs"}, probe, 60);
-    fs::remove(probe.string() + ".out");
-    fs::remove(probe.string() + ".err");
-    std::string path = p.out.substr(0, p.out.find('\n'));
-    if (p.exit_code != 0 || !fs::path(path).is_absolute() || !fs::exists(path))
-      throw ExportError("arm-none-eabi-gcc has no newlib (nano.specs not found). Install: " +
-                        std::string(kInstall));
-  }
-
-  // Build directory.
-  DirGuard guard;
+// The build directory with the target support files written into it; `guard` removes a
+// temporary one afterwards.
+fs::path prepare_build_dir(const DeployOptions& options, const DeployResult& r, DirGuard& guard) {
   fs::path build;
   if (!options.build_dir.empty()) {
     build = options.build_dir;
   } else if (options.keep_build) {
-    build = dir / ("build-" + r.target);
+    build = fs::path(r.export_dir) / ("build-" + r.target);
   } else {
     build = temporary_build_dir(r.target);
     guard.dir = build;
     guard.remove = true;
   }
   build = fs::absolute(build).lexically_normal();
-  r.build_dir = build.string();
   fs::remove_all(build / "obj");
   fs::remove_all(build / "logs");
   fs::create_directories(build / "logs");
   fs::create_directories(build / "target");
   for (const auto& [file, content] : target_sources())
     write_file_atomic((build / "target" / file).string(), content);
+  return build;
+}
 
-  std::vector<std::string> script = {
-      "#!/bin/sh", "# Commands `qat deploy` ran for " + r.export_dir + " on " + r.target, "set -e"};
+// Runs one build step, recording its command line in the build script.
+ProcessResult build_step(const std::vector<std::string>& argv, const fs::path& log_stem,
+                         std::vector<std::string>& script) {
+  script.push_back(command_line(argv));
+  return run_process(argv, log_stem.string(), 300);
+}
 
-  // Compile. Objects go to obj/<part>/ so the map file attributes every section to a part:
-  // model (the model and the kernels), vectors, harness (harness + startup + semihosting +
-  // SysTick).
+// Compiles the model, the kernels, the vectors and the harness. Objects go to obj/<part>/ so the
+// map file attributes every section to a part: model (the model and the kernels), vectors,
+// harness (harness + startup + semihosting + SysTick).
+std::vector<std::string> compile(const Tools& tools, const TargetSpec& spec,
+                                 const DeployOptions& options, const DeployResult& r,
+                                 const fs::path& build, std::vector<std::string>& script) {
+  const fs::path dir(r.export_dir);
   std::vector<std::string> cflags = spec.cpu_flags;
   cflags.push_back(options.optimization);
   for (const char* f : {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
@@ -506,51 +450,52 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
   for (const auto& s : sources) {
     const fs::path obj = build / "obj" / s.part / (s.file.stem().string() + ".o");
     fs::create_directories(obj.parent_path());
-    std::vector<std::string> argv = {gcc};
+    std::vector<std::string> argv = {tools.gcc};
     argv.insert(argv.end(), cflags.begin(), cflags.end());
     argv.insert(argv.end(), {"-c", s.file.string(), "-o", obj.string()});
-    script.push_back(command_line(argv));
     const ProcessResult p =
-        run_process(argv, build / "logs" / (s.part + "-" + s.file.stem().string()), 300);
+        build_step(argv, build / "logs" / (s.part + "-" + s.file.stem().string()), script);
     if (p.exit_code != 0)
       throw ExportError("arm-none-eabi-gcc failed on " + s.file.string() + ":\n" + p.err + p.out);
     objects.push_back(obj.string());
   }
+  return objects;
+}
 
-  // Link with the board's memory map, newlib nano (memcpy/memset) without its startup files
-  // (startup.c is the reset handler) and without its syscalls (the harness uses semihosting).
-  const fs::path elf = build / "image.elf", map = build / "image.map";
-  std::vector<std::string> link = {gcc};
-  link.insert(link.end(), spec.cpu_flags.begin(), spec.cpu_flags.end());
-  link.insert(link.end(),
-              {"-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
-               "-Wl,-Map=" + map.string(), "-T", (build / "target" / spec.linker_script).string()});
-  link.insert(link.end(), objects.begin(), objects.end());
-  link.insert(link.end(), {"-o", elf.string()});
-  script.push_back(command_line(link));
-  {
-    const ProcessResult p = run_process(link, build / "logs" / "link", 300);
-    if (p.exit_code != 0)
-      throw ExportError("linking the " + r.target + " image failed:\n" + p.err + p.out);
-  }
-  {
-    const std::vector<std::string> argv = {size_tool, "-A", "-d", elf.string()};
-    script.push_back(command_line(argv));
-    const ProcessResult p = run_process(argv, build / "logs" / "size", 60);
-    if (p.exit_code != 0) throw ExportError("arm-none-eabi-size failed:\n" + p.err);
-    r.image = parse_size_output(p.out);
-  }
-  // Attribute every input file to a part; a runtime-library member to the part whose object
-  // first referenced it (following references between members, e.g. __aeabi_ldivmod ->
-  // __udivmoddi4).
-  const std::string map_text = read_text(map);
+// Links with the board's memory map, newlib nano (memcpy/memset) without its startup files
+// (startup.c is the reset handler) and without its syscalls (the harness uses semihosting).
+void link(const Tools& tools, const TargetSpec& spec, const DeployResult& r,
+          const std::vector<std::string>& objects, const fs::path& build,
+          std::vector<std::string>& script) {
+  std::vector<std::string> argv = {tools.gcc};
+  argv.insert(argv.end(), spec.cpu_flags.begin(), spec.cpu_flags.end());
+  argv.insert(argv.end(), {"-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+                           "-Wl,--gc-sections", "-Wl,-Map=" + (build / "image.map").string(), "-T",
+                           (build / "target" / spec.linker_script).string()});
+  argv.insert(argv.end(), objects.begin(), objects.end());
+  argv.insert(argv.end(), {"-o", (build / "image.elf").string()});
+  const ProcessResult p = build_step(argv, build / "logs" / "link", script);
+  if (p.exit_code != 0)
+    throw ExportError("linking the " + r.target + " image failed:\n" + p.err + p.out);
+}
+
+// Flash and RAM per part, from arm-none-eabi-size and the linker map: every input file goes to
+// the part of its object; a runtime-library member to the part whose object first referenced it
+// (following references between members, e.g. __aeabi_ldivmod -> __udivmoddi4).
+void measure_memory(const Tools& tools, const fs::path& build, std::vector<std::string>& script,
+                    DeployResult& r) {
+  const ProcessResult p = build_step({tools.size, "-A", "-d", (build / "image.elf").string()},
+                                     build / "logs" / "size", script);
+  if (p.exit_code != 0) throw ExportError("arm-none-eabi-size failed:\n" + p.err);
+  r.image = parse_size_output(p.out);
+  const std::string map_text = read_text(build / "image.map");
   const auto refs = parse_archive_references(map_text);
   const auto part_of = [&](const std::string& file) -> std::string {
     std::string f = file;
     for (int depth = 0; depth < 64; ++depth) {
-      const fs::path p(f);
-      if (p.parent_path().parent_path() == build / "obj")
-        return p.parent_path().filename().string();
+      const fs::path path(f);
+      if (path.parent_path().parent_path() == build / "obj")
+        return path.parent_path().filename().string();
       const auto it = refs.find(f);
       if (it == refs.end()) return "";
       f = it->second;
@@ -571,25 +516,30 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
     else
       r.runtime += bytes;
   }
+}
 
-  // Run. -icount shift=0: every instruction advances virtual time by exactly 1 ns, so the
-  // SysTick readings are instruction counts and the run is deterministic. The semihosting
-  // console goes to a file of its own (by default QEMU writes it to stderr, mixed with its own
-  // diagnostics).
+// Runs the image. -icount shift=0: every instruction advances virtual time by exactly 1 ns, so
+// the SysTick readings are instruction counts and the run is deterministic. The semihosting
+// console goes to a file of its own (by default QEMU writes it to stderr, mixed with its own
+// diagnostics). Returns the parsed harness output; writes build.sh with every command run.
+HarnessOutput run_on_qemu(const Tools& tools, const TargetSpec& spec, const DeployOptions& options,
+                          const fs::path& build, std::vector<std::string>& script,
+                          DeployResult& r) {
   const fs::path console = build / "console.txt";
   fs::remove(console);
-  std::vector<std::string> run = {qemu,       "-M",   spec.machine, "-nographic",
+  std::vector<std::string> run = {tools.qemu, "-M",   spec.machine, "-nographic",
                                   "-monitor", "none", "-serial",    "none"};
   run.insert(run.end(), {"-chardev", "file,id=qatconsole,path=" + console.string()});
   run.insert(run.end(), {"-semihosting-config", "enable=on,target=native,chardev=qatconsole"});
-  run.insert(run.end(), {"-icount", "shift=0", "-kernel", elf.string()});
+  run.insert(run.end(), {"-icount", "shift=0", "-kernel", (build / "image.elf").string()});
   script.push_back(command_line(run));
   write_file_atomic((build / "build.sh").string(), [&] {
     std::string s;
     for (const auto& l : script) s += l + "\n";
     return s;
   }());
-  const ProcessResult p = run_process(run, build / "logs" / "qemu", options.timeout_seconds);
+  const ProcessResult p =
+      run_process(run, (build / "logs" / "qemu").string(), options.timeout_seconds);
   r.output = fs::exists(console) ? read_text(console) : "";
   const std::string all_output = r.output + p.out + p.err;
   if (p.timed_out)
@@ -611,14 +561,17 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
   if ((p.exit_code == 0) != all_match)
     throw ExportError("harness exit status " + std::to_string(p.exit_code) +
                       " contradicts its summary:\n" + all_output);
-
-  // Ticks -> instructions. The calibration loop executes a known number of instructions; with
-  // -icount shift=0 the ratio is an exact integer (40 for the 25 MHz processor clock of the
-  // MPS2 boards). Readings are whole ticks, so each figure is exact to one tick.
-  r.calibration_instructions = h.calibration_instructions;
-  r.calibration_ticks = h.calibration_ticks;
   if (h.calibration_ticks <= 0)
     throw ExportError("SysTick did not count during the calibration loop:\n" + all_output);
+  return h;
+}
+
+// Ticks -> instructions. The calibration loop executes a known number of instructions; with
+// -icount shift=0 the ratio is an exact integer (40 for the 25 MHz processor clock of the MPS2
+// boards). Readings are whole ticks, so each figure is exact to one tick.
+void read_measurements(const HarnessOutput& h, DeployResult& r) {
+  r.calibration_instructions = h.calibration_instructions;
+  r.calibration_ticks = h.calibration_ticks;
   r.instructions_per_tick =
       std::llround(static_cast<double>(h.calibration_instructions) / h.calibration_ticks);
   if (r.instructions_per_tick < 1) r.instructions_per_tick = 1;
@@ -642,6 +595,26 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
   if (r.stack_bytes >= r.stack_painted)
     throw ExportError("the model used the whole stack (" + std::to_string(r.stack_painted) +
                       " bytes) on " + r.target);
+}
+
+}  // namespace
+
+DeployResult deploy(const std::string& export_dir, const DeployOptions& options) {
+  const TargetSpec& spec = target_spec(options.target);
+  const Tools tools = find_tools();
+  DeployResult r;
+  r.target = spec.name;
+  r.machine = spec.machine;
+  read_export(export_dir, options, r);
+  DirGuard guard;
+  const fs::path build = prepare_build_dir(options, r, guard);
+  r.build_dir = build.string();
+  std::vector<std::string> script = {
+      "#!/bin/sh", "# Commands `qat deploy` ran for " + r.export_dir + " on " + r.target, "set -e"};
+  const std::vector<std::string> objects = compile(tools, spec, options, r, build, script);
+  link(tools, spec, r, objects, build, script);
+  measure_memory(tools, build, script, r);
+  read_measurements(run_on_qemu(tools, spec, options, build, script, r), r);
   if (!options.keep_build && options.build_dir.empty()) r.build_dir.clear();
   return r;
 }

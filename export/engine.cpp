@@ -14,13 +14,12 @@ Engine::Engine(const Program& program) : p_(program) {
   scratch_.assign(static_cast<size_t>((p_.scratch_bytes + 1) / 2), 0);
   // Kernel-typed weights, converted once.
   for (const auto& c : p_.calls) {
-    if (p_.weight_type == DType::kInt8) {
-      w8_.emplace_back(c.weights.begin(), c.weights.end());
-      w16_.emplace_back();
-    } else {
-      w16_.emplace_back(c.weights.begin(), c.weights.end());
-      w8_.emplace_back();
-    }
+    const bool w8 = c.weighted() && c.kernel->weight == DType::kInt8;
+    const bool w16 = c.weighted() && c.kernel->weight == DType::kInt16;
+    w8_.emplace_back();
+    w16_.emplace_back();
+    if (w8) w8_.back().assign(c.weights.begin(), c.weights.end());
+    if (w16) w16_.back().assign(c.weights.begin(), c.weights.end());
   }
 }
 
@@ -41,7 +40,6 @@ std::vector<int32_t> Engine::buffer_codes(int buffer) const {
 
 void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output) {
   const bool s8 = p_.act_type == DType::kInt8;
-  const bool w8 = p_.weight_type == DType::kInt8;
   if (static_cast<int64_t>(input.size()) != p_.input_elements())
     throw ExportError("engine: input has " + std::to_string(input.size()) + " codes, expected " +
                       std::to_string(p_.input_elements()));
@@ -55,86 +53,20 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
   }
   for (size_t ci = 0; ci < p_.calls.size(); ++ci) {
     const Call& c = p_.calls[ci];
-    void* out = ptr(c.output);
-    const void* a = ptr(c.inputs[0]);
     const qk_requant rq{c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
                         c.shift.size() > 1 ? 1 : 0};
-    switch (c.kind) {
-      case CallKind::kConv:
-      case CallKind::kLinear: {
-        const void* w = w8 ? static_cast<const void*>(w8_[ci].data())
-                           : static_cast<const void*>(w16_[ci].data());
-        const int32_t* bias = c.bias.data();
-        if (c.kind == CallKind::kConv) {
-          if (s8)
-            qk_conv_s8(&c.conv, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w), bias,
-                       &rq, static_cast<int8_t*>(out), scratch_.data());
-          else if (w8)
-            qk_conv_s16_w8(&c.conv, static_cast<const int16_t*>(a), static_cast<const int8_t*>(w),
-                           bias, &rq, static_cast<int16_t*>(out), scratch_.data());
-          else
-            qk_conv_s16(&c.conv, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w),
-                        bias, &rq, static_cast<int16_t*>(out), scratch_.data());
-        } else {
-          if (s8)
-            qk_linear_s8(&c.linear, static_cast<const int8_t*>(a), static_cast<const int8_t*>(w),
-                         bias, &rq, static_cast<int8_t*>(out), scratch_.data());
-          else if (w8)
-            qk_linear_s16_w8(&c.linear, static_cast<const int16_t*>(a),
-                             static_cast<const int8_t*>(w), bias, &rq, static_cast<int16_t*>(out),
-                             scratch_.data());
-          else
-            qk_linear_s16(&c.linear, static_cast<const int16_t*>(a), static_cast<const int16_t*>(w),
-                          bias, &rq, static_cast<int16_t*>(out), scratch_.data());
-        }
-        break;
-      }
-      case CallKind::kAdd: {
-        const void* b = ptr(c.inputs[1]);
-        if (s8)
-          qk_add_s8(&c.add, static_cast<const int8_t*>(a), static_cast<const int8_t*>(b),
-                    static_cast<int8_t*>(out));
-        else
-          qk_add_s16(&c.add, static_cast<const int16_t*>(a), static_cast<const int16_t*>(b),
-                     static_cast<int16_t*>(out));
-        break;
-      }
-      case CallKind::kMaxPool:
-        if (s8)
-          qk_maxpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else
-          qk_maxpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
-        break;
-      case CallKind::kAvgPool:
-        if (s8)
-          qk_avgpool_s8(&c.pool, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else
-          qk_avgpool_s16(&c.pool, static_cast<const int16_t*>(a), static_cast<int16_t*>(out));
-        break;
-      case CallKind::kGlobalMaxPool:
-        if (s8)
-          qk_global_maxpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a),
-                               static_cast<int8_t*>(out));
-        else
-          qk_global_maxpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a),
-                                static_cast<int16_t*>(out));
-        break;
-      case CallKind::kGlobalAvgPool:
-        if (s8)
-          qk_global_avgpool_s8(c.spatial, c.channels, static_cast<const int8_t*>(a),
-                               static_cast<int8_t*>(out));
-        else
-          qk_global_avgpool_s16(c.spatial, c.channels, static_cast<const int16_t*>(a),
-                                static_cast<int16_t*>(out));
-        break;
-      case CallKind::kClamp:
-        if (s8)
-          qk_clamp_s8(c.size, c.lo, c.hi, static_cast<const int8_t*>(a), static_cast<int8_t*>(out));
-        else
-          qk_clamp_s16(c.size, c.lo, c.hi, static_cast<const int16_t*>(a),
-                       static_cast<int16_t*>(out));
-        break;
+    KernelArgs args;
+    args.params = param_data(c.params);
+    for (size_t k = 0; k < c.inputs.size() && k < 2; ++k) args.in[k] = ptr(c.inputs[k]);
+    args.out = ptr(c.output);
+    if (c.weighted()) {
+      args.weights = !w8_[ci].empty() ? static_cast<const void*>(w8_[ci].data())
+                                      : static_cast<const void*>(w16_[ci].data());
+      args.bias = c.bias.data();
+      args.rq = &rq;
+      args.scratch = scratch_.data();
     }
+    c.kernel->run(args);
     if (poison_) {
       for (size_t b = 0; b < p_.buffers.size(); ++b)
         if (p_.buffers[b].last == static_cast<int>(ci) && static_cast<int>(b) != p_.output)

@@ -29,8 +29,9 @@ class Engine {
   const Program& p_;
   std::vector<int64_t> arena_;  // 8-byte aligned storage
   std::vector<int16_t> scratch_;
-  std::vector<std::vector<int8_t>> w8_;    // per call, when weights are int8
-  std::vector<std::vector<int16_t>> w16_;  // per call, when weights are int16
+  // Per call, the weights in the kernel's storage type (empty for calls without weights).
+  std::vector<std::vector<int8_t>> w8_;
+  std::vector<std::vector<int16_t>> w16_;
   bool poison_ = false;
 };
 

@@ -106,7 +106,7 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
   m.weight_type = j.at("weight_type") == "int8" ? DType::kInt8 : DType::kInt16;
   m.input_mean = j.at("input").at("mean").get<std::vector<double>>();
   m.input_std = j.at("input").at("std").get<std::vector<double>>();
-  m.head = j.at("head");
+  m.head = j.at("head").get<ModelHead>();
   m.metric = j.value("metric", "");
   m.source = j.value("source", "");
   const auto& nodes_j = j.at("nodes");

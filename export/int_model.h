@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qat/graph.h"
+#include "qat/model_head.h"
 #include "qat/number_format.h"
 #include "qat/quant_plan.h"
 
@@ -44,9 +45,9 @@ struct IntModel {
   DType activation_type = DType::kInt8;
   DType weight_type = DType::kInt8;
   std::vector<double> input_mean, input_std;  // raw input -> (x - mean) / std per channel
-  nlohmann::json head;  // task description (classification / detection layout)
-  std::string metric;   // "acc" / "mAP50"
-  std::string source;   // where it came from (checkpoint path, run)
+  ModelHead head;      // what the output means (classification / detection layout)
+  std::string metric;  // "acc" / "mAP50"
+  std::string source;  // where it came from (checkpoint path, run)
 
   const IntNode& node(const std::string& name) const { return nodes.at(graph.index_of(name)); }
   const QFormat& input_format() const { return nodes.front().output; }

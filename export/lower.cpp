@@ -4,7 +4,7 @@
 
 namespace qat::exporter {
 
-IntModel lower(GraphModuleImpl& model, const nlohmann::json& meta) {
+IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta) {
   if (model.has_batchnorm())
     throw ExportError(
         "the model still has batchnorm nodes: export a quantized checkpoint (ptq/qat), not the "
@@ -18,10 +18,10 @@ IntModel lower(GraphModuleImpl& model, const nlohmann::json& meta) {
   const auto& plan = model.plan();
   IntModel m;
   m.graph = g;
-  m.head = meta.at("head");
-  m.metric = meta.value("metric", "");
-  m.input_mean = meta.at("input").at("mean").get<std::vector<double>>();
-  m.input_std = meta.at("input").at("std").get<std::vector<double>>();
+  m.head = meta.head;
+  m.metric = meta.metric;
+  m.input_mean = meta.input.mean;
+  m.input_std = meta.input.std;
   int act_bits = 0, w_bits = 0;
   torch::NoGradGuard ng;
   for (size_t i = 0; i < g.size(); ++i) {

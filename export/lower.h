@@ -3,14 +3,13 @@
 // one the evaluation mode simulated.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include "export/int_model.h"
+#include "qat/checkpoint_meta.h"
 #include "qat/graph_module.h"
 
 namespace qat::exporter {
 
 // `meta` is the checkpoint metadata (input normalisation, head, metric).
-IntModel lower(GraphModuleImpl& model, const nlohmann::json& meta);
+IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta);
 
 }  // namespace qat::exporter

@@ -530,7 +530,7 @@ onnx::ModelProto to_onnx(const IntModel& m) {
 
   add_metadata(model, "input_mean", json_array(m.input_mean));
   add_metadata(model, "input_std", json_array(m.input_std));
-  add_metadata(model, "head", m.head.dump());
+  add_metadata(model, "head", nlohmann::json(m.head).dump());
   add_metadata(model, "metric", m.metric);
   add_metadata(model, "rounding", "half_up (toolkit); ONNX QuantizeLinear rounds half to even");
 

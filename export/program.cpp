@@ -31,28 +31,6 @@ Window window_of(const Node& n, bool two_d) {
 
 }  // namespace
 
-const char* call_kind_name(CallKind k) {
-  switch (k) {
-    case CallKind::kConv:
-      return "conv";
-    case CallKind::kLinear:
-      return "linear";
-    case CallKind::kAdd:
-      return "add";
-    case CallKind::kMaxPool:
-      return "maxpool";
-    case CallKind::kAvgPool:
-      return "avgpool";
-    case CallKind::kGlobalMaxPool:
-      return "global_maxpool";
-    case CallKind::kGlobalAvgPool:
-      return "global_avgpool";
-    case CallKind::kClamp:
-      return "clamp";
-  }
-  return "?";
-}
-
 void hwc_of(const Shape& s, int64_t& h, int64_t& w, int64_t& c) {
   c = s.at(0);
   h = s.size() == 3 ? s[1] : 1;
@@ -77,11 +55,14 @@ std::vector<double> to_channels_first(const double* hwc, const Shape& s) {
   return out;
 }
 
+int64_t Call::constant_bytes() const {
+  return static_cast<int64_t>(weights.size()) * dtype_bytes(kernel->weight) +
+         static_cast<int64_t>(bias.size() * 4 + shift.size() + mult.size() * 4);
+}
+
 int64_t Program::weight_bytes() const {
   int64_t bytes = 0;
-  for (const auto& c : calls)
-    bytes += static_cast<int64_t>(c.weights.size()) * dtype_bytes(weight_type) +
-             static_cast<int64_t>(c.bias.size() * 4 + c.shift.size() + c.mult.size() * 4);
+  for (const auto& c : calls) bytes += c.constant_bytes();
   return bytes;
 }
 
@@ -91,204 +72,317 @@ int64_t Program::macs() const {
   return m;
 }
 
-Program build_program(const IntModel& m) {
-  const Graph& g = m.graph;
-  Program p;
-  p.act_type = m.activation_type;
-  p.weight_type = m.weight_type;
-  const auto plan = make_quant_plan(g);
-  std::vector<int> buf_of(g.size(), -1);
-  // For flat tensors that alias a spatial one: its graph shape, so a linear can permute its
-  // weights from torch's channel-major flatten order to the channels-last memory order.
-  std::vector<Shape> flat_src(g.size());
+namespace {
 
-  auto new_buffer = [&](size_t node_index) {
-    Buffer b;
-    b.name = g.at(node_index).name;
-    hwc_of(g.shape_at(node_index), b.h, b.w, b.c);
-    b.first = static_cast<int>(p.calls.size());
-    b.last = b.first;
-    p.buffers.push_back(b);
-    return static_cast<int>(p.buffers.size()) - 1;
-  };
+// Builds a Program node by node, in graph order: every node either aliases its input's buffer
+// (flatten, a relu fused into its producer), is the input, or becomes one kernel call with an
+// output buffer; then lifetimes are closed and the arena planned.
+class ProgramBuilder {
+ public:
+  explicit ProgramBuilder(const IntModel& m)
+      : m_(m),
+        g_(m.graph),
+        plan_(make_quant_plan(g_)),
+        buf_of_(g_.size(), -1),
+        flat_src_(g_.size()) {
+    p_.act_type = m.activation_type;
+    p_.weight_type = m.weight_type;
+  }
 
-  for (size_t i = 0; i < g.size(); ++i) {
-    const Node& n = g.at(i);
-    const IntNode& in_node = m.nodes[i];
-    auto input_buf = [&](size_t k) { return buf_of[g.index_of(n.inputs.at(k))]; };
-    auto fmt_of = [&](const std::string& name) -> const QFormat& {
-      return m.nodes[g.index_of(plan[g.index_of(name)].format_from)].output;
-    };
+  Program build() {
+    for (size_t i = 0; i < g_.size(); ++i) add_node(i);
+    finish();
+    return std::move(p_);
+  }
+
+ private:
+  void add_node(size_t i) {
+    const Node& n = g_.at(i);
     if (n.op == OpType::kInput) {
-      buf_of[i] = new_buffer(i);
-      p.input = buf_of[i];
-      continue;
+      buf_of_[i] = new_buffer(i);
+      p_.input = buf_of_[i];
+      return;
     }
     if (n.op == OpType::kFlatten ||
-        ((n.op == OpType::kRelu || n.op == OpType::kRelu6) && plan[i].fused_away)) {
-      buf_of[i] = input_buf(0);
-      const size_t src = g.index_of(n.inputs[0]);
-      flat_src[i] = n.op == OpType::kFlatten
-                        ? (flat_src[src].empty() ? g.shape_at(src) : flat_src[src])
-                        : flat_src[src];
-      continue;
+        ((n.op == OpType::kRelu || n.op == OpType::kRelu6) && plan_[i].fused_away)) {
+      alias(i);
+      return;
     }
     if (n.op == OpType::kBatchNorm)
       throw ExportError("batchnorm node '" + n.name + "' in an integer model");
+    Call c = call_of(i);
+    append(i, std::move(c));
+  }
 
+  // Flatten and fused relus are views of their input's buffer.
+  void alias(size_t i) {
+    const Node& n = g_.at(i);
+    buf_of_[i] = input_buffer(n, 0);
+    const size_t src = g_.index_of(n.inputs[0]);
+    flat_src_[i] = n.op == OpType::kFlatten
+                       ? (flat_src_[src].empty() ? g_.shape_at(src) : flat_src_[src])
+                       : flat_src_[src];
+  }
+
+  // The kernel call of node i: the common part, then what its kind needs.
+  Call call_of(size_t i) {
+    const Node& n = g_.at(i);
     Call c;
     c.node = n.name;
-    for (size_t k = 0; k < n.inputs.size(); ++k) c.inputs.push_back(input_buf(k));
-    const Shape& in_shape = g.shape_of(n.inputs[0]);
-    int64_t ih, iw, ic, oh, ow, oc;
-    hwc_of(in_shape, ih, iw, ic);
-    hwc_of(g.shape_at(i), oh, ow, oc);
-    const QFormat& in_f = fmt_of(n.inputs[0]);
-    const QFormat& out_f = m.nodes[g.index_of(plan[i].format_from)].output;
+    for (size_t k = 0; k < n.inputs.size(); ++k) c.inputs.push_back(input_buffer(n, k));
+    const QFormat& in_f = format_of(n.inputs[0]);
+    const QFormat& out_f = m_.nodes[g_.index_of(plan_[i].format_from)].output;
     c.formats = in_f.str() + " -> " + out_f.str();
-    const bool two_d = in_shape.size() == 3;
-
     switch (n.op) {
       case OpType::kConv:
-      case OpType::kLinear: {
-        // Requantization constants, shared by conv and linear.
-        c.shift.clear();
-        if (in_node.requant.scheme == Scheme::kPow2) {
-          for (int s : in_node.requant.shift) c.shift.push_back(static_cast<int8_t>(s));
-        } else {
-          for (const auto& fm : in_node.requant.multiplier) {
-            c.mult.push_back(i32(fm.multiplier));
-            c.shift.push_back(static_cast<int8_t>(fm.shift));
-          }
-        }
-        for (int64_t b : in_node.bias) c.bias.push_back(i32(b));
-        c.macs = g.macs(n);
-        c.formats = in_f.str() + " x " + in_node.weight_format.str() + " -> " + out_f.str();
-        if (n.op == OpType::kConv) {
-          c.kind = CallKind::kConv;
-          const Window win = window_of(n, two_d);
-          const int64_t kh = win.kh, kw = win.kw, icg = ic / n.groups;
-          c.conv = {i32(ih),
-                    i32(iw),
-                    i32(ic),
-                    i32(oh),
-                    i32(ow),
-                    i32(oc),
-                    win.kh,
-                    win.kw,
-                    win.sh,
-                    win.sw,
-                    win.ph,
-                    win.pw,
-                    i32(n.groups),
-                    i32(in_f.zero_point[0]),
-                    i32(out_f.zero_point[0]),
-                    i32(in_node.act_min),
-                    i32(in_node.act_max)};
-          // torch [O][I/g][kh][kw] -> kernels [O][kh][kw][I/g]
-          c.weights.resize(in_node.weights.size());
-          for (int64_t o = 0; o < oc; ++o)
-            for (int64_t ci = 0; ci < icg; ++ci)
-              for (int64_t y = 0; y < kh; ++y)
-                for (int64_t x = 0; x < kw; ++x)
-                  c.weights[static_cast<size_t>(((o * kh + y) * kw + x) * icg + ci)] =
-                      in_node.weights[static_cast<size_t>(((o * icg + ci) * kh + y) * kw + x)];
-          c.scratch_bytes =
-              static_cast<int64_t>(p.act_type == DType::kInt8 ? qk_conv_s8_scratch_size(&c.conv)
-                                                              : qk_conv_s16_scratch_size(&c.conv));
-        } else {
-          c.kind = CallKind::kLinear;
-          const int64_t in_features = ic, out_features = oc;
-          c.linear = {i32(in_features),         i32(out_features),    i32(in_f.zero_point[0]),
-                      i32(out_f.zero_point[0]), i32(in_node.act_min), i32(in_node.act_max)};
-          c.weights.assign(in_node.weights.begin(), in_node.weights.end());
-          const Shape& src = flat_src[g.index_of(n.inputs[0])];
-          if (!src.empty() && src.size() > 1) {
-            int64_t sh, sw, sc;
-            hwc_of(src, sh, sw, sc);
-            // torch flatten index c*H*W + p  ->  channels-last memory index p*C + c
-            for (int64_t o = 0; o < out_features; ++o)
-              for (int64_t ch = 0; ch < sc; ++ch)
-                for (int64_t pos = 0; pos < sh * sw; ++pos)
-                  c.weights[static_cast<size_t>(o * in_features + pos * sc + ch)] =
-                      in_node.weights[static_cast<size_t>(o * in_features + ch * sh * sw + pos)];
-          }
-          if (p.act_type == DType::kInt8)
-            c.scratch_bytes = static_cast<int64_t>(qk_linear_s8_scratch_size(&c.linear));
-        }
+        conv_call(i, c);
         break;
-      }
-      case OpType::kAdd: {
-        c.kind = CallKind::kAdd;
-        const QFormat& b_f = fmt_of(n.inputs[1]);
-        c.add = {i32(oh * ow * oc),        i32(in_f.zero_point[0]), i32(b_f.zero_point[0]),
-                 i32(out_f.zero_point[0]), i32(in_node.add.ma),     i32(in_node.add.mb),
-                 i32(in_node.add.shift),   i32(in_node.act_min),    i32(in_node.act_max)};
-        c.formats = in_f.str() + " + " + b_f.str() + " -> " + out_f.str();
+      case OpType::kLinear:
+        linear_call(i, c);
         break;
-      }
+      case OpType::kAdd:
+        add_call(i, c);
+        break;
       case OpType::kMaxPool:
       case OpType::kAvgPool:
-        c.kind = n.op == OpType::kMaxPool ? CallKind::kMaxPool : CallKind::kAvgPool;
-        {
-          const Window win = window_of(n, two_d);
-          c.pool = {i32(ih),
-                    i32(iw),
-                    i32(ic),
-                    i32(oh),
-                    i32(ow),
-                    win.kh,
-                    win.kw,
-                    win.sh,
-                    win.sw,
-                    win.ph,
-                    win.pw,
-                    i32(in_node.act_min),
-                    i32(in_node.act_max)};
-        }
+        pool_call(i, c);
         break;
       case OpType::kGlobalMaxPool:
       case OpType::kGlobalAvgPool:
-        c.kind =
-            n.op == OpType::kGlobalMaxPool ? CallKind::kGlobalMaxPool : CallKind::kGlobalAvgPool;
-        c.spatial = i32(ih * iw);
-        c.channels = i32(ic);
+        global_pool_call(i, c);
         break;
       case OpType::kRelu:
       case OpType::kRelu6:
-        c.kind = CallKind::kClamp;
-        c.size = i32(ih * iw * ic);
-        c.lo = i32(in_node.act_min);
-        c.hi = i32(in_node.act_max);
+        clamp_call(i, c);
         break;
       default:
         throw ExportError("node '" + n.name + "': op " + op_name(n.op) + " has no kernel");
     }
-    const int call_index = static_cast<int>(p.calls.size());
-    for (int b : c.inputs)
-      p.buffers[static_cast<size_t>(b)].last =
-          std::max(p.buffers[static_cast<size_t>(b)].last, call_index);
-    c.output = new_buffer(i);
-    buf_of[i] = c.output;
-    p.scratch_bytes = std::max(p.scratch_bytes, c.scratch_bytes);
-    p.calls.push_back(std::move(c));
+    c.scratch_bytes = static_cast<int64_t>(c.kernel->scratch(c.params));
+    return c;
   }
-  p.output = buf_of[g.size() - 1];
-  const Shape& out_src = flat_src[g.size() - 1];
-  if (out_src.size() > 1 &&
-      out_src[0] * (out_src.size() == 3 ? out_src[2] : 1) * out_src[1] != out_src[0])
-    throw ExportError(
-        "the model output is a flattened feature map whose channels-last order differs "
-        "from torch's; end the model with a linear layer or a global pool");
-  if (p.calls.empty()) throw ExportError("the model has no layers");
-  // The output must survive until it is copied out after the last call.
-  p.buffers[static_cast<size_t>(p.output)].last = static_cast<int>(p.calls.size()) - 1;
 
-  std::vector<PlanItem> items;
-  for (const auto& b : p.buffers)
-    items.push_back({b.elements() * dtype_bytes(p.act_type), b.first, b.last});
-  p.plan = plan_arena(items);
-  return p;
+  // Requantization constants, bias, MACs and formats shared by conv and linear.
+  void weighted_constants(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    const IntNode& in_node = m_.nodes[i];
+    if (in_node.requant.scheme == Scheme::kPow2) {
+      for (int s : in_node.requant.shift) c.shift.push_back(static_cast<int8_t>(s));
+    } else {
+      for (const auto& fm : in_node.requant.multiplier) {
+        c.mult.push_back(i32(fm.multiplier));
+        c.shift.push_back(static_cast<int8_t>(fm.shift));
+      }
+    }
+    for (int64_t b : in_node.bias) c.bias.push_back(i32(b));
+    c.macs = g_.macs(n);
+    c.formats = format_of(n.inputs[0]).str() + " x " + in_node.weight_format.str() + " -> " +
+                output_format(i).str();
+  }
+
+  void conv_call(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    const IntNode& in_node = m_.nodes[i];
+    weighted_constants(i, c);
+    c.kernel = &find_kernel(CallKind::kConv, p_.act_type, p_.weight_type);
+    const Shape& in_shape = g_.shape_of(n.inputs[0]);
+    int64_t ih, iw, ic, oh, ow, oc;
+    hwc_of(in_shape, ih, iw, ic);
+    hwc_of(g_.shape_at(i), oh, ow, oc);
+    const Window win = window_of(n, in_shape.size() == 3);
+    const int64_t kh = win.kh, kw = win.kw, icg = ic / n.groups;
+    qk_conv_params cp{};
+    cp.in_h = i32(ih);
+    cp.in_w = i32(iw);
+    cp.in_c = i32(ic);
+    cp.out_h = i32(oh);
+    cp.out_w = i32(ow);
+    cp.out_c = i32(oc);
+    cp.k_h = win.kh;
+    cp.k_w = win.kw;
+    cp.stride_h = win.sh;
+    cp.stride_w = win.sw;
+    cp.pad_h = win.ph;
+    cp.pad_w = win.pw;
+    cp.groups = i32(n.groups);
+    cp.in_zp = i32(format_of(n.inputs[0]).zero_point[0]);
+    cp.out_zp = i32(output_format(i).zero_point[0]);
+    cp.act_min = i32(in_node.act_min);
+    cp.act_max = i32(in_node.act_max);
+    c.params = cp;
+    // torch [O][I/g][kh][kw] -> kernels [O][kh][kw][I/g]
+    c.weights.resize(in_node.weights.size());
+    for (int64_t o = 0; o < oc; ++o)
+      for (int64_t ci = 0; ci < icg; ++ci)
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x)
+            c.weights[static_cast<size_t>(((o * kh + y) * kw + x) * icg + ci)] =
+                in_node.weights[static_cast<size_t>(((o * icg + ci) * kh + y) * kw + x)];
+  }
+
+  void linear_call(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    const IntNode& in_node = m_.nodes[i];
+    weighted_constants(i, c);
+    c.kernel = &find_kernel(CallKind::kLinear, p_.act_type, p_.weight_type);
+    int64_t ih, iw, in_features, oh, ow, out_features;
+    hwc_of(g_.shape_of(n.inputs[0]), ih, iw, in_features);
+    hwc_of(g_.shape_at(i), oh, ow, out_features);
+    qk_linear_params lp{};
+    lp.in_features = i32(in_features);
+    lp.out_features = i32(out_features);
+    lp.in_zp = i32(format_of(n.inputs[0]).zero_point[0]);
+    lp.out_zp = i32(output_format(i).zero_point[0]);
+    lp.act_min = i32(in_node.act_min);
+    lp.act_max = i32(in_node.act_max);
+    c.params = lp;
+    c.weights.assign(in_node.weights.begin(), in_node.weights.end());
+    const Shape& src = flat_src_[g_.index_of(n.inputs[0])];
+    if (!src.empty() && src.size() > 1) {
+      int64_t sh, sw, sc;
+      hwc_of(src, sh, sw, sc);
+      // torch flatten index c*H*W + p  ->  channels-last memory index p*C + c
+      for (int64_t o = 0; o < out_features; ++o)
+        for (int64_t ch = 0; ch < sc; ++ch)
+          for (int64_t pos = 0; pos < sh * sw; ++pos)
+            c.weights[static_cast<size_t>(o * in_features + pos * sc + ch)] =
+                in_node.weights[static_cast<size_t>(o * in_features + ch * sh * sw + pos)];
+    }
+  }
+
+  void add_call(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    const IntNode& in_node = m_.nodes[i];
+    c.kernel = &find_kernel(CallKind::kAdd, p_.act_type, p_.weight_type);
+    int64_t oh, ow, oc;
+    hwc_of(g_.shape_at(i), oh, ow, oc);
+    const QFormat& a_f = format_of(n.inputs[0]);
+    const QFormat& b_f = format_of(n.inputs[1]);
+    qk_add_params ap{};
+    ap.size = i32(oh * ow * oc);
+    ap.a_zp = i32(a_f.zero_point[0]);
+    ap.b_zp = i32(b_f.zero_point[0]);
+    ap.out_zp = i32(output_format(i).zero_point[0]);
+    ap.a_mult = i32(in_node.add.ma);
+    ap.b_mult = i32(in_node.add.mb);
+    ap.shift = i32(in_node.add.shift);
+    ap.act_min = i32(in_node.act_min);
+    ap.act_max = i32(in_node.act_max);
+    c.params = ap;
+    c.formats = a_f.str() + " + " + b_f.str() + " -> " + output_format(i).str();
+  }
+
+  void pool_call(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    const IntNode& in_node = m_.nodes[i];
+    c.kernel = &find_kernel(n.op == OpType::kMaxPool ? CallKind::kMaxPool : CallKind::kAvgPool,
+                            p_.act_type, p_.weight_type);
+    const Shape& in_shape = g_.shape_of(n.inputs[0]);
+    int64_t ih, iw, ic, oh, ow, oc;
+    hwc_of(in_shape, ih, iw, ic);
+    hwc_of(g_.shape_at(i), oh, ow, oc);
+    const Window win = window_of(n, in_shape.size() == 3);
+    qk_pool_params pp{};
+    pp.in_h = i32(ih);
+    pp.in_w = i32(iw);
+    pp.c = i32(ic);
+    pp.out_h = i32(oh);
+    pp.out_w = i32(ow);
+    pp.k_h = win.kh;
+    pp.k_w = win.kw;
+    pp.stride_h = win.sh;
+    pp.stride_w = win.sw;
+    pp.pad_h = win.ph;
+    pp.pad_w = win.pw;
+    pp.act_min = i32(in_node.act_min);
+    pp.act_max = i32(in_node.act_max);
+    c.params = pp;
+  }
+
+  void global_pool_call(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    c.kernel = &find_kernel(
+        n.op == OpType::kGlobalMaxPool ? CallKind::kGlobalMaxPool : CallKind::kGlobalAvgPool,
+        p_.act_type, p_.weight_type);
+    int64_t ih, iw, ic;
+    hwc_of(g_.shape_of(n.inputs[0]), ih, iw, ic);
+    c.params = GlobalPoolParams{i32(ih * iw), i32(ic)};
+  }
+
+  // A relu / relu6 that could not be fused into its producer.
+  void clamp_call(size_t i, Call& c) {
+    const Node& n = g_.at(i);
+    const IntNode& in_node = m_.nodes[i];
+    c.kernel = &find_kernel(CallKind::kClamp, p_.act_type, p_.weight_type);
+    int64_t ih, iw, ic;
+    hwc_of(g_.shape_of(n.inputs[0]), ih, iw, ic);
+    c.params = ClampParams{i32(ih * iw * ic), i32(in_node.act_min), i32(in_node.act_max)};
+  }
+
+  // Extends the lifetimes of the call's inputs, gives it an output buffer and appends it.
+  void append(size_t i, Call c) {
+    const int call_index = static_cast<int>(p_.calls.size());
+    for (int b : c.inputs) {
+      Buffer& buf = p_.buffers[static_cast<size_t>(b)];
+      buf.last = std::max(buf.last, call_index);
+    }
+    c.output = new_buffer(i);
+    buf_of_[i] = c.output;
+    p_.scratch_bytes = std::max(p_.scratch_bytes, c.scratch_bytes);
+    p_.calls.push_back(std::move(c));
+  }
+
+  // Output checks, the output's lifetime, and the arena plan.
+  void finish() {
+    p_.output = buf_of_[g_.size() - 1];
+    const Shape& out_src = flat_src_[g_.size() - 1];
+    if (out_src.size() > 1 &&
+        out_src[0] * (out_src.size() == 3 ? out_src[2] : 1) * out_src[1] != out_src[0])
+      throw ExportError(
+          "the model output is a flattened feature map whose channels-last order differs "
+          "from torch's; end the model with a linear layer or a global pool");
+    if (p_.calls.empty()) throw ExportError("the model has no layers");
+    // The output must survive until it is copied out after the last call.
+    p_.buffers[static_cast<size_t>(p_.output)].last = static_cast<int>(p_.calls.size()) - 1;
+    std::vector<PlanItem> items;
+    for (const auto& b : p_.buffers)
+      items.push_back({b.elements() * dtype_bytes(p_.act_type), b.first, b.last});
+    p_.plan = plan_arena(items);
+  }
+
+  int new_buffer(size_t node_index) {
+    Buffer b;
+    b.name = g_.at(node_index).name;
+    hwc_of(g_.shape_at(node_index), b.h, b.w, b.c);
+    b.first = static_cast<int>(p_.calls.size());
+    b.last = b.first;
+    p_.buffers.push_back(b);
+    return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
+  int input_buffer(const Node& n, size_t k) const { return buf_of_[g_.index_of(n.inputs.at(k))]; }
+  // The format a tensor is stored in (its quantizing node's output format).
+  const QFormat& format_of(const std::string& name) const {
+    return m_.nodes[g_.index_of(plan_[g_.index_of(name)].format_from)].output;
+  }
+  const QFormat& output_format(size_t i) const {
+    return m_.nodes[g_.index_of(plan_[i].format_from)].output;
+  }
+
+  const IntModel& m_;
+  const Graph& g_;
+  const std::vector<NodePlan> plan_;
+  Program p_;
+  std::vector<int> buf_of_;
+  // For flat tensors that alias a spatial one: its graph shape, so a linear can permute its
+  // weights from torch's channel-major flatten order to the channels-last memory order.
+  std::vector<Shape> flat_src_;
+};
+
+}  // namespace
+
+Program build_program(const IntModel& m) {
+  return ProgramBuilder(m).build();
 }
 
 std::string Program::summary() const {
@@ -298,10 +392,9 @@ std::string Program::summary() const {
                 "weight B", "MACs", "formats (input x weights -> output)");
   o << line;
   for (const auto& c : calls) {
-    const int64_t wb = static_cast<int64_t>(c.weights.size()) * dtype_bytes(weight_type) +
-                       static_cast<int64_t>(c.bias.size() * 4 + c.shift.size() + c.mult.size() * 4);
+    const int64_t wb = c.constant_bytes();
     std::snprintf(line, sizeof line, "%-18s %-15s %-12s %10lld %12lld  %s\n", c.node.c_str(),
-                  call_kind_name(c.kind), hwc_str(buffers[static_cast<size_t>(c.output)]).c_str(),
+                  call_kind_name(c.kind()), hwc_str(buffers[static_cast<size_t>(c.output)]).c_str(),
                   static_cast<long long>(wb), static_cast<long long>(c.macs), c.formats.c_str());
     o << line;
   }

@@ -8,22 +8,10 @@
 #include <vector>
 
 #include "export/int_model.h"
-#include "export/kernels/qk.h"
+#include "export/kernel_table.h"
 #include "export/planner.h"
 
 namespace qat::exporter {
-
-enum class CallKind {
-  kConv,
-  kLinear,
-  kAdd,
-  kMaxPool,
-  kAvgPool,
-  kGlobalMaxPool,
-  kGlobalAvgPool,
-  kClamp
-};
-const char* call_kind_name(CallKind k);
 
 // One activation buffer (a materialised tensor), channels-last [h][w][c].
 struct Buffer {
@@ -33,24 +21,26 @@ struct Buffer {
   int64_t elements() const { return h * w * c; }
 };
 
+// One kernel call: the kernel-table row it runs, its parameters and, for conv / linear, the
+// constants it reads from flash.
 struct Call {
-  CallKind kind = CallKind::kConv;
+  const KernelEntry* kernel = nullptr;
   std::string node;         // graph node name
   std::vector<int> inputs;  // buffer indices
   int output = -1;
-  qk_conv_params conv{};
-  qk_linear_params linear{};
-  qk_add_params add{};
-  qk_pool_params pool{};
-  int32_t spatial = 0, channels = 0;  // global pools
-  int32_t size = 0, lo = 0, hi = 0;   // clamp
-  std::vector<int32_t> weights;       // kernel layout: [O][kh][kw][I/g] or [O][I]
+  KernelParams params;
+  std::vector<int32_t> weights;  // kernel layout: [O][kh][kw][I/g] or [O][I]
   std::vector<int32_t> bias;
   std::vector<int8_t> shift;
   std::vector<int32_t> mult;  // empty for power-of-two requantization
   int64_t macs = 0;
   int64_t scratch_bytes = 0;
   std::string formats;  // human-readable "in -> out" formats
+
+  CallKind kind() const { return kernel->kind; }
+  bool weighted() const { return kernel->signature == Signature::kWeighted; }
+  // Flash bytes of the weights, bias and requantization constants.
+  int64_t constant_bytes() const;
 };
 
 struct Program {

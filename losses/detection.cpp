@@ -69,7 +69,7 @@ std::vector<Detection> nms(std::vector<Detection> dets, float iou_threshold) {
 }
 
 MapResult mean_average_precision(const std::vector<std::vector<Detection>>& detections,
-                                 const std::vector<std::vector<data::Box>>& ground_truth,
+                                 const std::vector<std::vector<Box>>& ground_truth,
                                  int64_t num_classes, float iou_threshold) {
   MapResult r;
   r.ap_per_class.assign(static_cast<size_t>(num_classes), std::numeric_limits<double>::quiet_NaN());

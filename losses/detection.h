@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "datasets/dataset.h"
+#include "qat/box.h"
 
 namespace qat::detect {
 
@@ -45,7 +45,7 @@ struct MapResult {
   std::vector<int64_t> gt_per_class;
 };
 MapResult mean_average_precision(const std::vector<std::vector<Detection>>& detections,
-                                 const std::vector<std::vector<data::Box>>& ground_truth,
+                                 const std::vector<std::vector<Box>>& ground_truth,
                                  int64_t num_classes, float iou_threshold = 0.5f);
 
 }  // namespace qat::detect

@@ -4,8 +4,7 @@
 
 namespace qat::detect {
 
-torch::Tensor build_yolo_targets(const std::vector<std::vector<data::Box>>& boxes,
-                                 const YoloLayout& L) {
+torch::Tensor build_yolo_targets(const std::vector<std::vector<Box>>& boxes, const YoloLayout& L) {
   const int64_t n = static_cast<int64_t>(boxes.size()), S = L.grid;
   torch::Tensor t = torch::zeros({n, S, S, 5 + L.classes});
   auto a = t.accessor<float, 4>();

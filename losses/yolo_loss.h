@@ -13,7 +13,7 @@
 namespace qat::detect {
 
 // Grid targets [N, S, S, 5 + C]: has_object, x and y offsets inside the cell, w, h, one-hot class.
-torch::Tensor build_yolo_targets(const std::vector<std::vector<data::Box>>& boxes,
+torch::Tensor build_yolo_targets(const std::vector<std::vector<Box>>& boxes,
                                  const YoloLayout& layout);
 
 struct YoloLoss {

@@ -9,10 +9,6 @@
 namespace qat::models {
 namespace {
 
-nlohmann::json classification_head() {
-  return {{"task", "classification"}};
-}
-
 BuiltModel resnet(ConfigNode& c, const Shape& input, int64_t classes) {
   ResNetOptions o;
   o.input = input;
@@ -36,7 +32,7 @@ BuiltModel resnet(ConfigNode& c, const Shape& input, int64_t classes) {
   o.postpool = c.get_enum("postpool", o.postpool, {"max", "avg"});
   o.downsample = c.get_enum("downsample", o.downsample, {"maxpool", "stride"});
   o.force_projection_with_stride = c.get_bool("force_projection_with_stride", true);
-  return {build_resnet(o), classification_head()};
+  return {build_resnet(o), ModelHead::classification()};
 }
 
 MobileNetOptions mobilenet_options(ConfigNode& c, const Shape& input, int64_t classes) {
@@ -51,11 +47,11 @@ MobileNetOptions mobilenet_options(ConfigNode& c, const Shape& input, int64_t cl
 BuiltModel mobilenet_v1(ConfigNode& c, const Shape& input, int64_t classes) {
   MobileNetOptions o = mobilenet_options(c, input, classes);
   o.relu6 = c.get_bool("relu6", true);
-  return {build_mobilenet_v1(o), classification_head()};
+  return {build_mobilenet_v1(o), ModelHead::classification()};
 }
 
 BuiltModel mobilenet_v2(ConfigNode& c, const Shape& input, int64_t classes) {
-  return {build_mobilenet_v2(mobilenet_options(c, input, classes)), classification_head()};
+  return {build_mobilenet_v2(mobilenet_options(c, input, classes)), ModelHead::classification()};
 }
 
 BuiltModel tinyissimo_yolo(ConfigNode& c, const Shape& input, int64_t classes) {
@@ -67,8 +63,7 @@ BuiltModel tinyissimo_yolo(ConfigNode& c, const Shape& input, int64_t classes) {
   o.batch_norm = c.get_bool("batch_norm", false);
   o.bias = c.get_bool("bias", false);
   o.width = c.get_double("width", 1.0, 0.0, 8.0, true);
-  return {build_tinyissimo_yolo(o),
-          {{"task", "detection"}, {"grid", o.grid}, {"boxes", o.boxes}, {"classes", o.classes}}};
+  return {build_tinyissimo_yolo(o), ModelHead::detection(o.grid, o.boxes, o.classes)};
 }
 
 }  // namespace

@@ -7,9 +7,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "qat/graph.h"
+#include "qat/model_head.h"
 
 namespace qat {
 class ConfigNode;
@@ -21,7 +20,7 @@ namespace qat::models {
 // layout (grid, boxes, classes) used by the loss and the box decoder.
 struct BuiltModel {
   Graph graph;
-  nlohmann::json head;  // {"task": "classification"} or {"task": "detection", "grid": 4, ...}
+  ModelHead head;
 };
 
 using ModelBuilder = std::function<BuiltModel(ConfigNode&, const Shape& input, int64_t classes)>;

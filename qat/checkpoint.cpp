@@ -6,12 +6,13 @@
 #include <torch/serialize.h>
 
 #include "qat/errors.h"
+#include "qat/json_fields.h"
 
 namespace qat {
 
 namespace fs = std::filesystem;
 
-void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
+void save_checkpoint(const std::string& path, GraphModuleImpl& model, const CheckpointMeta& meta,
                      torch::optim::Optimizer* optimizer,
                      const std::map<std::string, torch::Tensor>& tensors) {
   nlohmann::json all = meta;
@@ -49,8 +50,17 @@ Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* opt
   if (!archive.try_read("meta", meta_value) || !meta_value.isString())
     throw Error(path + ": checkpoint has no metadata");
   Checkpoint ck;
-  ck.meta = nlohmann::json::parse(meta_value.toStringRef());
-  const auto& m = ck.meta.at("_model");
+  const nlohmann::json all = nlohmann::json::parse(meta_value.toStringRef(), nullptr, false);
+  if (all.is_discarded()) throw Error(path + ": checkpoint metadata is not valid JSON");
+  nlohmann::json m;
+  std::vector<std::string> tensor_names;
+  try {
+    ck.meta = all.get<CheckpointMeta>();
+    m = json_field<nlohmann::json>(all, "_model");
+    tensor_names = json_field<std::vector<std::string>>(all, "_tensors");
+  } catch (const JsonFieldError& e) {
+    throw Error(path + ": checkpoint metadata: " + e.what());
+  }
   ck.model = GraphModule(Graph::from_json(m.at("graph")), QuantConfig::from_json(m.at("quant")));
   torch::serialize::InputArchive model_archive;
   archive.read("model", model_archive);
@@ -58,10 +68,10 @@ Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* opt
   const std::string mode = m.at("mode").get<std::string>();
   for (Mode md : {Mode::kFloat, Mode::kCalibrate, Mode::kQat, Mode::kEval})
     if (mode == mode_name(md)) ck.model->set_mode(md);
-  for (const auto& k : ck.meta.value("_tensors", nlohmann::json::array())) {
+  for (const std::string& k : tensor_names) {
     torch::Tensor t;
-    archive.read("tensor_" + k.get<std::string>(), t);
-    ck.tensors[k.get<std::string>()] = t;
+    archive.read("tensor_" + k, t);
+    ck.tensors[k] = t;
   }
   if (optimizer) {
     torch::serialize::InputArchive opt_archive;

@@ -1,4 +1,5 @@
-// Float / QAT checkpoints: the graph, quantization config and metadata as JSON plus the module's
+// Float / QAT checkpoints: the graph, quantization config and metadata (CheckpointMeta) as JSON
+// plus the module's
 // parameters and buffers (observer state included) and, optionally, the optimizer state.
 // Written atomically: to "<path>.tmp", then renamed, so an interrupted write never replaces the
 // last good checkpoint.
@@ -11,18 +12,19 @@
 #include <nlohmann/json.hpp>
 
 #include "qat/atomic_file.h"
+#include "qat/checkpoint_meta.h"
 #include "qat/graph_module.h"
 
 namespace qat {
 
 // `tensors` are stored alongside (e.g. the RNG state for an exact --resume).
-void save_checkpoint(const std::string& path, GraphModuleImpl& model, const nlohmann::json& meta,
+void save_checkpoint(const std::string& path, GraphModuleImpl& model, const CheckpointMeta& meta,
                      torch::optim::Optimizer* optimizer = nullptr,
                      const std::map<std::string, torch::Tensor>& tensors = {});
 
 struct Checkpoint {
   GraphModule model{nullptr};
-  nlohmann::json meta;  // what the caller stored (the graph and quant config are under "_model")
+  CheckpointMeta meta;
   std::map<std::string, torch::Tensor> tensors;
 };
 

@@ -40,11 +40,15 @@ GraphModule random_calibrated_model(const Graph& graph, const QuantConfig& quant
   return q;
 }
 
-nlohmann::json identity_input_meta(const Graph& graph, const nlohmann::json& head) {
-  const size_t c = static_cast<size_t>(graph.input_node().shape[0]);
-  return {{"head", head},
-          {"metric", head.value("task", "classification") == "detection" ? "mAP50" : "acc"},
-          {"input", {{"mean", std::vector<double>(c, 0.0)}, {"std", std::vector<double>(c, 1.0)}}}};
+CheckpointMeta identity_input_meta(const Graph& graph, const ModelHead& head) {
+  const Shape& shape = graph.input_node().shape;
+  const size_t c = static_cast<size_t>(shape[0]);
+  CheckpointMeta m;
+  m.phase = Phase::kDone;
+  m.head = head;
+  m.metric = head.metric_name();
+  m.input = {std::vector<double>(c, 0.0), std::vector<double>(c, 1.0), shape};
+  return m;
 }
 
 }  // namespace qat

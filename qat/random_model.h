@@ -3,8 +3,7 @@
 // on random normal inputs, observers frozen, in evaluation mode. Deterministic for a seed.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include "qat/checkpoint_meta.h"
 #include "qat/graph_module.h"
 
 namespace qat {
@@ -16,7 +15,7 @@ GraphModule random_calibrated_model(const Graph& graph, const QuantConfig& quant
                                     uint64_t seed = 11, int batches = 3, int batch_size = 16);
 
 // Checkpoint metadata with identity input normalisation (mean 0, std 1) for lowering.
-nlohmann::json identity_input_meta(const Graph& graph,
-                                   const nlohmann::json& head = {{"task", "classification"}});
+CheckpointMeta identity_input_meta(const Graph& graph,
+                                   const ModelHead& head = ModelHead::classification());
 
 }  // namespace qat

@@ -13,8 +13,8 @@
 #include "export/lower.h"
 #include "export/program.h"
 #include "qat/checkpoint.h"
-#include "qat/evaluate.h"
-#include "qat/trainer.h"
+#include "train/evaluate.h"
+#include "train/trainer.h"
 
 namespace qat {
 namespace {
@@ -44,7 +44,7 @@ TEST_P(AffineAgreement, EngineExactAndFakeQuantClose) {
   o.progress = false;
   train_run(rc, o);
   Checkpoint ck = load_checkpoint((dir / "run" / "model.pt").string());
-  const TensorData test = load_test_split(rc, ck.meta);
+  const TensorData test = load_test_split(rc, ck.meta.input);
   const exporter::IntModel im = exporter::lower(*ck.model, ck.meta);
   const exporter::Program p = exporter::build_program(im);
   EXPECT_FALSE(im.nodes[1].weight_format.per_channel == false);  // conv1 per channel

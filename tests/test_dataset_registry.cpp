@@ -21,7 +21,7 @@ TEST(DatasetRegistry, UciHarFirstExistingPath) {
       spec("dataset: {name: uci_har, path: [/nonexistent, \"uci-har/UCI HAR Dataset\"]}\n");
   EXPECT_EQ(s.input, (std::vector<int64_t>{9, 128}));
   EXPECT_EQ(s.num_classes, 6);
-  EXPECT_EQ(s.task, Task::kClassification);
+  EXPECT_EQ(s.task, TaskKind::kClassification);
   EXPECT_NE(s.resolved_yaml.find(kSamples + "/uci-har/UCI HAR Dataset"), std::string::npos)
       << s.resolved_yaml;
   const ArrayDataset test = load_classification(s, Split::kTest);
@@ -48,7 +48,7 @@ TEST(DatasetRegistry, CocoCategoriesAndSources) {
       "  test: {images: coco/val2017, annotations: coco/annotations/instances_val2017.json}\n"
       "  categories: [person, dog]\n"
       "  width: 64\n  height: 48\n");
-  EXPECT_EQ(s.task, Task::kDetection);
+  EXPECT_EQ(s.task, TaskKind::kDetection);
   EXPECT_EQ(s.num_classes, 2);
   EXPECT_EQ(s.input, (std::vector<int64_t>{3, 48, 64}));
   const DetectionDataset d = load_detection(s, Split::kTrain);

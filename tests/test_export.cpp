@@ -59,12 +59,14 @@ GraphModule calibrated_resnet(const std::vector<int64_t>& input) {
                                  /*seed=*/3, /*batches=*/1, /*batch_size=*/8);
 }
 
-nlohmann::json meta(int64_t channels) {
-  return {{"head", {{"task", "classification"}}},
-          {"metric", "acc"},
-          {"input",
-           {{"mean", std::vector<double>(static_cast<size_t>(channels), 0.5)},
-            {"std", std::vector<double>(static_cast<size_t>(channels), 2.0)}}}};
+CheckpointMeta meta(int64_t channels) {
+  CheckpointMeta m;
+  m.head = ModelHead::classification();
+  m.metric = "acc";
+  m.input = {std::vector<double>(static_cast<size_t>(channels), 0.5),
+             std::vector<double>(static_cast<size_t>(channels), 2.0),
+             {}};
+  return m;
 }
 
 TEST(Lowering, RefusesAnAccumulatorThatCanOverflowInt32) {

@@ -49,7 +49,7 @@ std::vector<int32_t> codes_hwc(const torch::Tensor& sample, const Shape& shape, 
 struct Case {
   std::string name;
   Graph graph;
-  nlohmann::json head;
+  ModelHead head;
 };
 
 void check_case(const Case& c, Fmt f, bool compile_c) {
@@ -128,7 +128,7 @@ Case resnet1d() {
   models::ResNetOptions o;
   o.input = {9, 64};
   o.filters = {8, 8, 8};
-  return {"resnet1d", models::build_resnet(o), {{"task", "classification"}}};
+  return {"resnet1d", models::build_resnet(o), ModelHead::classification()};
 }
 
 Case resnet2d() {
@@ -139,21 +139,21 @@ Case resnet2d() {
   o.batch_norm = true;
   o.postpool = "avg";
   o.downsample = "stride";
-  return {"resnet2d", models::build_resnet(o), {{"task", "classification"}}};
+  return {"resnet2d", models::build_resnet(o), ModelHead::classification()};
 }
 
 Case mobilenet_v1() {
   models::MobileNetOptions o;
   o.input = {3, 32, 32};
   o.width = 0.25;
-  return {"mobilenet_v1", models::build_mobilenet_v1(o), {{"task", "classification"}}};
+  return {"mobilenet_v1", models::build_mobilenet_v1(o), ModelHead::classification()};
 }
 
 Case mobilenet_v2() {
   models::MobileNetOptions o;
   o.input = {3, 32, 32};
   o.width = 0.35;
-  return {"mobilenet_v2", models::build_mobilenet_v2(o), {{"task", "classification"}}};
+  return {"mobilenet_v2", models::build_mobilenet_v2(o), ModelHead::classification()};
 }
 
 Case yolo() {
@@ -162,9 +162,7 @@ Case yolo() {
   o.width = 0.25;
   o.batch_norm = true;
   o.classes = 3;
-  return {"tinyissimo_yolo",
-          models::build_tinyissimo_yolo(o),
-          {{"task", "detection"}, {"grid", 4}, {"boxes", 2}, {"classes", 3}}};
+  return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o), ModelHead::detection(4, 2, 3)};
 }
 
 class Equivalence : public ::testing::TestWithParam<std::tuple<int, Fmt>> {};

@@ -279,9 +279,11 @@ TEST(GraphModule, QatTrainsAndCheckpointRoundTrips) {
   g->set_mode(Mode::kEval);
   const torch::Tensor ref = g->forward(x);
   const std::string path = (std::filesystem::temp_directory_path() / "qat_test_ckpt.pt").string();
-  save_checkpoint(path, *g, {{"epoch", 3}}, &opt);
+  CheckpointMeta meta;
+  meta.epoch = 3;
+  save_checkpoint(path, *g, meta, &opt);
   Checkpoint ck = load_checkpoint(path);
-  EXPECT_EQ(ck.meta.at("epoch").get<int>(), 3);
+  EXPECT_EQ(ck.meta.epoch, 3);
   EXPECT_EQ(ck.model->mode(), Mode::kEval);
   EXPECT_TRUE(torch::equal(ck.model->forward(x), ref));
   EXPECT_EQ(ck.model->activation_format("add"), g->activation_format("add"));

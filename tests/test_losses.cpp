@@ -17,7 +17,7 @@ float logit(float p) {
 // One 2x2 grid, 2 boxes, 2 classes; a single object of class 1 in cell (row 1, col 0).
 struct Fixture {
   YoloLayout L{2, 2, 2};
-  data::Box gt{0.25f, 0.75f, 0.4f, 0.36f, 1};  // cell col 0, row 1; offsets 0.5, 0.5
+  Box gt{0.25f, 0.75f, 0.4f, 0.36f, 1};  // cell col 0, row 1; offsets 0.5, 0.5
   torch::Tensor out = torch::zeros({1, 2 * 2 * 12});
   float* cell(int row, int col) { return out.data_ptr<float>() + (row * 2 + col) * 12; }
   Fixture() {
@@ -118,8 +118,8 @@ TEST(Detection, DecodeAndNms) {
 TEST(Detection, MapAllPointInterpolation) {
   // Two ground-truth boxes of class 0 in two images; detections by score: TP 0.9, FP 0.8,
   // TP 0.7 -> (P, R) = (1, .5), (.5, .5), (.67, 1) -> AP = .5 * 1 + .5 * 2/3.
-  const std::vector<std::vector<data::Box>> gt = {{{0.3f, 0.3f, 0.2f, 0.2f, 0}},
-                                                  {{0.6f, 0.6f, 0.2f, 0.2f, 0}}};
+  const std::vector<std::vector<Box>> gt = {{{0.3f, 0.3f, 0.2f, 0.2f, 0}},
+                                            {{0.6f, 0.6f, 0.2f, 0.2f, 0}}};
   const std::vector<std::vector<Detection>> dets = {
       {{0.3f, 0.3f, 0.2f, 0.2f, 0.9f, 0}, {0.8f, 0.8f, 0.1f, 0.1f, 0.8f, 0}},
       {{0.61f, 0.6f, 0.2f, 0.2f, 0.7f, 0}}};

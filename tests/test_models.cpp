@@ -103,10 +103,10 @@ BuiltModel from_yaml(const std::string& yaml, const Shape& input, int64_t classe
 TEST(Registry, BuildsFromConfigAndRejectsBadKeys) {
   const BuiltModel m = from_yaml("model: {name: resnet, filters: 24}\n", {9, 128}, 6);
   EXPECT_EQ(m.graph.node("conv1").out_channels, 24);
-  EXPECT_EQ(m.head["task"], "classification");
+  EXPECT_EQ(m.head.task, TaskKind::kClassification);
   const BuiltModel y = from_yaml("model: {name: tinyissimo_yolo, boxes: 2}\n", {3, 88, 88}, 3);
-  EXPECT_EQ(y.head["task"], "detection");
-  EXPECT_EQ(y.head["classes"], 3);
+  EXPECT_EQ(y.head.task, TaskKind::kDetection);
+  EXPECT_EQ(y.head.classes, 3);
   try {
     from_yaml("model:\n  name: resnet\n  filter: 8\n", {9, 128}, 6);
     FAIL();

@@ -413,7 +413,7 @@ IntModel build(Graph g, const Recipe& r, const std::string& name) {
   const int64_t channels = m.graph.input_node().shape[0];
   m.input_mean.assign(channels, 0.5);
   m.input_std.assign(channels, 0.25);
-  m.head = {{"task", "classification"}};
+  m.head = qat::ModelHead::classification();
   m.metric = "acc";
   m.source = "runs/test/" + name + ".int.json";
   Reference ref(m, &r);
@@ -758,7 +758,7 @@ TEST(OnnxWriter, MetadataAndDocString) {
             m.input_mean);
   EXPECT_EQ(nlohmann::json::parse(metadata(p, "input_std")).get<std::vector<double>>(),
             m.input_std);
-  EXPECT_EQ(nlohmann::json::parse(metadata(p, "head")), m.head);
+  EXPECT_EQ(nlohmann::json::parse(metadata(p, "head")), nlohmann::json(m.head));
   EXPECT_EQ(metadata(p, "metric"), "acc");
   EXPECT_NE(p.doc_string().find("NORMALISED"), std::string::npos);
   EXPECT_NE(p.doc_string().find("half to even"), std::string::npos);

@@ -450,12 +450,12 @@ if [ "$cmd" = train ]; then
   mkdir -p "$out"
   case $name in *filters13*) echo "[10:00:00] error dataset exploded"; exit 1;; esac
   echo '{"phase": "done"}' > "$out/state.json"
-  echo '{"metric": "acc", "float": {"seconds": 2.0, "metric": 0.9}, "ptq": {"seconds": 1.0}, "qat": {"seconds": 0.5}}' > "$out/summary.json"
+  echo '{"run_dir": "'$out'", "metric": "acc", "float": {"ran": true, "loss": 0.3, "seconds": 2.0, "metric": 0.9}, "ptq": {"ran": true, "loss": 0.3, "metric": 0.9, "seconds": 1.0}, "qat": {"ran": true, "loss": 0.3, "metric": 0.9, "seconds": 0.5}, "interrupted": false, "parameters": 50, "macs": 5, "config": "base.yaml"}' > "$out/summary.json"
   exit 0
 fi
 dir=$1; json=""; prev=""
 for a in "$@"; do [ "$prev" = --json ] && json=$a; prev=$a; done
-echo '{"engine": "x", "metric_name": "acc", "metric": 0.8, "fake_quant_metric": 0.81, "weight_bytes": 100, "macs": 5, "parameters": 50}' > "$json"
+echo '{"engine": "x", "metric_name": "acc", "metric": 0.8, "loss": 0.4, "samples": 10, "checkpoint": "'$dir'/model.pt", "fake_quant_metric": 0.81, "fake_quant_loss": 0.4, "weight_bytes": 100, "arena_bytes": null, "arena_lower_bound": null, "scratch_bytes": null, "flash_estimate": null, "macs": 5, "parameters": 50}' > "$json"
 )";
 
 TEST(SweepJobs, FakeSweepFailuresDependentsAndResume) {

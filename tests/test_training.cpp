@@ -8,8 +8,8 @@
 
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
-#include "qat/run_config.h"
-#include "qat/trainer.h"
+#include "train/run_config.h"
+#include "train/trainer.h"
 
 namespace qat {
 namespace {
@@ -72,7 +72,7 @@ TEST(Training, FullRunWritesTheRunDirectory) {
   const Checkpoint model = load_checkpoint((fs::path(cfg.output) / "model.pt").string());
   EXPECT_EQ(model.model->mode(), Mode::kEval);
   EXPECT_FALSE(model.model->has_batchnorm());
-  EXPECT_EQ(model.meta.at("input").at("mean").size(), 9u);
+  EXPECT_EQ(model.meta.input.mean.size(), 9u);
 }
 
 TEST(Training, SameSeedSameResult) {

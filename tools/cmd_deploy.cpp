@@ -9,11 +9,11 @@
 
 #include "export/codegen.h"
 #include "export/deploy.h"
-#include "export/source.h"
 #include "qat/atomic_file.h"
 #include "qat/errors.h"
-#include "qat/evaluate.h"
 #include "tools/commands.h"
+#include "tools/source.h"
+#include "train/evaluate.h"
 
 namespace qat::cli {
 namespace fs = std::filesystem;

@@ -2,11 +2,12 @@
 #include <filesystem>
 #include <thread>
 
-#include "export/source.h"
-#include "qat/atomic_file.h"
 #include "qat/errors.h"
-#include "qat/evaluate.h"
+#include "qat/json_fields.h"
 #include "tools/commands.h"
+#include "tools/eval_report.h"
+#include "tools/source.h"
+#include "train/evaluate.h"
 
 namespace qat::cli {
 namespace {
@@ -29,21 +30,19 @@ EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& te
   m->set_mode(Mode::kQat);
   m->freeze_observers(true);
   torch::NoGradGuard no_grad;
-  return make_task(ck.meta.at("head"))->evaluate(*m, test, 256, "[fake-quant]", false);
+  return make_task(ck.meta.head)->evaluate(*m, test, 256, "[fake-quant]", false);
 }
 
-nlohmann::json result_json(const std::string& engine, const std::string& metric_name,
-                           const EvalResult& r) {
-  return {{"engine", engine},
-          {"metric_name", metric_name},
-          {"metric", r.metric},
-          {"loss", r.loss},
-          {"samples", r.samples}};
-}
-
-void write_json(const std::string& path, const nlohmann::json& j) {
-  if (path.empty()) return;
-  write_file_atomic(path, j.dump(2) + "\n");
+EvalReport report_of(const std::string& engine, const std::string& metric_name, const EvalResult& r,
+                     const std::string& checkpoint) {
+  EvalReport j;
+  j.engine = engine;
+  j.metric_name = metric_name;
+  j.metric = r.metric;
+  j.loss = r.loss;
+  j.samples = r.samples;
+  j.checkpoint = checkpoint;
+  return j;
 }
 
 }  // namespace
@@ -90,23 +89,22 @@ Runner add_eval(CLI::App& app) {
                   src.model.source.c_str(), src.model.metric.c_str(), 100.0 * r.metric, r.loss,
                   static_cast<long long>(r.samples));
       if (!a->json.empty()) {
-        nlohmann::json j = result_json("int", src.model.metric, r);
-        j["checkpoint"] = src.model.source;
-        j["parameters"] = src.model.graph.parameter_count();
-        j["macs"] = program.macs();
-        j["weight_bytes"] = program.weight_bytes();
-        j["arena_bytes"] = program.plan.arena_bytes;
-        j["arena_lower_bound"] = program.plan.lower_bound;
-        j["scratch_bytes"] = program.scratch_bytes;
-        j["flash_estimate"] = program.weight_bytes() + kFlashAllowanceBytes;
+        EvalReport j = report_of("int", src.model.metric, r, src.model.source);
+        j.parameters = src.model.graph.parameter_count();
+        j.macs = program.macs();
+        j.weight_bytes = program.weight_bytes();
+        j.arena_bytes = program.plan.arena_bytes;
+        j.arena_lower_bound = program.plan.lower_bound;
+        j.scratch_bytes = program.scratch_bytes;
+        j.flash_estimate = program.weight_bytes() + kFlashAllowanceBytes;
         if (!int_ckpt) {
           const EvalResult fq = fake_quant_result(src.model.source, test);
           std::printf("fake-quant forward (float32)  %s %.2f%%  loss %.4f\n",
                       src.model.metric.c_str(), 100.0 * fq.metric, fq.loss);
-          j["fake_quant_metric"] = fq.metric;
-          j["fake_quant_loss"] = fq.loss;
+          j.fake_quant_metric = fq.metric;
+          j.fake_quant_loss = fq.loss;
         }
-        write_json(a->json, j);
+        write_json_file(a->json, j);
       }
       if (a->compare && !int_ckpt) {
         const Checkpoint ck = load_checkpoint(src.model.source);
@@ -132,28 +130,23 @@ Runner add_eval(CLI::App& app) {
     const std::string path =
         a->checkpoint.empty() ? (fs::path(dir) / "model.pt").string() : a->checkpoint;
     const Checkpoint ck = load_checkpoint(path);
-    const TensorData test = load_test_split(cfg, ck.meta);
+    const TensorData test = load_test_split(cfg, ck.meta.input);
     const bool quantized = ck.model->mode() == Mode::kEval;
     const Mode mode = a->engine == "float" || !quantized ? Mode::kFloat : Mode::kEval;
     const EvalResult r = evaluate_checkpoint(ck, test, mode, true);
-    const std::string metric_name = ck.meta.value("metric", "metric");
+    const std::string& metric_name = ck.meta.metric;
     std::printf("%s  %s  %s %.2f%%  loss %.4f  (%lld samples)\n", path.c_str(),
                 mode == Mode::kEval ? "integer-exact simulation" : "float forward",
                 metric_name.c_str(), 100.0 * r.metric, r.loss, static_cast<long long>(r.samples));
     if (!a->json.empty()) {
-      nlohmann::json j = result_json(mode == Mode::kEval ? "sim" : "float", metric_name, r);
+      EvalReport j = report_of(mode == Mode::kEval ? "sim" : "float", metric_name, r, path);
       const Graph& g = ck.model->graph();
-      j["checkpoint"] = path;
-      j["parameters"] = g.parameter_count();
-      j["macs"] = g.macs();
+      j.parameters = g.parameter_count();
+      j.macs = g.macs();
       // A float model deployed as is stores every parameter as float32; its arena and flash are
       // not planned (only integer programs are), so they stay null rather than guessed.
-      j["weight_bytes"] =
-          mode == Mode::kFloat ? nlohmann::json(4 * g.parameter_count()) : nlohmann::json();
-      j["arena_bytes"] = nullptr;
-      j["arena_lower_bound"] = nullptr;
-      j["flash_estimate"] = nullptr;
-      write_json(a->json, j);
+      if (mode == Mode::kFloat) j.weight_bytes = 4 * g.parameter_count();
+      write_json_file(a->json, j);
     }
     return 0;
   };

@@ -6,9 +6,9 @@
 
 #include "export/codegen.h"
 #include "export/onnx_writer.h"
-#include "export/source.h"
 #include "qat/errors.h"
 #include "tools/commands.h"
+#include "tools/source.h"
 
 namespace qat::cli {
 

@@ -1,7 +1,7 @@
 #include <cstdio>
 
-#include "qat/run_config.h"
 #include "tools/commands.h"
+#include "train/run_config.h"
 
 namespace qat::cli {
 

@@ -11,13 +11,15 @@
 #include <spdlog/spdlog.h>
 
 #include "qat/errors.h"
-#include "qat/progress.h"
-#include "qat/run_config.h"
+#include "qat/json_fields.h"
 #include "tools/commands.h"
+#include "tools/eval_report.h"
 #include "tools/sweep_jobs.h"
 #include "tools/sweep_report.h"
 #include "tools/sweep_runner.h"
 #include "tools/sweep_spec.h"
+#include "train/progress.h"
+#include "train/run_config.h"
 
 namespace qat::cli {
 namespace {
@@ -124,17 +126,21 @@ class ProgressPrinter {
   int skipped() const { return skipped_; }
 
  private:
+  // The figures of a finished job; a missing or malformed eval.json is shown, not fatal here
+  // (the report names it again).
   static std::string metric_text(const Job& job) {
-    std::ifstream in(fs::path(job.dir) / "eval.json");
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_object() || !j.contains("metric")) return "";
+    EvalReport r;
+    try {
+      r = read_json_file<EvalReport>((fs::path(job.dir) / "eval.json").string());
+    } catch (const Error& e) {
+      return std::string("(") + e.what() + ")";
+    }
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%s %.2f%% (%s)", j.value("metric_name", "metric").c_str(),
-                  100.0 * j.value("metric", 0.0), j.value("engine", "").c_str());
+    std::snprintf(buf, sizeof buf, "%s %.2f%% (%s)", r.metric_name.c_str(), 100.0 * r.metric,
+                  r.engine.c_str());
     std::string s = buf;
-    if (j.contains("fake_quant_metric")) {
-      std::snprintf(buf, sizeof buf, ", fake-quant %.2f%%",
-                    100.0 * j.value("fake_quant_metric", 0.0));
+    if (r.fake_quant_metric) {
+      std::snprintf(buf, sizeof buf, ", fake-quant %.2f%%", 100.0 * *r.fake_quant_metric);
       s += buf;
     }
     return s;

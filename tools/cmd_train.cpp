@@ -1,6 +1,6 @@
-#include "qat/run_config.h"
-#include "qat/trainer.h"
 #include "tools/commands.h"
+#include "train/run_config.h"
+#include "train/trainer.h"
 
 namespace qat::cli {
 

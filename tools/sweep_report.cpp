@@ -11,33 +11,28 @@
 #include <nlohmann/json.hpp>
 
 #include "qat/atomic_file.h"
+#include "qat/json_fields.h"
+#include "tools/eval_report.h"
 #include "tools/plot.h"
 #include "tools/sweep_runner.h"
+#include "train/run_record.h"
 
 namespace qat::sweep {
 namespace fs = std::filesystem;
 namespace {
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return nullptr;
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(nullptr) : j;
-}
-
+// A run's record when the file exists; a file that exists but misses a field is an error naming
+// the file and the field (a renamed key must not become an empty cell).
 template <class T>
-std::optional<T> opt(const nlohmann::json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return std::nullopt;
-  return j[key].get<T>();
+std::optional<T> read_record(const fs::path& path) {
+  if (!fs::exists(path)) return std::nullopt;
+  return read_json_file<T>(path.string());
 }
 
 // Seconds of the training phases recorded in summary.json.
-std::optional<double> phase_seconds(const nlohmann::json& summary) {
-  if (!summary.is_object()) return std::nullopt;
-  double s = 0.0;
-  for (const char* phase : {"float", "ptq", "qat"})
-    if (summary.contains(phase)) s += summary[phase].value("seconds", 0.0);
-  return s;
+std::optional<double> phase_seconds(const std::optional<RunSummary>& s) {
+  if (!s) return std::nullopt;
+  return s->float_phase.seconds + s->ptq.seconds + s->qat.seconds;
 }
 
 std::string csv_field(const std::string& s) {
@@ -151,43 +146,43 @@ std::vector<ResultRow> collect_rows(const SweepSpec& spec) {
     row.seed = r.seed;
 
     const fs::path dir = spec.run_dir(r);
-    const nlohmann::json eval = read_json(dir / "eval.json"),
-                         summary = read_json(dir / "summary.json");
+    const auto eval = read_record<EvalReport>(dir / "eval.json");
+    const auto summary = read_record<RunSummary>(dir / "summary.json");
     if (const auto st = read_job_status((dir / "sweep_status.json").string())) {
       row.status = job_state_name(st->state);
       row.error = st->error;
-    } else if (eval.is_object() && summary.is_object()) {
+    } else if (eval && summary) {
       row.status = "done";
     } else {
       row.status = fs::exists(dir) ? "incomplete" : "pending";
     }
-    if (eval.is_object()) {
-      row.metric_name = eval.value("metric_name", "");
-      row.metric = opt<double>(eval, "metric");
-      row.loss = opt<double>(eval, "loss");
-      row.fake_quant_metric = opt<double>(eval, "fake_quant_metric");
-      row.weight_bytes = opt<int64_t>(eval, "weight_bytes");
-      row.arena_bytes = opt<int64_t>(eval, "arena_bytes");
-      row.arena_lower_bound = opt<int64_t>(eval, "arena_lower_bound");
-      row.flash_estimate = opt<int64_t>(eval, "flash_estimate");
-      row.macs = opt<int64_t>(eval, "macs");
-      row.parameters = opt<int64_t>(eval, "parameters");
+    if (eval) {
+      row.metric_name = eval->metric_name;
+      row.metric = eval->metric;
+      row.loss = eval->loss;
+      row.fake_quant_metric = eval->fake_quant_metric;
+      row.weight_bytes = eval->weight_bytes;
+      row.arena_bytes = eval->arena_bytes;
+      row.arena_lower_bound = eval->arena_lower_bound;
+      row.flash_estimate = eval->flash_estimate;
+      row.macs = eval->macs;
+      row.parameters = eval->parameters;
     }
-    if (row.metric_name.empty() && summary.is_object())
-      row.metric_name = summary.value("metric", "");
+    if (row.metric_name.empty() && summary) row.metric_name = summary->metric_name;
     row.own_train_seconds = phase_seconds(summary);
     row.train_seconds = row.own_train_seconds;
 
     if (!r.float_run.empty()) {
       const SweepRun* f = spec.find(r.float_run);
       const fs::path fdir = spec.run_dir(*f);
-      row.float_metric = opt<double>(read_json(fdir / "eval.json"), "metric");
-      const auto fsec = phase_seconds(read_json(fdir / "summary.json"));
+      if (const auto fe = read_record<EvalReport>(fdir / "eval.json"))
+        row.float_metric = fe->metric;
+      const auto fsec = phase_seconds(read_record<RunSummary>(fdir / "summary.json"));
       if (row.train_seconds && fsec) row.train_seconds = *row.train_seconds + *fsec;
     } else if (r.method == Method::kFloat) {
       row.float_metric = row.metric;
-    } else if (summary.is_object() && summary.contains("float")) {
-      row.float_metric = opt<double>(summary["float"], "metric");
+    } else if (summary) {
+      row.float_metric = summary->float_phase.metric;
     }
     rows.push_back(row);
   }

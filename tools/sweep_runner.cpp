@@ -1,7 +1,6 @@
 #include "tools/sweep_runner.h"
 
-#include <fcntl.h>
-#include <spawn.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,8 +16,7 @@
 
 #include "qat/atomic_file.h"
 #include "qat/errors.h"
-
-extern char** environ;
+#include "qat/process.h"
 
 namespace qat::sweep {
 namespace fs = std::filesystem;
@@ -30,66 +28,16 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-class FileActions {
- public:
-  FileActions() { posix_spawn_file_actions_init(&a_); }
-  ~FileActions() { posix_spawn_file_actions_destroy(&a_); }
-  FileActions(const FileActions&) = delete;
-  FileActions& operator=(const FileActions&) = delete;
-  posix_spawn_file_actions_t* get() { return &a_; }
-
- private:
-  posix_spawn_file_actions_t a_;
-};
-
-class SpawnAttributes {
- public:
-  SpawnAttributes() { posix_spawnattr_init(&a_); }
-  ~SpawnAttributes() { posix_spawnattr_destroy(&a_); }
-  SpawnAttributes(const SpawnAttributes&) = delete;
-  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
-  posix_spawnattr_t* get() { return &a_; }
-
- private:
-  posix_spawnattr_t a_;
-};
-
-// Starts argv with stdin from /dev/null and stdout + stderr appended to `log`. The child gets its
-// own process group: a terminal Ctrl-C reaches only the sweep, which then stops every child
-// (and whatever the child started) with one kill(-pgid).
+// Starts argv with stdout + stderr appended to `log`, in a process group of its own: a terminal
+// Ctrl-C reaches only the sweep, which then stops every child (and whatever the child started)
+// with one kill(-pgid).
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  if (argv.empty()) throw Error("empty command");
-  FileActions fa;
-  posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(fa.get(), STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(fa.get(), STDOUT_FILENO, STDERR_FILENO);
-  SpawnAttributes attr;
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (const int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(attr.get(), &none);
-  posix_spawnattr_setsigdefault(attr.get(), &defaults);
-  posix_spawnattr_setpgroup(attr.get(), 0);
-  posix_spawnattr_setflags(attr.get(),
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], fa.get(), attr.get(), args.data(), environ);
-  if (rc != 0) throw Error("cannot start " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-std::string quoted(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) {
-    const bool plain = !a.empty() && a.find_first_of(" \t'\"{}[]*?$\\") == std::string::npos;
-    s += (s.empty() ? "" : " ") + (plain ? a : "'" + a + "'");
-  }
-  return s;
+  SpawnOptions o;
+  o.stdout_path = log;
+  o.append = true;
+  o.own_process_group = true;
+  o.search_path = true;
+  return spawn_process(argv, o);
 }
 
 // "qat train" / "sh": what a failed step was, for the error column.
@@ -98,12 +46,6 @@ std::string step_name(const std::vector<std::string>& argv) {
   if (argv.size() > 1 && !argv[1].empty() && argv[1][0] != '-' && argv[1].size() < 16)
     name += " " + argv[1];
   return name;
-}
-
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
-  return "stopped";
 }
 
 std::uintmax_t file_size_or_zero(const std::string& path) {
@@ -207,7 +149,7 @@ class Scheduler {
   bool launch(Active& a, std::string& error) {
     const Job& job = jobs_[a.job];
     const auto& argv = job.steps[a.step];
-    std::ofstream(log_of(job), std::ios::app) << "$ " << quoted(argv) << "\n";
+    std::ofstream(log_of(job), std::ios::app) << "$ " << command_line(argv) << "\n";
     try {
       a.pid = spawn(argv, log_of(job));
       return true;

@@ -1,4 +1,4 @@
-#include "qat/run_config.h"
+#include "train/run_config.h"
 
 #include <cmath>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "export/source.h"
+#include "tools/source.h"
 
 #include <filesystem>
 #include <thread>
@@ -7,7 +7,7 @@
 #include "export/lower.h"
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
-#include "qat/evaluate.h"
+#include "train/evaluate.h"
 
 namespace qat::exporter {
 namespace fs = std::filesystem;
@@ -40,8 +40,8 @@ ExportSource resolve_source(const std::string& target, const std::string& checkp
 TensorData test_split(const ExportSource& s) {
   if (!s.run)
     throw ExportError("no run directory known for " + s.model.source + ": cannot load test data");
-  nlohmann::json meta{{"input", {{"mean", s.model.input_mean}, {"std", s.model.input_std}}}};
-  return load_test_split(*s.run, meta);
+  return load_test_split(*s.run,
+                         {s.model.input_mean, s.model.input_std, s.model.graph.input_node().shape});
 }
 
 std::vector<TestVector> make_vectors(const ExportSource& s, const Program& p, int n) {

@@ -1,4 +1,4 @@
-#include "qat/trainer.h"
+#include "train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -13,9 +13,10 @@
 
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
+#include "qat/json_fields.h"
 #include "qat/log.h"
-#include "qat/progress.h"
-#include "qat/task.h"
+#include "train/progress.h"
+#include "train/task.h"
 
 namespace qat {
 namespace fs = std::filesystem;
@@ -68,23 +69,20 @@ class MetricsLog {
   }
   // Keeps rows of earlier phases and rows of `phase` up to epoch `keep` (-1: none of it), so a
   // resumed run rewrites what comes after.
-  void truncate(const std::string& phase, int64_t keep) {
-    static const std::vector<std::string> order = {"float", "ptq", "qat"};
-    const auto rank = [&](const std::string& p) {
-      return std::find(order.begin(), order.end(), p) - order.begin();
-    };
+  void truncate(Phase phase, int64_t keep) {
     std::vector<std::string> kept;
     for (const auto& r : rows_) {
-      const std::string p = r.substr(0, r.find(','));
+      const std::optional<Phase> p = phase_from_name(r.substr(0, r.find(',')));
+      if (!p) throw TrainingError(path_.string() + ": unknown phase in row '" + r + "'");
       const int64_t e = std::stoll(r.substr(r.find(',') + 1));
-      if (rank(p) < rank(phase) || (p == phase && e <= keep)) kept.push_back(r);
+      if (*p < phase || (*p == phase && e <= keep)) kept.push_back(r);
     }
     rows_ = kept;
   }
-  void add(const std::string& phase, int64_t epoch, double lr, double tl, double tm,
-           const EvalResult* test, double seconds) {
+  void add(Phase phase, int64_t epoch, double lr, double tl, double tm, const EvalResult* test,
+           double seconds) {
     std::ostringstream o;
-    o << phase << ',' << epoch << ',' << lr << ',' << tl << ',' << tm << ',';
+    o << phase_name(phase) << ',' << epoch << ',' << lr << ',' << tl << ',' << tm << ',';
     if (test)
       o << test->loss << ',' << test->metric;
     else
@@ -101,6 +99,38 @@ class MetricsLog {
   std::vector<std::string> rows_;
 };
 
+// The figures of a phase as a checkpoint recorded them.
+PhaseResult result_from(const CheckpointMeta& meta) {
+  PhaseResult r;
+  if (meta.test) {
+    r.ran = true;
+    r.loss = meta.test->loss;
+    r.metric = meta.test->metric;
+  }
+  r.seconds = meta.seconds.value_or(0.0);
+  return r;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Loads both splits, normalised with the training split's statistics (identity when the
+// dataset's `normalize` is off); returns the statistics through `stats`.
+template <class Dataset>
+void load_normalised(Dataset train, Dataset test, bool normalize, TensorData& train_t,
+                     TensorData& test_t, data::ChannelStats& stats) {
+  const auto c = static_cast<size_t>(train.shape.at(0));
+  stats = {std::vector<double>(c, 0.0), std::vector<double>(c, 1.0)};
+  if (normalize) {
+    stats = data::compute_channel_stats(train);
+    data::normalize(train, stats);
+    data::normalize(test, stats);
+  }
+  train_t = to_tensors(train);
+  test_t = to_tensors(test);
+}
+
 class Run {
  public:
   Run(const RunConfig& cfg, const TrainOptions& opts)
@@ -116,7 +146,8 @@ class Run {
       finish(model);
       return summary_;
     }
-    GraphModule qmodel = quantize_phase(model);
+    GraphModule qmodel = ptq_phase(model);
+    qmodel = qat_phase(qmodel);
     if (summary_.interrupted) return summary_;
     finish(qmodel);
     return summary_;
@@ -138,8 +169,7 @@ class Run {
       if (!fs::exists(dir_ / "state.json"))
         throw TrainingError(dir_.string() +
                             ": nothing to resume (no state.json); start without --resume");
-      std::ifstream in(dir_ / "state.json");
-      state_ = nlohmann::json::parse(in);
+      state_ = read_json_file<RunState>((dir_ / "state.json").string());
       std::ifstream cin(config_path);
       std::stringstream saved;
       saved << cin.rdbuf();
@@ -148,13 +178,13 @@ class Run {
                             " differs from the config given now; --resume continues the same run "
                             "(use a new output directory for a changed config)");
       metrics_.load();
-      spdlog::info("resuming {} at {} epoch {}", dir_.string(), state_.value("phase", "float"),
-                   state_.value("epoch", 0));
+      spdlog::info("resuming {} at {} epoch {}", dir_.string(), phase_name(state_.phase),
+                   state_.epoch);
     } else {
       if (fs::exists(dir_ / "state.json"))
         spdlog::warn("{} holds a previous run; it is overwritten (use --resume to continue it)",
                      dir_.string());
-      state_ = {{"phase", "float"}, {"epoch", 0}};
+      state_ = {};
       write_file_atomic(config_path.string(), config_text);
       fs::remove(dir_ / "metrics.csv");
       fs::remove(dir_ / "summary.json");
@@ -166,51 +196,41 @@ class Run {
 
   void load_data() {
     const auto t0 = std::chrono::steady_clock::now();
-    if (cfg_.dataset.task == data::Task::kClassification) {
-      train_ = to_tensors(data::load_classification(cfg_.dataset, data::Split::kTrain));
-      test_ = to_tensors(data::load_classification(cfg_.dataset, data::Split::kTest));
+    // Per-channel z-score from the training split (datasets/dataset.h); stored with every
+    // checkpoint so export and the MCU scale inputs the same way.
+    data::ChannelStats stats;
+    const bool normalize = cfg_.dataset.normalize;
+    if (cfg_.dataset.task == TaskKind::kClassification) {
+      data::ArrayDataset train = data::load_classification(cfg_.dataset, data::Split::kTrain);
+      load_normalised(std::move(train), data::load_classification(cfg_.dataset, data::Split::kTest),
+                      normalize, train_, test_, stats);
     } else {
-      train_ = to_tensors(data::load_detection(cfg_.dataset, data::Split::kTrain));
-      test_ = to_tensors(data::load_detection(cfg_.dataset, data::Split::kTest));
+      data::DetectionDataset train = data::load_detection(cfg_.dataset, data::Split::kTrain);
+      load_normalised(std::move(train), data::load_detection(cfg_.dataset, data::Split::kTest),
+                      normalize, train_, test_, stats);
     }
-    // Per-channel z-score from the training split; stored with every checkpoint so export and
-    // the MCU scale inputs the same way.
-    const int64_t c = train_.x.size(1);
-    std::vector<double> mean(static_cast<size_t>(c), 0.0), stdv(static_cast<size_t>(c), 1.0);
-    if (cfg_.dataset.normalize) {
-      const torch::Tensor flat = train_.x.transpose(0, 1).reshape({c, -1}).to(torch::kDouble);
-      const torch::Tensor m = flat.mean(1), s = flat.std(1).clamp_min(1e-8);
-      for (int64_t i = 0; i < c; ++i) {
-        mean[static_cast<size_t>(i)] = m[i].item<double>();
-        stdv[static_cast<size_t>(i)] = s[i].item<double>();
-      }
-      std::vector<int64_t> shape(static_cast<size_t>(train_.x.dim()), 1);
-      shape[1] = c;
-      const torch::Tensor mt = torch::tensor(mean, torch::kDouble).reshape(shape).to(torch::kFloat);
-      const torch::Tensor st = torch::tensor(stdv, torch::kDouble).reshape(shape).to(torch::kFloat);
-      train_.x = (train_.x - mt) / st;
-      test_.x = (test_.x - mt) / st;
-    }
-    input_meta_ = {{"mean", mean}, {"std", stdv}, {"shape", cfg_.dataset.input}};
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    input_ = {stats.mean, stats.std, cfg_.dataset.input};
     spdlog::info("dataset {}: {} training and {} test samples of shape {} ({:.1f} s)",
-                 cfg_.dataset.name, train_.size(), test_.size(), shape_str(cfg_.dataset.input), s);
+                 cfg_.dataset.name, train_.size(), test_.size(), shape_str(cfg_.dataset.input),
+                 seconds_since(t0));
     if (train_.size() == 0 || test_.size() == 0) throw TrainingError("dataset has an empty split");
   }
 
-  nlohmann::json meta(const std::string& phase, int64_t epoch) const {
-    return {{"run", cfg_.name},
-            {"phase", phase},
-            {"epoch", epoch},
-            {"head", cfg_.model.head},
-            {"input", input_meta_},
-            {"dataset", cfg_.dataset.name},
-            {"metric", task_->metric_name()}};
+  CheckpointMeta meta(Phase phase, int64_t epoch) const {
+    CheckpointMeta m;
+    m.run = cfg_.name;
+    m.phase = phase;
+    m.epoch = epoch;
+    m.head = cfg_.model.head;
+    m.input = input_;
+    m.dataset = cfg_.dataset.name;
+    m.metric = task_->metric_name();
+    return m;
   }
 
-  void save_state(const std::string& phase, int64_t epoch) {
-    state_ = {{"phase", phase}, {"epoch", epoch}};
-    write_file_atomic((dir_ / "state.json").string(), state_.dump(2) + "\n");
+  void save_state(Phase phase, int64_t epoch) {
+    state_ = {phase, epoch};
+    write_json_file((dir_ / "state.json").string(), state_);
   }
 
   bool should_stop() {
@@ -273,8 +293,8 @@ class Run {
   // One training phase's epochs: learning rate, training, evaluation, then the checkpoint, the
   // metrics row and the resume state, in that order (a crash between them loses nothing).
   struct EpochLoop {
-    std::string phase;       // "float" / "qat": labels, metrics rows, checkpoint metadata
-    std::string next_state;  // resume state once the last epoch is done
+    Phase phase;       // kFloat / kQat: labels, metrics rows, checkpoint metadata
+    Phase next_state;  // resume state once the last epoch is done
     Mode train_mode, eval_mode;
     fs::path checkpoint;
     PhaseResult* result;
@@ -291,17 +311,15 @@ class Run {
       const double lr = p.schedule.lr_at(p.optimizer.lr, e, epochs);
       set_lr(opt, lr);
       if (l.before_epoch) l.before_epoch(e);
-      const std::string label =
-          "[" + l.phase + " " + std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
+      const std::string label = "[" + std::string(phase_name(l.phase)) + " " +
+                                std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
       const auto [tl, tm] = train_epoch(model, opt, p, label, e, l.train_mode);
       std::optional<EvalResult> ev;
       if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(model, l.eval_mode, label);
-      const double secs =
-          seconds_before +
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      nlohmann::json m = meta(l.phase, e + 1);
-      m["seconds"] = secs;
-      if (ev) m["test"] = {{"loss", ev->loss}, {"metric", ev->metric}};
+      const double secs = seconds_before + seconds_since(t0);
+      CheckpointMeta m = meta(l.phase, e + 1);
+      m.seconds = secs;
+      if (ev) m.test = TestFigures{ev->loss, ev->metric};
       save_checkpoint(l.checkpoint.string(), model, m, &opt, {{"rng", rng_state()}});
       metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs);
       save_state(e + 1 == epochs ? l.next_state : l.phase, e + 1);
@@ -311,19 +329,23 @@ class Run {
     return true;
   }
 
+  // Loads a checkpoint of this run and restores the random generator it saved.
+  Checkpoint resume_from(const fs::path& path) {
+    Checkpoint ck = load_checkpoint(path.string());
+    if (ck.tensors.count("rng")) set_rng_state(ck.tensors.at("rng"));
+    return ck;
+  }
+
   // Float training (or its resumption); returns the trained float model.
   GraphModule float_phase() {
-    const std::string phase = state_.value("phase", "float");
-    const int64_t state_epoch = state_.value("epoch", 0);
     const fs::path ckpt = dir_ / "float.pt";
     GraphModule model{nullptr};
     int64_t start = 0;
-    if (opts_.resume && (phase != "float" || state_epoch > 0)) {
-      Checkpoint ck = load_checkpoint(ckpt.string());
+    if (opts_.resume && (state_.phase != Phase::kFloat || state_.epoch > 0)) {
+      Checkpoint ck = resume_from(ckpt);
       model = ck.model;
-      start = ck.meta.at("epoch").get<int64_t>();
-      if (ck.tensors.count("rng")) set_rng_state(ck.tensors.at("rng"));
-      summary_.float_phase = float_result_from(ck.meta);
+      start = ck.meta.epoch;
+      summary_.float_phase = result_from(ck.meta);
     } else {
       torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
       model = GraphModule(cfg_.model.graph, cfg_.quant);
@@ -338,13 +360,13 @@ class Run {
     }
     const PhaseConfig& p = cfg_.train;
     const int64_t epochs = p.enabled ? p.epochs : 0;
-    if (phase != "float") return model;  // float phase finished earlier
-    metrics_.truncate("float", start);
+    if (state_.phase != Phase::kFloat) return model;  // float phase finished earlier
+    metrics_.truncate(Phase::kFloat, start);
     auto opt = make_optimizer(*model, p.optimizer);
     if (start > 0) load_optimizer_state(ckpt.string(), *opt);
     const EpochLoop loop{
-        "float",
-        "ptq",
+        Phase::kFloat,
+        Phase::kPtq,
         Mode::kFloat,
         Mode::kFloat,
         ckpt,
@@ -357,23 +379,12 @@ class Run {
     if (epochs == 0 || !summary_.float_phase.ran) {
       const EvalResult ev = evaluate(*model, Mode::kFloat, "[float]");
       summary_.float_phase = {epochs > 0, ev.loss, ev.metric, 0.0};
-      nlohmann::json m = meta("float", epochs);
-      m["test"] = {{"loss", ev.loss}, {"metric", ev.metric}};
+      CheckpointMeta m = meta(Phase::kFloat, epochs);
+      m.test = TestFigures{ev.loss, ev.metric};
       save_checkpoint(ckpt.string(), *model, m, opt.get(), {{"rng", rng_state()}});
-      save_state("ptq", epochs);
+      save_state(Phase::kPtq, epochs);
     }
     return model;
-  }
-
-  static PhaseResult float_result_from(const nlohmann::json& meta) {
-    PhaseResult r;
-    if (meta.contains("test")) {
-      r.ran = true;
-      r.loss = meta["test"]["loss"].get<double>();
-      r.metric = meta["test"]["metric"].get<double>();
-    }
-    r.seconds = meta.value("seconds", 0.0);
-    return r;
   }
 
   void calibrate(GraphModuleImpl& model, int64_t batches) {
@@ -387,67 +398,75 @@ class Run {
       model.forward(make_batch(train_, perm.narrow(0, i, std::min(bs, train_.size() - i))).x);
   }
 
-  GraphModule quantize_phase(GraphModule float_model) {
-    const std::string phase = state_.value("phase", "float");
-    const int64_t state_epoch = state_.value("epoch", 0);
-    const fs::path ptq_ckpt = dir_ / "ptq.pt", qat_ckpt = dir_ / "qat.pt";
-    GraphModule qmodel{nullptr};
-    int64_t start = 0;
-    if (phase == "qat" || phase == "done") {
-      Checkpoint ptq_ck = load_checkpoint(ptq_ckpt.string());
-      summary_.ptq = float_result_from(ptq_ck.meta);
+  // Batchnorm folding, calibration and the PTQ evaluation (or, resuming after them, the PTQ
+  // checkpoint); returns the calibrated model QAT starts from.
+  GraphModule ptq_phase(GraphModule float_model) {
+    const fs::path ckpt = dir_ / "ptq.pt";
+    if (state_.phase == Phase::kQat || state_.phase == Phase::kDone) {
+      Checkpoint ck = resume_from(ckpt);
+      summary_.ptq = result_from(ck.meta);
       summary_.ptq.ran = cfg_.ptq.enabled;
-      if (state_epoch > 0) {
-        Checkpoint ck = load_checkpoint(qat_ckpt.string());
+      return ck.model;
+    }
+    spdlog::info(
+        "folding batchnorm and calibrating ({} scheme, {}-bit weights, {}-bit activations)",
+        scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
+        cfg_.quant.activations.bits);
+    GraphModule qmodel(float_model->fold_batchnorm());
+    const auto t0 = std::chrono::steady_clock::now();
+    // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
+    calibrate(*qmodel, cfg_.ptq.enabled ? cfg_.ptq.batches : 1);
+    for (const std::string& clip : qmodel->fixed_format_clipping())
+      spdlog::warn("{} (quant frac_bits; drop it to let calibration choose each format)", clip);
+    qmodel->freeze_observers(true);
+    CheckpointMeta m = meta(Phase::kPtq, 0);
+    if (cfg_.ptq.enabled) {
+      const EvalResult ev = evaluate(*qmodel, Mode::kEval, "[ptq]");
+      const double secs = seconds_since(t0);
+      summary_.ptq = {true, ev.loss, ev.metric, secs};
+      m.test = TestFigures{ev.loss, ev.metric};
+      m.seconds = secs;
+      metrics_.truncate(Phase::kPtq, -1);
+      metrics_.add(Phase::kPtq, 0, 0.0, 0.0, 0.0, &ev, secs);
+    }
+    save_checkpoint(ckpt.string(), *qmodel, m, nullptr, {{"rng", rng_state()}});
+    save_state(Phase::kQat, 0);
+    return qmodel;
+  }
+
+  // Quantization-aware training from the calibrated model (or its resumption).
+  GraphModule qat_phase(GraphModule qmodel) {
+    const fs::path ckpt = dir_ / "qat.pt";
+    int64_t start = 0;
+    if (state_.phase == Phase::kQat || state_.phase == Phase::kDone) {
+      if (state_.epoch > 0) {
+        Checkpoint ck = resume_from(ckpt);
         qmodel = ck.model;
-        start = ck.meta.at("epoch").get<int64_t>();
-        if (ck.tensors.count("rng")) set_rng_state(ck.tensors.at("rng"));
-        summary_.qat = float_result_from(ck.meta);
-      } else {
-        qmodel = ptq_ck.model;
-        if (ptq_ck.tensors.count("rng")) set_rng_state(ptq_ck.tensors.at("rng"));
+        start = ck.meta.epoch;
+        summary_.qat = result_from(ck.meta);
       }
-    } else {
-      spdlog::info(
-          "folding batchnorm and calibrating ({} scheme, {}-bit weights, {}-bit activations)",
-          scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
-          cfg_.quant.activations.bits);
-      qmodel = GraphModule(float_model->fold_batchnorm());
-      const auto t0 = std::chrono::steady_clock::now();
-      // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
-      calibrate(*qmodel, cfg_.ptq.enabled ? cfg_.ptq.batches : 1);
-      for (const std::string& clip : qmodel->fixed_format_clipping())
-        spdlog::warn("{} (quant frac_bits; drop it to let calibration choose each format)", clip);
-      qmodel->freeze_observers(true);
-      nlohmann::json m = meta("ptq", 0);
-      if (cfg_.ptq.enabled) {
-        const EvalResult ev = evaluate(*qmodel, Mode::kEval, "[ptq]");
-        const double secs =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        summary_.ptq = {true, ev.loss, ev.metric, secs};
-        m["test"] = {{"loss", ev.loss}, {"metric", ev.metric}};
-        m["seconds"] = secs;
-        metrics_.truncate("ptq", -1);
-        metrics_.add("ptq", 0, 0.0, 0.0, 0.0, &ev, secs);
-      }
-      save_checkpoint(ptq_ckpt.string(), *qmodel, m, nullptr, {{"rng", rng_state()}});
-      save_state("qat", 0);
     }
     const PhaseConfig& p = cfg_.qat;
     const int64_t epochs = p.enabled ? p.epochs : 0;
     if (epochs == 0) return qmodel;
-    metrics_.truncate("qat", start);
+    metrics_.truncate(Phase::kQat, start);
     if (start == 0) {
       qmodel->freeze_observers(p.freeze_observers_epoch == 0);
       qmodel->init_learned_scales();
     }
     auto opt = make_optimizer(*qmodel, p.optimizer);
-    if (start > 0) load_optimizer_state(qat_ckpt.string(), *opt);
-    const EpochLoop loop{
-        "qat", "done", Mode::kQat, Mode::kEval, qat_ckpt, &summary_.qat, false, [&](int64_t e) {
-          if (p.freeze_observers_epoch >= 0 && e >= p.freeze_observers_epoch)
-            qmodel->freeze_observers(true);
-        }};
+    if (start > 0) load_optimizer_state(ckpt.string(), *opt);
+    const EpochLoop loop{Phase::kQat,
+                         Phase::kDone,
+                         Mode::kQat,
+                         Mode::kEval,
+                         ckpt,
+                         &summary_.qat,
+                         false,
+                         [&](int64_t e) {
+                           if (p.freeze_observers_epoch >= 0 && e >= p.freeze_observers_epoch)
+                             qmodel->freeze_observers(true);
+                         }};
     run_epochs(loop, *qmodel, *opt, p, start, epochs);
     return qmodel;
   }
@@ -456,17 +475,17 @@ class Run {
     model->eval();
     model->set_mode(cfg_.quant.enabled ? Mode::kEval : Mode::kFloat);
     model->freeze_observers(true);
-    nlohmann::json m = meta(cfg_.quant.enabled ? (summary_.qat.ran ? "qat" : "ptq") : "float", 0);
+    CheckpointMeta m = meta(
+        cfg_.quant.enabled ? (summary_.qat.ran ? Phase::kQat : Phase::kPtq) : Phase::kFloat, 0);
     const PhaseResult& final_result =
         summary_.qat.ran ? summary_.qat : (summary_.ptq.ran ? summary_.ptq : summary_.float_phase);
-    m["test"] = {{"loss", final_result.loss}, {"metric", final_result.metric}};
+    m.test = TestFigures{final_result.loss, final_result.metric};
     save_checkpoint((dir_ / "model.pt").string(), *model, m);
-    save_state("done", 0);
-    nlohmann::json s = summary_.to_json();
-    s["parameters"] = cfg_.model.graph.parameter_count();
-    s["macs"] = cfg_.model.graph.macs();
-    s["config"] = cfg_.config_file;
-    write_file_atomic((dir_ / "summary.json").string(), s.dump(2) + "\n");
+    save_state(Phase::kDone, 0);
+    summary_.parameters = cfg_.model.graph.parameter_count();
+    summary_.macs = cfg_.model.graph.macs();
+    summary_.config = cfg_.config_file;
+    write_json_file((dir_ / "summary.json").string(), summary_);
   }
 
   const RunConfig& cfg_;
@@ -475,21 +494,13 @@ class Run {
   MetricsLog metrics_;
   std::unique_ptr<Task> task_;
   TensorData train_, test_;
-  nlohmann::json input_meta_, state_;
+  InputNormalization input_;
+  RunState state_;
   RunSummary summary_;
   int64_t epochs_this_session_ = 0;
 };
 
 }  // namespace
-
-nlohmann::json PhaseResult::to_json() const {
-  return {{"ran", ran}, {"loss", loss}, {"metric", metric}, {"seconds", seconds}};
-}
-
-nlohmann::json RunSummary::to_json() const {
-  return {{"run_dir", run_dir},   {"metric", metric_name}, {"float", float_phase.to_json()},
-          {"ptq", ptq.to_json()}, {"qat", qat.to_json()},  {"interrupted", interrupted}};
-}
 
 RunSummary train_run(const RunConfig& cfg, const TrainOptions& opts) {
   Run run(cfg, opts);

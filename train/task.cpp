@@ -1,10 +1,10 @@
-#include "qat/task.h"
+#include "train/task.h"
 
 #include <ATen/ATen.h>
 
 #include "losses/yolo_loss.h"
 #include "qat/errors.h"
-#include "qat/progress.h"
+#include "train/progress.h"
 
 namespace qat {
 namespace {
@@ -59,11 +59,7 @@ class Classification : public Task {
 
 class Detection : public Task {
  public:
-  explicit Detection(const nlohmann::json& head) {
-    layout_.grid = head.at("grid").get<int64_t>();
-    layout_.boxes = head.at("boxes").get<int64_t>();
-    layout_.classes = head.at("classes").get<int64_t>();
-  }
+  explicit Detection(const ModelHead& head) : layout_{head.grid, head.boxes, head.classes} {}
   std::string metric_name() const override { return "mAP50"; }
 
   torch::Tensor loss(const torch::Tensor& out, const Batch& b) const override {
@@ -85,7 +81,7 @@ class Detection : public Task {
       const int64_t n = std::min(batch_size, d.size() - i);
       const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
       outs.push_back(out);
-      std::vector<std::vector<data::Box>> gt(d.boxes.begin() + i, d.boxes.begin() + i + n);
+      std::vector<std::vector<Box>> gt(d.boxes.begin() + i, d.boxes.begin() + i + n);
       loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_)
                       .total.item<double>() *
                   static_cast<double>(n);
@@ -98,7 +94,7 @@ class Detection : public Task {
     return r;
   }
 
-  double map_of(const torch::Tensor& out, const std::vector<std::vector<data::Box>>& gt) const {
+  double map_of(const torch::Tensor& out, const std::vector<std::vector<Box>>& gt) const {
     const torch::Tensor o = out.detach().to(torch::kFloat).contiguous();
     std::vector<std::vector<detect::Detection>> dets;
     for (int64_t i = 0; i < o.size(0); ++i)
@@ -178,7 +174,7 @@ void augment(Batch& b, const AugmentConfig& a) {
     // Drop boxes whose centre left the image.
     for (auto& boxes : b.boxes)
       boxes.erase(std::remove_if(boxes.begin(), boxes.end(),
-                                 [](const data::Box& box) {
+                                 [](const Box& box) {
                                    return box.cx < 0 || box.cx >= 1 || box.cy < 0 || box.cy >= 1;
                                  }),
                   boxes.end());
@@ -196,25 +192,21 @@ void apply_mixup(Batch& b, double alpha) {
   b.lambda = lambda;
 }
 
-std::unique_ptr<Task> make_task(const nlohmann::json& head) {
-  const std::string task = head.at("task").get<std::string>();
-  if (task == "classification") return std::make_unique<Classification>();
-  if (task == "detection") return std::make_unique<Detection>(head);
-  throw Error("unknown task '" + task + "'");
+std::unique_ptr<Task> make_task(const ModelHead& head) {
+  if (head.task == TaskKind::kDetection) return std::make_unique<Detection>(head);
+  return std::make_unique<Classification>();
 }
 
-EvalResult score_outputs(const nlohmann::json& head, const torch::Tensor& outputs,
-                         const TensorData& d) {
+EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d) {
   EvalResult r;
   r.samples = outputs.size(0);
   const torch::Tensor out = outputs.to(torch::kFloat);
-  if (head.at("task") == "classification") {
+  if (head.task == TaskKind::kClassification) {
     r.loss = F::cross_entropy(out, d.labels).item<double>();
     r.metric = out.argmax(1).eq(d.labels).to(torch::kDouble).mean().item<double>();
   } else {
     const Detection det(head);
-    detect::YoloLayout L{head.at("grid").get<int64_t>(), head.at("boxes").get<int64_t>(),
-                         head.at("classes").get<int64_t>()};
+    const detect::YoloLayout L{head.grid, head.boxes, head.classes};
     r.loss = detect::yolo_loss(out, detect::build_yolo_targets(d.boxes, L), L).total.item<double>();
     r.metric = det.map_of(out, d.boxes);
   }

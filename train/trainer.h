@@ -5,14 +5,14 @@
 //   metrics.csv   one row per evaluated epoch and step
 //   float.pt, ptq.pt, qat.pt   checkpoints (atomic writes), model.pt the final model
 //   state.json    where the run is, for --resume; summary.json the final figures
+//                 (train/run_record.h)
 // Quantized figures come from the integer-exact evaluation mode (equal to the C kernels).
 #pragma once
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
-#include "qat/run_config.h"
+#include "train/run_config.h"
+#include "train/run_record.h"
 
 namespace qat {
 
@@ -21,22 +21,6 @@ struct TrainOptions {
   bool progress = true;
   // Stop after this many epochs in this process as if interrupted (tests of --resume); -1: off.
   int64_t stop_after_epochs = -1;
-};
-
-struct PhaseResult {
-  bool ran = false;
-  double loss = 0.0;
-  double metric = 0.0;
-  double seconds = 0.0;
-  nlohmann::json to_json() const;
-};
-
-struct RunSummary {
-  std::string run_dir;
-  std::string metric_name;
-  PhaseResult float_phase, ptq, qat;
-  bool interrupted = false;
-  nlohmann::json to_json() const;
 };
 
 RunSummary train_run(const RunConfig& cfg, const TrainOptions& opts = {});

@@ -10,8 +10,8 @@
 #include "export/codegen.h"
 #include "export/int_model.h"
 #include "export/program.h"
-#include "qat/run_config.h"
-#include "qat/task.h"
+#include "train/run_config.h"
+#include "train/task.h"
 
 namespace qat::exporter {
 

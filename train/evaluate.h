@@ -4,11 +4,9 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "qat/checkpoint.h"
-#include "qat/run_config.h"
-#include "qat/task.h"
+#include "train/run_config.h"
+#include "train/task.h"
 
 namespace qat {
 
@@ -18,8 +16,9 @@ std::string run_dir_of(const std::string& config_or_run_dir,
 // The run's config (RUN_DIR/config.yaml).
 RunConfig load_run(const std::string& run_dir, const std::vector<std::string>& overrides = {});
 
-// Test split as tensors, normalised like the checkpoint's training data.
-TensorData load_test_split(const RunConfig& cfg, const nlohmann::json& checkpoint_meta);
+// Test split as tensors, normalised with the statistics a checkpoint stored (the training
+// split's), by the same data::normalize() training used.
+TensorData load_test_split(const RunConfig& cfg, const InputNormalization& input);
 
 // Scores the checkpoint's model in the given mode (kFloat or kEval).
 EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode,

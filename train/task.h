@@ -9,19 +9,19 @@
 #include <vector>
 
 #include <torch/types.h>
-#include <nlohmann/json.hpp>
 
 #include "datasets/dataset.h"
 #include "losses/detection.h"
 #include "qat/graph_module.h"
-#include "qat/run_config.h"
+#include "qat/model_head.h"
+#include "train/run_config.h"
 
 namespace qat {
 
 struct TensorData {
-  torch::Tensor x;                            // [N, ...] float
-  torch::Tensor labels;                       // [N] int64 (classification)
-  std::vector<std::vector<data::Box>> boxes;  // detection
+  torch::Tensor x;                      // [N, ...] float
+  torch::Tensor labels;                 // [N] int64 (classification)
+  std::vector<std::vector<Box>> boxes;  // detection
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
 };
 TensorData to_tensors(const data::ArrayDataset& d);
@@ -29,7 +29,7 @@ TensorData to_tensors(const data::DetectionDataset& d);
 
 struct Batch {
   torch::Tensor x, labels;
-  std::vector<std::vector<data::Box>> boxes;
+  std::vector<std::vector<Box>> boxes;
   // Mixup partner labels and weight: loss = lambda * L(y) + (1 - lambda) * L(y2).
   torch::Tensor labels2;
   double lambda = 1.0;
@@ -57,11 +57,9 @@ class Task {
                               const std::string& label, bool progress) const = 0;
 };
 
-// From the model head description ({"task": "classification"} / {"task": "detection", ...}).
-std::unique_ptr<Task> make_task(const nlohmann::json& head);
+std::unique_ptr<Task> make_task(const ModelHead& head);
 
 // Evaluates raw model outputs [N, ...] (any engine) against a split.
-EvalResult score_outputs(const nlohmann::json& head, const torch::Tensor& outputs,
-                         const TensorData& d);
+EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d);
 
 }  // namespace qat

@@ -1,4 +1,4 @@
-#include "qat/progress.h"
+#include "train/progress.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "qat/evaluate.h"
+#include "train/evaluate.h"
 
 #include <filesystem>
 
@@ -21,17 +21,16 @@ RunConfig load_run(const std::string& run_dir, const std::vector<std::string>& o
   return load_run_config(cfg.string(), overrides);
 }
 
-TensorData load_test_split(const RunConfig& cfg, const nlohmann::json& meta) {
-  TensorData test = cfg.dataset.task == data::Task::kClassification
-                        ? to_tensors(data::load_classification(cfg.dataset, data::Split::kTest))
-                        : to_tensors(data::load_detection(cfg.dataset, data::Split::kTest));
-  const auto mean = meta.at("input").at("mean").get<std::vector<double>>();
-  const auto stdv = meta.at("input").at("std").get<std::vector<double>>();
-  std::vector<int64_t> shape(static_cast<size_t>(test.x.dim()), 1);
-  shape[1] = static_cast<int64_t>(mean.size());
-  test.x = (test.x - torch::tensor(mean, torch::kDouble).reshape(shape).to(torch::kFloat)) /
-           torch::tensor(stdv, torch::kDouble).reshape(shape).to(torch::kFloat);
-  return test;
+TensorData load_test_split(const RunConfig& cfg, const InputNormalization& input) {
+  const data::ChannelStats stats{input.mean, input.std};
+  if (cfg.dataset.task == TaskKind::kClassification) {
+    data::ArrayDataset d = data::load_classification(cfg.dataset, data::Split::kTest);
+    data::normalize(d, stats);
+    return to_tensors(d);
+  }
+  data::DetectionDataset d = data::load_detection(cfg.dataset, data::Split::kTest);
+  data::normalize(d, stats);
+  return to_tensors(d);
 }
 
 EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode,
@@ -39,7 +38,7 @@ EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mod
   GraphModule m = ck.model;
   m->eval();
   m->set_mode(mode);
-  const auto task = make_task(ck.meta.at("head"));
+  const auto task = make_task(ck.meta.head);
   return task->evaluate(*m, test, 256, std::string("[eval ") + mode_name(mode) + "]", progress);
 }
 

@@ -1,0 +1,183 @@
+#include "export/kernel_table.h"
+
+#include "qat/errors.h"
+
+namespace qat::exporter {
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+// Host entries: unpack KernelArgs into the kernel's own signature.
+template <class P, class T, class W,
+          void (*F)(const P*, const T*, const W*, const int32_t*, const qk_requant*, T*, void*)>
+void weighted(const KernelArgs& a) {
+  F(static_cast<const P*>(a.params), static_cast<const T*>(a.in[0]),
+    static_cast<const W*>(a.weights), a.bias, a.rq, static_cast<T*>(a.out), a.scratch);
+}
+
+template <class T, void (*F)(const qk_add_params*, const T*, const T*, T*)>
+void binary(const KernelArgs& a) {
+  F(static_cast<const qk_add_params*>(a.params), static_cast<const T*>(a.in[0]),
+    static_cast<const T*>(a.in[1]), static_cast<T*>(a.out));
+}
+
+template <class T, void (*F)(const qk_pool_params*, const T*, T*)>
+void unary(const KernelArgs& a) {
+  F(static_cast<const qk_pool_params*>(a.params), static_cast<const T*>(a.in[0]),
+    static_cast<T*>(a.out));
+}
+
+template <class T, void (*F)(int32_t, int32_t, const T*, T*)>
+void global_pool(const KernelArgs& a) {
+  const auto* p = static_cast<const GlobalPoolParams*>(a.params);
+  F(p->spatial, p->channels, static_cast<const T*>(a.in[0]), static_cast<T*>(a.out));
+}
+
+template <class T, void (*F)(int32_t, int32_t, int32_t, const T*, T*)>
+void clamp(const KernelArgs& a) {
+  const auto* p = static_cast<const ClampParams*>(a.params);
+  F(p->size, p->lo, p->hi, static_cast<const T*>(a.in[0]), static_cast<T*>(a.out));
+}
+
+size_t no_scratch(const KernelParams&) {
+  return 0;
+}
+size_t conv_s8_scratch(const KernelParams& p) {
+  return qk_conv_s8_scratch_size(&std::get<qk_conv_params>(p));
+}
+size_t conv_s16_scratch(const KernelParams& p) {
+  return qk_conv_s16_scratch_size(&std::get<qk_conv_params>(p));
+}
+size_t linear_s8_scratch(const KernelParams& p) {
+  return qk_linear_s8_scratch_size(&std::get<qk_linear_params>(p));
+}
+
+constexpr DType k8 = DType::kInt8, k16 = DType::kInt16;
+
+}  // namespace
+
+const char* call_kind_name(CallKind k) {
+  switch (k) {
+    case CallKind::kConv:
+      return "conv";
+    case CallKind::kLinear:
+      return "linear";
+    case CallKind::kAdd:
+      return "add";
+    case CallKind::kMaxPool:
+      return "maxpool";
+    case CallKind::kAvgPool:
+      return "avgpool";
+    case CallKind::kGlobalMaxPool:
+      return "global_maxpool";
+    case CallKind::kGlobalAvgPool:
+      return "global_avgpool";
+    case CallKind::kClamp:
+      return "clamp";
+  }
+  return "?";
+}
+
+std::vector<std::pair<const char*, int32_t>> param_fields(const KernelParams& params) {
+  return std::visit(
+      Overloaded{
+          [](const qk_conv_params& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"in_h", p.in_h},         {"in_w", p.in_w},      {"in_c", p.in_c},
+                    {"out_h", p.out_h},       {"out_w", p.out_w},    {"out_c", p.out_c},
+                    {"k_h", p.k_h},           {"k_w", p.k_w},        {"stride_h", p.stride_h},
+                    {"stride_w", p.stride_w}, {"pad_h", p.pad_h},    {"pad_w", p.pad_w},
+                    {"groups", p.groups},     {"in_zp", p.in_zp},    {"out_zp", p.out_zp},
+                    {"act_min", p.act_min},   {"act_max", p.act_max}};
+          },
+          [](const qk_linear_params& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"in_features", p.in_features},
+                    {"out_features", p.out_features},
+                    {"in_zp", p.in_zp},
+                    {"out_zp", p.out_zp},
+                    {"act_min", p.act_min},
+                    {"act_max", p.act_max}};
+          },
+          [](const qk_add_params& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"size", p.size},     {"a_zp", p.a_zp},       {"b_zp", p.b_zp},
+                    {"out_zp", p.out_zp}, {"a_mult", p.a_mult},   {"b_mult", p.b_mult},
+                    {"shift", p.shift},   {"act_min", p.act_min}, {"act_max", p.act_max}};
+          },
+          [](const qk_pool_params& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"in_h", p.in_h},      {"in_w", p.in_w},         {"c", p.c},
+                    {"out_h", p.out_h},    {"out_w", p.out_w},       {"k_h", p.k_h},
+                    {"k_w", p.k_w},        {"stride_h", p.stride_h}, {"stride_w", p.stride_w},
+                    {"pad_h", p.pad_h},    {"pad_w", p.pad_w},       {"act_min", p.act_min},
+                    {"act_max", p.act_max}};
+          },
+          [](const GlobalPoolParams& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"spatial", p.spatial}, {"channels", p.channels}};
+          },
+          [](const ClampParams& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"size", p.size}, {"lo", p.lo}, {"hi", p.hi}};
+          }},
+      params);
+}
+
+const void* param_data(const KernelParams& p) {
+  return std::visit([](const auto& v) -> const void* { return &v; }, p);
+}
+
+const std::vector<KernelEntry>& kernel_table() {
+  using S = Signature;
+  using K = CallKind;
+  static const std::vector<KernelEntry> table = {
+      {"qk_conv_s8", K::kConv, k8, k8, S::kWeighted, "qk_conv_params", conv_s8_scratch,
+       weighted<qk_conv_params, int8_t, int8_t, qk_conv_s8>},
+      {"qk_conv_s16_w8", K::kConv, k16, k8, S::kWeighted, "qk_conv_params", conv_s16_scratch,
+       weighted<qk_conv_params, int16_t, int8_t, qk_conv_s16_w8>},
+      {"qk_conv_s16", K::kConv, k16, k16, S::kWeighted, "qk_conv_params", conv_s16_scratch,
+       weighted<qk_conv_params, int16_t, int16_t, qk_conv_s16>},
+      {"qk_linear_s8", K::kLinear, k8, k8, S::kWeighted, "qk_linear_params", linear_s8_scratch,
+       weighted<qk_linear_params, int8_t, int8_t, qk_linear_s8>},
+      {"qk_linear_s16_w8", K::kLinear, k16, k8, S::kWeighted, "qk_linear_params", no_scratch,
+       weighted<qk_linear_params, int16_t, int8_t, qk_linear_s16_w8>},
+      {"qk_linear_s16", K::kLinear, k16, k16, S::kWeighted, "qk_linear_params", no_scratch,
+       weighted<qk_linear_params, int16_t, int16_t, qk_linear_s16>},
+      {"qk_add_s8", K::kAdd, k8, k8, S::kBinary, "qk_add_params", no_scratch,
+       binary<int8_t, qk_add_s8>},
+      {"qk_add_s16", K::kAdd, k16, k8, S::kBinary, "qk_add_params", no_scratch,
+       binary<int16_t, qk_add_s16>},
+      {"qk_maxpool_s8", K::kMaxPool, k8, k8, S::kUnary, "qk_pool_params", no_scratch,
+       unary<int8_t, qk_maxpool_s8>},
+      {"qk_maxpool_s16", K::kMaxPool, k16, k8, S::kUnary, "qk_pool_params", no_scratch,
+       unary<int16_t, qk_maxpool_s16>},
+      {"qk_avgpool_s8", K::kAvgPool, k8, k8, S::kUnary, "qk_pool_params", no_scratch,
+       unary<int8_t, qk_avgpool_s8>},
+      {"qk_avgpool_s16", K::kAvgPool, k16, k8, S::kUnary, "qk_pool_params", no_scratch,
+       unary<int16_t, qk_avgpool_s16>},
+      {"qk_global_maxpool_s8", K::kGlobalMaxPool, k8, k8, S::kGlobalPool, nullptr, no_scratch,
+       global_pool<int8_t, qk_global_maxpool_s8>},
+      {"qk_global_maxpool_s16", K::kGlobalMaxPool, k16, k8, S::kGlobalPool, nullptr, no_scratch,
+       global_pool<int16_t, qk_global_maxpool_s16>},
+      {"qk_global_avgpool_s8", K::kGlobalAvgPool, k8, k8, S::kGlobalPool, nullptr, no_scratch,
+       global_pool<int8_t, qk_global_avgpool_s8>},
+      {"qk_global_avgpool_s16", K::kGlobalAvgPool, k16, k8, S::kGlobalPool, nullptr, no_scratch,
+       global_pool<int16_t, qk_global_avgpool_s16>},
+      {"qk_clamp_s8", K::kClamp, k8, k8, S::kClamp, nullptr, no_scratch,
+       clamp<int8_t, qk_clamp_s8>},
+      {"qk_clamp_s16", K::kClamp, k16, k8, S::kClamp, nullptr, no_scratch,
+       clamp<int16_t, qk_clamp_s16>},
+  };
+  return table;
+}
+
+const KernelEntry& find_kernel(CallKind kind, DType act, DType weight) {
+  for (const KernelEntry& e : kernel_table()) {
+    const bool weighted = e.signature == Signature::kWeighted;
+    if (e.kind == kind && e.act == act && (!weighted || e.weight == weight)) return e;
+  }
+  throw ExportError(std::string("no qk kernel computes a ") + call_kind_name(kind) + " with " +
+                    dtype_name(act) + " activations and " + dtype_name(weight) + " weights");
+}
+
+}  // namespace qat::exporter
