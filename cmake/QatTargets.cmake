@@ -3,7 +3,7 @@
 # Warnings: -Wall -Wextra clean is a project rule.
 function(qat_warnings target)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>
     $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Wpedantic>)
 endfunction()
 

@@ -2,7 +2,7 @@
 # them without depending on the source tree at run time.
 #   cmake -DSRC_DIR=... -DOUT=... [-DFUNC=kernel_sources] [-DHEADER=export/kernel_sources.h]
 #         [-DALL_FILES=ON] -P embed_kernels.cmake
-# Defaults embed the qk kernel library (*.h, *.c, *.inc, README.md) as kernel_sources();
+# Defaults embed the qk kernel library (QK_SHIPPED of SRC_DIR/sources.cmake) as kernel_sources();
 # ALL_FILES embeds every regular file of SRC_DIR (the export/target support files).
 if(NOT DEFINED FUNC)
   set(FUNC kernel_sources)
@@ -13,7 +13,8 @@ endif()
 if(ALL_FILES)
   file(GLOB files LIST_DIRECTORIES false RELATIVE ${SRC_DIR} ${SRC_DIR}/*)
 else()
-  file(GLOB files RELATIVE ${SRC_DIR} ${SRC_DIR}/*.h ${SRC_DIR}/*.c ${SRC_DIR}/*.inc ${SRC_DIR}/README.md)
+  include(${SRC_DIR}/sources.cmake)
+  set(files ${QK_SHIPPED})
 endif()
 list(SORT files)
 get_filename_component(src_name ${SRC_DIR} NAME)

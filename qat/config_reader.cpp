@@ -230,23 +230,6 @@ std::vector<int64_t> ConfigNode::get_int_list(const std::string& key,
   return out;
 }
 
-std::vector<double> ConfigNode::get_double_list(const std::string& key,
-                                                const std::vector<double>& def) {
-  const auto opt = value(key);
-  if (!opt) return def;
-  const YAML::Node& v = *opt;
-  if (!v.IsSequence()) fail(key, "expected a list of numbers, got " + describe(v));
-  std::vector<double> out;
-  for (const auto& e : v) {
-    try {
-      out.push_back(e.as<double>());
-    } catch (const YAML::Exception&) {
-      fail(key, "expected a list of numbers, found " + describe(e));
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> ConfigNode::get_string_list(const std::string& key,
                                                      const std::vector<std::string>& def) {
   const auto opt = value(key);

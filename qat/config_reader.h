@@ -58,7 +58,6 @@ class ConfigNode {
   std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& def,
                                     int64_t min = std::numeric_limits<int64_t>::min(),
                                     int64_t max = std::numeric_limits<int64_t>::max());
-  std::vector<double> get_double_list(const std::string& key, const std::vector<double>& def);
   std::vector<std::string> get_string_list(const std::string& key,
                                            const std::vector<std::string>& def);
   // An int or a list of ints ("kernel: 3" or "kernel: [3, 3]").

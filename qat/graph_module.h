@@ -73,8 +73,6 @@ class GraphModuleImpl : public torch::nn::Module {
   // Quantizer state is not copied (calibrate after folding).
   std::shared_ptr<GraphModuleImpl> fold_batchnorm() const;
 
-  // Copies parameters, buffers and quantizer state from a module with the same graph.
-  void copy_state_from(const GraphModuleImpl& other);
   // Copies only the model's weights, biases and batchnorm statistics (not quantizer state), e.g.
   // to start a differently quantized run from a trained float model.
   void copy_weights_from(const GraphModuleImpl& other);
@@ -93,13 +91,13 @@ class GraphModuleImpl : public torch::nn::Module {
 
  private:
   torch::Tensor run(const torch::Tensor& x, std::vector<torch::Tensor>* all);
-  torch::Tensor quantized_weight(const std::string& name, Layer l);
+  torch::Tensor quantized_weight(Layer l);
   torch::Tensor quantized_bias(const std::string& name, Layer l, const QFormat& in,
                                const QFormat& w);
-  torch::Tensor quantize_output(size_t index, Layer l, const torch::Tensor& y);
+  torch::Tensor quantize_output(Layer l, const torch::Tensor& y);
   torch::Tensor apply_layer(const Node& n, const torch::Tensor& in, const torch::Tensor& w,
                             const torch::Tensor& b) const;
-  // Evaluation mode of a conv/linear layer (see the header comment).
+  // Evaluation mode (graph_module_exact.cpp): a conv/linear layer, see the header comment.
   torch::Tensor eval_layer(const Node& n, const torch::Tensor& in, Activation act);
   const IntLayer& cached_int_layer(const std::string& name);
   torch::Tensor eval_affine_add(const Node& n, const torch::Tensor& a, const torch::Tensor& b,
@@ -126,6 +124,9 @@ QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat&
 // sum |w_q| * max |x_q - zp_in| + |b_acc|.
 int64_t accumulator_bound(const torch::Tensor& weight_codes, const torch::Tensor& bias_codes,
                           const QFormat& in);
+
+// A fused activation (relu / relu6) on float values.
+torch::Tensor apply_activation(const torch::Tensor& y, Activation a);
 
 // Integer activation bounds of a fused activation in format f: [max(qmin, zp), ...].
 std::pair<int64_t, int64_t> activation_bounds(const QFormat& f, Activation a);

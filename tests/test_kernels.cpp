@@ -756,6 +756,35 @@ TEST(KernelsAdd, HandComputed) {
   EXPECT_EQ(y[1], 14);
 }
 
+// qk.h allows the output to be either input (the residual add of an in-place schedule).
+TEST(KernelsAdd, InPlaceOnEitherInput) {
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<int> v(-128, 127);
+  qk_add_params p{};
+  p.size = 257;
+  p.a_zp = 3;
+  p.b_zp = -5;
+  p.out_zp = 2;
+  p.a_mult = 1 << 29;
+  p.b_mult = 3 << 27;
+  p.shift = 30;
+  p.act_min = -128;
+  p.act_max = 127;
+  std::vector<int8_t> a(257), b(257);
+  for (auto& x : a) x = static_cast<int8_t>(v(rng));
+  for (auto& x : b) x = static_cast<int8_t>(v(rng));
+  const auto expected = ref_add(p, a, b);
+  std::vector<int8_t> into_a = a, into_b = b;
+  qk_add_s8(&p, into_a.data(), b.data(), into_a.data());
+  qk_add_s8(&p, a.data(), into_b.data(), into_b.data());
+  EXPECT_EQ(into_a, expected);
+  EXPECT_EQ(into_b, expected);
+  std::vector<int16_t> a16(a.begin(), a.end()), b16(b.begin(), b.end());
+  const auto expected16 = ref_add(p, a16, b16);
+  qk_add_s16(&p, a16.data(), b16.data(), a16.data());
+  EXPECT_EQ(a16, expected16);
+}
+
 TEST(KernelsAdd, Random) {
   std::mt19937 rng(30);
   SatStats s8, s16;

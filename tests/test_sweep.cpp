@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "qat/errors.h"
@@ -544,6 +545,42 @@ TEST(SweepJobs, FakeSweepFailuresDependentsAndResume) {
   EXPECT_EQ(count_calls(),
             before + 1 + 2 + 1);  // eval; train --resume + eval; the failing float run
   EXPECT_EQ(read(calls).find("--resume"), read(calls).rfind("--resume"));
+}
+
+// The report reads typed records: a field missing from eval.json or summary.json (e.g. renamed
+// by another version) is an error naming the file and the field, not an empty cell.
+TEST(SweepReport, MissingFieldNamesTheFileAndTheField) {
+  const fs::path dir = temp_dir("missing_field");
+  write(dir / "qat", kFakeQat);
+  fs::permissions(dir / "qat", fs::perms::owner_all);
+  const SweepSpec spec =
+      load_sweep(write_sweep(dir, "grid: {filters: [8], method: [float], seed: [1]}\n").string());
+  RunnerOptions opts;
+  run_jobs(make_jobs(spec, JobOptions{(dir / "qat").string(), 1, false}), opts);
+  ASSERT_EQ(collect_rows(spec).size(), 1u);
+  const fs::path run = dir / "out/runs/filters8_float_s1";
+  nlohmann::json eval = nlohmann::json::parse(read(run / "eval.json"));
+  eval.erase("metric");
+  eval["accuracy"] = 0.8;
+  write(run / "eval.json", eval.dump());
+  try {
+    collect_rows(spec);
+    FAIL() << "a renamed field was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), (run / "eval.json").string() + ": field 'metric' is missing");
+  }
+  eval["metric"] = 0.8;
+  write(run / "eval.json", eval.dump());
+  nlohmann::json summary = nlohmann::json::parse(read(run / "summary.json"));
+  summary["qat"].erase("seconds");
+  write(run / "summary.json", summary.dump());
+  try {
+    collect_rows(spec);
+    FAIL() << "a missing field was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (run / "summary.json").string() + ": field 'qat.seconds' is missing");
+  }
 }
 
 // Splits a CSV line without quoted fields, keeping empty ones (also a trailing one).

@@ -1,6 +1,7 @@
 // The training engine on the bundled UCI-HAR sample: determinism, exact resume, divergence.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -8,6 +9,7 @@
 
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
+#include "train/evaluate.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 
@@ -73,6 +75,43 @@ TEST(Training, FullRunWritesTheRunDirectory) {
   EXPECT_EQ(model.model->mode(), Mode::kEval);
   EXPECT_FALSE(model.model->has_batchnorm());
   EXPECT_EQ(model.meta.input.mean.size(), 9u);
+}
+
+// One normalisation for training, evaluation and export (datasets/dataset.h): a constant input
+// channel gets std 1 (not 1e-8, which blew such inputs up by 10^8), and the test split is
+// normalised with the stored statistics exactly as training normalised it.
+TEST(Training, ConstantInputChannelIsNotBlownUp) {
+  const fs::path root = fs::temp_directory_path() / "qat_training_tests" / "constant_channel";
+  fs::remove_all(root);
+  fs::copy(fs::path(QAT_SOURCE_DIR) / "datasets/samples/uci-har/UCI HAR Dataset", root,
+           fs::copy_options::recursive);
+  for (const char* split : {"train", "test"}) {
+    const fs::path signal =
+        root / split / "Inertial Signals" / (std::string("body_gyro_z_") + split + ".txt");
+    std::ifstream in(signal);
+    size_t lines = 0;
+    for (std::string l; std::getline(in, l);) ++lines;
+    in.close();
+    std::ofstream out(signal);
+    for (size_t i = 0; i < lines; ++i) {
+      for (int k = 0; k < 128; ++k) out << (k ? " " : "") << "0.25";
+      out << "\n";
+    }
+  }
+  const RunConfig cfg =
+      load_run_config(write_config("constant_channel"),
+                      {"dataset.path=" + root.string(), "train.epochs=1", "qat.epochs=1"});
+  const RunSummary s = train_run(cfg, quiet());
+  EXPECT_TRUE(std::isfinite(s.float_phase.loss));
+  const Checkpoint ck = load_checkpoint((fs::path(cfg.output) / "model.pt").string());
+  ASSERT_EQ(ck.meta.input.std.size(), 9u);
+  EXPECT_DOUBLE_EQ(ck.meta.input.std[5], 1.0);  // body_gyro_z is channel 5
+  EXPECT_DOUBLE_EQ(ck.meta.input.mean[5], 0.25);
+  for (size_t c = 0; c < 9; ++c) EXPECT_GT(ck.meta.input.std[c], 0.0) << c;
+  const TensorData test = load_test_split(cfg, ck.meta.input);
+  EXPECT_EQ(test.x.select(1, 5).abs().max().item<float>(), 0.0f);
+  // The other channels are z-scored: |x| stays in a sane range.
+  EXPECT_LT(test.x.abs().max().item<float>(), 100.0f);
 }
 
 TEST(Training, SameSeedSameResult) {

@@ -327,12 +327,6 @@ bool affects_float_training(const std::string& axis) {
   return true;
 }
 
-std::string SweepRun::axis(const std::string& key) const {
-  for (const auto& a : axes)
-    if (a.key == key) return a.value;
-  return "";
-}
-
 std::string SweepSpec::run_dir(const SweepRun& r) const {
   return (fs::path(output) / "runs" / r.id).string();
 }

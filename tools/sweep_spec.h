@@ -46,8 +46,6 @@ struct SweepRun {
   bool in_grid = true;           // false: a shared float run that no grid point asked for
   // Sweep file location of each override key (for error messages).
   std::map<std::string, std::string> origins;
-
-  std::string axis(const std::string& key) const;  // "" when the run has no such coordinate
 };
 
 struct SweepSpec {

@@ -38,8 +38,11 @@ if(NOT IS_ABSOLUTE "${nano}" OR NOT EXISTS "${nano}")
   return()
 endif()
 
-file(GLOB kernel_sources ${KERNEL_DIR}/*.c)
-list(SORT kernel_sources)
+include(${KERNEL_DIR}/sources.cmake)
+set(kernel_sources "")
+foreach(f ${QK_SOURCES})
+  list(APPEND kernel_sources ${KERNEL_DIR}/${f})
+endforeach()
 set(sources ${kernel_sources} ${TEST_SOURCE} ${TARGET_DIR}/startup.c ${TARGET_DIR}/semihost.c
     ${TARGET_DIR}/systick.c)
 set(common_flags -mthumb -mfloat-abi=hard -O2 -std=c99 -Wall -Wextra -Wpedantic -Werror

@@ -4,21 +4,33 @@
  * This library is the single source of truth for integer inference: the toolkit's host engine
  * (`qat eval --engine int`) links it, and every exported model.c calls it on the target.
  *
- * Conventions
+ * Conventions (every function below follows them unless its documentation says otherwise)
  *   - Activations are channels-last: a 2D tensor is [H][W][C], a 1D tensor [1][L][C].
  *   - Conv weights are [out_c][k_h][k_w][in_c / groups]; linear weights are [out][in].
- *   - Accumulators: int32 when activations are int8, int64 when they are int16.
- *   - Bias is int32, already in the accumulator scale (s_in * s_w).
+ *   - Accumulators: int32 when activations are int8, int64 when they are int16. The caller
+ *     guarantees that no partial sum of an int32 accumulation overflows (the exporter proves the
+ *     worst-case bound |bias| + sum |w| * max |x - in_zp| < 2^31 from the actual weights and
+ *     refuses models that could overflow; int16 models are bounded below 2^47).
+ *   - Bias is int32, already in the accumulator scale (s_in * s_w); NULL means no bias.
  *   - One rounding rule: round half up. A right shift by s rounds as (x + 2^(s-1)) >> s with an
  *     arithmetic shift (checked at compile time).
  *   - Requantization, per output channel c (see qk_requant):
  *       power of two (mult == NULL): y = round_half_up(acc * 2^-shift[c]); shift < 0 is an exact,
  *                                    saturating left shift
  *       affine       (mult != NULL): y = (acc * mult[c] + 2^(shift[c]-1)) >> shift[c] in 64 bits
- *     then y += out_zp and y is clamped to [act_min, act_max] (this clamp also implements a fused
- *     ReLU / ReLU6 and the saturation to the output type).
- *   - No malloc, no floating point, no undefined behaviour. Inputs and outputs never alias
- *     unless a function says so.
+ *     then y += out_zp and y is clamped to [act_min, act_max] intersected with the output type's
+ *     range (this clamp also implements a fused ReLU / ReLU6 and the saturation).
+ *   - Sizes are counts of elements; a size <= 0 computes nothing (pools: see each function).
+ *   - No malloc, no floating point, no global state (reentrant), no undefined behaviour for any
+ *     parameter values within the documented ranges.
+ *   - Buffers: no output may overlap an input, the weights, the bias or the scratch buffer
+ *     unless the function says so. Inputs may overlap each other. Any alignment of int8 / int16
+ *     data is accepted (the Cortex-M DSP kernels load unaligned words, which Cortex-M4/M7 allow
+ *     unless UNALIGN_TRP is set).
+ *   - Optimized variants: with QK_USE_DSP on a core with the DSP extension (__ARM_FEATURE_DSP:
+ *     Cortex-M4/M7/M33/M55/M85) qk_conv_s8 and qk_linear_s8 run the Armv7E-M SIMD kernels where
+ *     their fast path applies and the portable reference elsewhere; results are identical bit
+ *     for bit (tests/test_kernels_dsp.c on the emulated cores).
  */
 #ifndef QK_H
 #define QK_H
@@ -33,17 +45,33 @@ extern "C" {
 #define QK_VERSION_MAJOR 1
 #define QK_VERSION_MINOR 0
 
-/* Requantization parameters of one layer. shift/mult hold one entry per output channel when
- * per_channel is non-zero, else a single entry. */
+/* Requantization parameters of one conv / linear layer.
+ *   mult         NULL: power-of-two requantization; else one Q31-style multiplier per entry,
+ *                range [1, 2^31 - 1] (the exporter emits [2^30, 2^31 - 1]).
+ *   shift        power of two: any int8 value; s > 0 rounds right by s (s >= 63 gives 0), s == 0
+ *                keeps acc, s < 0 shifts left exactly by min(-s, 30) after clamping acc to
+ *                [-2^32, 2^32] (which saturates every output type anyway). The exporter emits
+ *                [-31, 62]. Affine: [1, 62]; the product acc * mult is formed in 64 bits and
+ *                saturates rather than overflows.
+ *   per_channel  non-zero: mult / shift hold one entry per output channel; 0: a single entry. */
 typedef struct {
-  const int32_t* mult; /* NULL: power-of-two requantization */
+  const int32_t* mult;
   const int8_t* shift;
   int32_t per_channel;
 } qk_requant;
 
-/* 2D convolution (1D: in_h = out_h = k_h = stride_h = 1, pad_h = 0). Groups split input and
- * output channels into `groups` equal parts (depthwise: groups == in_c). Padding is top/left;
- * bottom/right padding is implied by the output size. Padded input reads as in_zp. */
+/* Convolution geometry and output clamp.
+ *   in_h, in_w, in_c     input [in_h][in_w][in_c]; 1D: in_h = 1
+ *   out_h, out_w, out_c  output [out_h][out_w][out_c]; 1D: out_h = 1
+ *   k_h, k_w             kernel size, >= 1; 1D: k_h = 1
+ *   stride_h, stride_w   >= 1; 1D: stride_h = 1
+ *   pad_h, pad_w         top / left padding, >= 0; bottom / right padding is implied by the
+ *                        output size. Positions outside the input read as in_zp (contribute 0).
+ *   groups               in_c and out_c are split into `groups` equal parts (both divisible;
+ *                        <= 0 means 1); output channel oc belongs to group oc / (out_c / groups).
+ *                        Depthwise: groups == in_c (out_c = m * in_c for a channel multiplier m).
+ *   in_zp, out_zp        zero points of input and output (0 for power-of-two formats)
+ *   act_min, act_max     output clamp in output codes, e.g. [out_zp, type max] for a fused ReLU */
 typedef struct {
   int32_t in_h, in_w, in_c;
   int32_t out_h, out_w, out_c;
@@ -55,13 +83,17 @@ typedef struct {
   int32_t act_min, act_max;
 } qk_conv_params;
 
+/* Fully connected layer: out[out_features] = requant(bias + W[out][in] (x - in_zp)). */
 typedef struct {
   int32_t in_features, out_features;
   int32_t in_zp, out_zp;
   int32_t act_min, act_max;
 } qk_linear_params;
 
-/* y = clamp(out_zp + round_shift((a - a_zp) * a_mult + (b - b_zp) * b_mult, shift)), 64-bit. */
+/* Element-wise add of two tensors of `size` elements in their own formats:
+ *   y = clamp(out_zp + round_shift((a - a_zp) * a_mult + (b - b_zp) * b_mult, shift))
+ * in 64 bits with saturating products and sum; a_mult, b_mult >= 0 (the exporter emits
+ * [0, 2^31 - 1]); shift as qk_requant's power-of-two shift (negative: left). */
 typedef struct {
   int32_t size;
   int32_t a_zp, b_zp, out_zp;
@@ -70,9 +102,9 @@ typedef struct {
   int32_t act_min, act_max;
 } qk_add_params;
 
-/* Max / average pooling over [in_h][in_w][c]. Max pooling ignores padded positions; average
- * pooling has no padding and rounds the mean half up. The output keeps the input's format;
- * act_min/act_max clamp the result (pass the type's range for a plain pool). */
+/* Max / average pooling over [in_h][in_w][c] to [out_h][out_w][c]; window, stride and top/left
+ * padding as for convolutions. The output keeps the input's format; act_min / act_max clamp the
+ * result (pass the type's range for a plain pool). */
 typedef struct {
   int32_t in_h, in_w, c;
   int32_t out_h, out_w;
@@ -82,51 +114,136 @@ typedef struct {
   int32_t act_min, act_max;
 } qk_pool_params;
 
-/* Scratch bytes the conv / linear kernels need (0 for the reference kernels; the optimized
- * Cortex-M kernels use it for im2col). `scratch` may be NULL when the size is 0. */
+/* ----------------------------------------------------------------------------------------------
+ * Scratch sizes
+ * ------------------------------------------------------------------------------------------- */
+
+/* Bytes of the `scratch` buffer qk_conv_s8 needs for these parameters: what the optimized
+ * Cortex-M kernels use, returned on every platform so a host can size a target's buffer (the
+ * portable kernels need none). With K = k_h k_w in_c / groups rounded up to a multiple of 4 and
+ * C = min(64, out_c / groups): 12 K + 18 C + 8 (+ K when in_c / groups is not a multiple of 4);
+ * depthwise (groups == in_c == out_c): 8 k_h k_w + 8; 0 for parameters the optimized kernels do
+ * not take. The buffer needs no particular alignment (the kernels align inside it). */
 size_t qk_conv_s8_scratch_size(const qk_conv_params* p);
+/* 0: the int16 convolutions need no scratch. */
 size_t qk_conv_s16_scratch_size(const qk_conv_params* p);
+/* 0: the int8 fully connected layer needs no scratch. */
 size_t qk_linear_s8_scratch_size(const qk_linear_params* p);
 
-/* int8 activations, int8 weights, int32 accumulators. */
+/* ----------------------------------------------------------------------------------------------
+ * int8 activations: int8 weights, int32 accumulators
+ * ------------------------------------------------------------------------------------------- */
+
+/* 2D / 1D convolution, grouped and depthwise included.
+ *   p        geometry (qk_conv_params); in_zp any int32 value
+ *   in       [in_h][in_w][in_c] int8
+ *   w        [out_c][k_h][k_w][in_c / groups] int8
+ *   bias     [out_c] int32 in the accumulator scale, or NULL
+ *   rq       requantization (qk_requant), per tensor or per output channel
+ *   out      [out_h][out_w][out_c] int8; must not overlap in, w, bias or scratch
+ *   scratch  qk_conv_s8_scratch_size(p) bytes, or NULL (then the portable kernel runs)
+ * Fast paths with QK_USE_DSP (Armv7E-M): depthwise (groups == in_c == out_c): four channels per
+ * word, SMLABB / SMLATT, 3x3 rows unrolled; every other conv: im2col of six output pixels into
+ * int16 and an SMLAD kernel (1x1 without padding skips the window logic). Both need in_zp in
+ * [-128, 127], a non-NULL scratch and windows k_h k_w in_c / groups <= 2^20; else the reference
+ * runs. Requantization runs in 32 bits for pow2 shifts in [2, 31] and affine shifts in [33, 62],
+ * in the reference's 64-bit helpers otherwise. */
 void qk_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                 const qk_requant* rq, int8_t* out, void* scratch);
+
+/* Fully connected layer.
+ *   p        qk_linear_params; in_zp any int32 value
+ *   in       [in_features] int8 (a flattened tensor in channels-last order)
+ *   w        [out_features][in_features] int8
+ *   bias     [out_features] int32, or NULL
+ *   rq       requantization, per tensor or per output feature
+ *   out      [out_features] int8; must not overlap in, w or bias
+ *   scratch  unused (qk_linear_s8_scratch_size() is 0); may be NULL
+ * Fast path with QK_USE_DSP: four rows share each widened input word (SMLAD), when in_zp is in
+ * [-128, 127] and both sizes are positive. */
 void qk_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                   const qk_requant* rq, int8_t* out, void* scratch);
+
+/* Element-wise add with rescaling (qk_add_params), p->size elements.
+ *   a, b     int8 inputs in their own formats (may be the same buffer)
+ *   out      int8; may be the same buffer as a or b (each element is read before it is written,
+ *            at the same index), must not overlap them otherwise */
 void qk_add_s8(const qk_add_params* p, const int8_t* a, const int8_t* b, int8_t* out);
+
+/* Max pooling (qk_pool_params). Window positions outside the input (padding, or a window over
+ * the bottom / right edge) are ignored; an empty window gives INT8_MIN before the clamp.
+ *   in   [in_h][in_w][c] int8;  out  [out_h][out_w][c] int8, must not overlap in */
 void qk_maxpool_s8(const qk_pool_params* p, const int8_t* in, int8_t* out);
+
+/* Average pooling (qk_pool_params): the mean of the window positions inside the input, rounded
+ * half up as floor((2 sum + n) / (2 n)) (1.5 -> 2, -1.5 -> -1); an empty window gives 0 before
+ * the clamp. Sums are 32-bit: windows up to 2^23 elements.
+ *   in   [in_h][in_w][c] int8;  out  [out_h][out_w][c] int8, must not overlap in */
 void qk_avgpool_s8(const qk_pool_params* p, const int8_t* in, int8_t* out);
+
+/* Global max pooling [spatial][c] -> [c]; spatial <= 0 gives zeros. No clamp.
+ *   in   [spatial][c] int8;  out  [c] int8, must not overlap in */
 void qk_global_maxpool_s8(int32_t spatial, int32_t c, const int8_t* in, int8_t* out);
+
+/* Global average pooling [spatial][c] -> [c], rounded half up as qk_avgpool_s8 (32-bit sums:
+ * spatial up to 2^23); spatial <= 0 gives zeros. No clamp.
+ *   in   [spatial][c] int8;  out  [c] int8, must not overlap in */
 void qk_global_avgpool_s8(int32_t spatial, int32_t c, const int8_t* in, int8_t* out);
-/* In place allowed (in == out). */
+
+/* out[i] = clamp(in[i], max(lo, INT8_MIN), min(hi, INT8_MAX)) for i < size: a standalone ReLU /
+ * ReLU6 in output codes. In place allowed (in == out); no other overlap. */
 void qk_clamp_s8(int32_t size, int32_t lo, int32_t hi, const int8_t* in, int8_t* out);
 
-/* int16 activations with int16 weights, or with int8 weights (_w8); int64 accumulators. */
+/* ----------------------------------------------------------------------------------------------
+ * int16 activations: int16 weights, or int8 weights (_w8); int64 accumulators
+ * ------------------------------------------------------------------------------------------- */
+
+/* Convolution, int16 activations and weights; products are formed in 64 bits. Parameters,
+ * layouts, ranges and aliasing as qk_conv_s8 with int16 data; the output clamp saturates to
+ * int16. scratch is unused (qk_conv_s16_scratch_size() is 0) and may be NULL. Portable only. */
 void qk_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w, const int32_t* bias,
                  const qk_requant* rq, int16_t* out, void* scratch);
+
+/* Convolution, int16 activations with int8 weights (16x8): as qk_conv_s16 with w int8. */
 void qk_conv_s16_w8(const qk_conv_params* p, const int16_t* in, const int8_t* w,
                     const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+
+/* Fully connected, int16 activations and weights: as qk_linear_s8 with int16 data and int64
+ * accumulators; scratch unused, may be NULL. Portable only. */
 void qk_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
                    const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+
+/* Fully connected, int16 activations with int8 weights: as qk_linear_s16 with w int8. */
 void qk_linear_s16_w8(const qk_linear_params* p, const int16_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+
+/* Element-wise add, int16: as qk_add_s8 (out may be a or b). */
 void qk_add_s16(const qk_add_params* p, const int16_t* a, const int16_t* b, int16_t* out);
+
+/* Pools and clamp, int16: as their _s8 counterparts with int16 data; the average pools sum in
+ * 64 bits (no window limit); qk_clamp_s16 may run in place. */
 void qk_maxpool_s16(const qk_pool_params* p, const int16_t* in, int16_t* out);
 void qk_avgpool_s16(const qk_pool_params* p, const int16_t* in, int16_t* out);
 void qk_global_maxpool_s16(int32_t spatial, int32_t c, const int16_t* in, int16_t* out);
 void qk_global_avgpool_s16(int32_t spatial, int32_t c, const int16_t* in, int16_t* out);
 void qk_clamp_s16(int32_t size, int32_t lo, int32_t hi, const int16_t* in, int16_t* out);
 
-/* The portable reference implementations. qk_conv_s8 & co. dispatch to optimized variants
- * when the library is built with them (QK_USE_DSP on Armv7E-M) and fall back to these;
- * tests compare the two bit for bit. */
+/* ----------------------------------------------------------------------------------------------
+ * Portable references and scalar helpers (tests compare the optimized kernels with these)
+ * ------------------------------------------------------------------------------------------- */
+
+/* qk_conv_s8 / qk_linear_s8 without the optimized variants (no scratch). Same parameters,
+ * ranges and aliasing rules. */
 void qk_ref_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                     const qk_requant* rq, int8_t* out);
 void qk_ref_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out);
 
-/* Scalar helpers shared by the kernels (exposed for tests). */
+/* The rounding rule: s > 0: floor((x + 2^(s-1)) / 2^s) without overflow (s >= 63 gives 0);
+ * s == 0: x; s < 0: clamp(x, -2^32, 2^32) * 2^min(-s, 30). Bit-identical to qat::shift_round. */
 int64_t qk_shift_round(int64_t x, int32_t shift);
+/* The requantization of qk_requant for output channel `channel` (entry 0 unless per_channel),
+ * before the zero point and the clamp. */
 int64_t qk_requantize(int64_t acc, const qk_requant* rq, int32_t channel);
 
 #ifdef __cplusplus

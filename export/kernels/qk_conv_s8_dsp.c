@@ -320,9 +320,7 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
   uint8_t *col, *tab;
   int8_t *tmp, *gb;
   qk__conv_ctx x;
-  if (!qk__dsp_conv_shape_ok(p) || p->in_zp < INT8_MIN || p->in_zp > INT8_MAX || scratch == NULL)
-    return 0;
-  if (qk__dsp_conv_is_depthwise(p)) return qk__dsp_dwconv_s8(p, in, w, bias, rq, out, scratch);
+  if (!qk__dsp_conv_ok(p, scratch)) return 0;
 
   groups = p->groups > 0 ? p->groups : 1;
   icg = p->in_c / groups;

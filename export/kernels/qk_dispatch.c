@@ -26,7 +26,11 @@ size_t qk_linear_s8_scratch_size(const qk_linear_params* p) {
 void qk_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                 const qk_requant* rq, int8_t* out, void* scratch) {
 #if QK__DSP
-  if (qk__dsp_conv_s8(p, in, w, bias, rq, out, scratch)) return;
+  /* Depthwise (groups == in_c == out_c): four channels per word, no im2col (qk_dw_s8_dsp.c);
+   * every other conv, grouped and 1x1 included: im2col + SMLAD (qk_conv_s8_dsp.c). */
+  if (qk__dsp_conv_is_depthwise(p) ? qk__dsp_dwconv_s8(p, in, w, bias, rq, out, scratch)
+                                   : qk__dsp_conv_s8(p, in, w, bias, rq, out, scratch))
+    return;
 #else
   (void)scratch;
 #endif

@@ -11,8 +11,9 @@
  *     to nothing.
  *
  * Every optimized kernel returns 0 when it does not handle a parameter combination (the
- * dispatcher then runs the portable reference), so "bit-exact with the reference" holds for
- * every input by construction of the fallback and by test for the rest.
+ * dispatcher in qk_dispatch.c, which also chooses between them, then runs the portable
+ * reference), so "bit-exact with the reference" holds for every input by construction of the
+ * fallback and by test for the rest.
  */
 #ifndef QK_DSP_H
 #define QK_DSP_H
@@ -67,6 +68,13 @@ static inline int qk__dsp_conv_shape_ok(const qk_conv_params* p) {
 static inline int qk__dsp_conv_is_depthwise(const qk_conv_params* p) {
   const int32_t groups = p->groups > 0 ? p->groups : 1;
   return groups == p->in_c && p->out_c == p->in_c;
+}
+
+/* What both optimized convolutions need besides the shape: an input zero point inside int8 (it
+ * is widened next to int8 data) and a scratch buffer. */
+static inline int qk__dsp_conv_ok(const qk_conv_params* p, const void* scratch) {
+  return qk__dsp_conv_shape_ok(p) && p->in_zp >= INT8_MIN && p->in_zp <= INT8_MAX &&
+         scratch != NULL;
 }
 
 /* Values per im2col column, rounded up to a multiple of 4. */

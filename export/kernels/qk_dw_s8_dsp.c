@@ -1,8 +1,8 @@
 /*
- * Optimized int8 depthwise convolution (groups == in_c == out_c) for Armv7E-M. Called by
- * qk__dsp_conv_s8; compiles to nothing without QK_USE_DSP / __ARM_FEATURE_DSP. Bit-identical to
- * qk_ref_conv_s8 (see qk_dsp.h). A channel multiplier above 1 takes the grouped im2col path of
- * qk_conv_s8_dsp.c instead.
+ * Optimized int8 depthwise convolution (groups == in_c == out_c) for Armv7E-M. Selected by
+ * qk_conv_s8 (qk_dispatch.c); compiles to nothing without QK_USE_DSP / __ARM_FEATURE_DSP.
+ * Bit-identical to qk_ref_conv_s8 (see qk_dsp.h). A channel multiplier above 1 takes the grouped
+ * im2col path of qk_conv_s8_dsp.c instead.
  *
  * Channels are independent, so SMLAD (which adds its two lane products) does not apply along the
  * channel dimension. Four channels are processed at once with the single-lane multiply-
@@ -231,8 +231,10 @@ int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w
                       const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch) {
   const int32_t ch = p->in_c, taps = p->k_h * p->k_w, zp = p->in_zp;
   uint8_t* const wp = qk__dsp_align8(scratch);
-  const qk__epi e = qk__epi_make(rq, p->out_c, p->out_zp, p->act_min, p->act_max);
+  qk__epi e;
   int32_t cb, oy, ox;
+  if (!qk__dsp_conv_ok(p, scratch)) return 0;
+  e = qk__epi_make(rq, p->out_c, p->out_zp, p->act_min, p->act_max);
 
   for (cb = 0; cb + 4 <= ch; cb += 4) {
     int32_t b[4], corr[4], i, t;
