@@ -24,6 +24,17 @@ std::string hwc_str(const Buffer& b) {
 struct Window {
   int32_t kh, kw, sh, sw, ph, pw;
 };
+// The window fields, which conv and pool parameter structs name alike.
+template <class Params>
+void set_window(Params& p, const Window& w) {
+  p.k_h = w.kh;
+  p.k_w = w.kw;
+  p.stride_h = w.sh;
+  p.stride_w = w.sw;
+  p.pad_h = w.ph;
+  p.pad_w = w.pw;
+}
+
 Window window_of(const Node& n, bool two_d) {
   return {i32(two_d ? n.kernel[0] : 1), i32(n.kernel.back()),          i32(two_d ? n.stride[0] : 1),
           i32(n.stride.back()),         i32(two_d ? n.padding[0] : 0), i32(n.padding.back())};
@@ -198,12 +209,7 @@ class ProgramBuilder {
     cp.out_h = i32(oh);
     cp.out_w = i32(ow);
     cp.out_c = i32(oc);
-    cp.k_h = win.kh;
-    cp.k_w = win.kw;
-    cp.stride_h = win.sh;
-    cp.stride_w = win.sw;
-    cp.pad_h = win.ph;
-    cp.pad_w = win.pw;
+    set_window(cp, win);
     cp.groups = i32(n.groups);
     cp.in_zp = i32(format_of(n.inputs[0]).zero_point[0]);
     cp.out_zp = i32(output_format(i).zero_point[0]);
@@ -288,12 +294,7 @@ class ProgramBuilder {
     pp.c = i32(ic);
     pp.out_h = i32(oh);
     pp.out_w = i32(ow);
-    pp.k_h = win.kh;
-    pp.k_w = win.kw;
-    pp.stride_h = win.sh;
-    pp.stride_w = win.sw;
-    pp.pad_h = win.ph;
-    pp.pad_w = win.pw;
+    set_window(pp, win);
     pp.act_min = i32(in_node.act_min);
     pp.act_max = i32(in_node.act_max);
     c.params = pp;
