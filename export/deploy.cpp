@@ -380,6 +380,10 @@ void read_export(const std::string& export_dir, const DeployOptions& options, De
   r.macs = header_define(model_header, N + "_MACS");
   r.arena_bytes = header_define(model_header, N + "_ARENA_BYTES");
   r.weight_bytes = header_define(model_header, N + "_WEIGHT_BYTES");
+  const int64_t flash = header_define(model_header, N + "_BUDGET_FLASH_BYTES");
+  const int64_t ram = header_define(model_header, N + "_BUDGET_RAM_BYTES");
+  if (flash > 0) r.budget_flash = flash;
+  if (ram > 0) r.budget_ram = ram;
 }
 
 // The build directory with the target support files written into it; `guard` removes a
@@ -650,6 +654,17 @@ std::string format_report(const DeployResult& r) {
       thousands(r.ram_bytes()) + " B (.data " + thousands(r.model.data) + " + .bss " +
           thousands(r.model.bss) + "; arena " + thousands(r.arena_bytes) + " B)");
   row("stack, " + r.name + "_run()", thousands(r.stack_bytes) + " B (high-water mark)");
+  if (r.budget_flash || r.budget_ram) {
+    std::string b;
+    if (r.budget_flash)
+      b += "flash " + thousands(r.flash_bytes()) + " of " + thousands(*r.budget_flash) + " B " +
+           (r.flash_bytes() <= *r.budget_flash ? "(within)" : "(OVER)");
+    if (r.budget_ram)
+      b += std::string(b.empty() ? "" : ", ") + "static RAM " + thousands(r.ram_bytes()) + " of " +
+           thousands(*r.budget_ram) + " B " +
+           (r.ram_bytes() <= *r.budget_ram ? "(within)" : "(OVER)");
+    row("memory budget", b + "; the stack comes on top of static RAM");
+  }
   row("whole image",
       "flash " + thousands(r.image.flash()) + " B, static RAM " + thousands(r.image.ram()) +
           " B; outside the model figures: harness + startup " + thousands(r.harness.flash()) +
@@ -688,6 +703,10 @@ nlohmann::json to_json(const DeployResult& r) {
           {"arena_bytes", r.arena_bytes},
           {"weight_bytes", r.weight_bytes},
           {"stack_bytes", r.stack_bytes},
+          {"budget",
+           {{"flash", r.budget_flash ? nlohmann::json(*r.budget_flash) : nlohmann::json()},
+            {"ram", r.budget_ram ? nlohmann::json(*r.budget_ram) : nlohmann::json()},
+            {"within", r.within_budget()}}},
           {"memory",
            {{"model", sections(r.model)},
             {"test_vectors", sections(r.test_vectors)},

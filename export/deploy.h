@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,8 @@ struct DeployResult {
   int64_t min_instructions = 0, max_instructions = 0;
   double mean_instructions = 0, instructions_per_mac = 0;
   int64_t macs = 0, arena_bytes = 0, weight_bytes = 0;  // from <name>.h
+  // The memory budget the export was made for (<NAME>_BUDGET_*_BYTES), when it has one.
+  std::optional<int64_t> budget_flash, budget_ram;
   // Memory, from the linker map (only what survived --gc-sections). `model` = <name>.c and the
   // qk kernels; the other parts are in the image but not part of the model's footprint.
   SectionBytes model, test_vectors, harness;
@@ -69,6 +72,11 @@ struct DeployResult {
 
   int64_t flash_bytes() const { return model.flash(); }
   int64_t ram_bytes() const { return model.ram(); }
+  // The measured flash (model + kernels) and static RAM within the budget (true without one).
+  bool within_budget() const {
+    return (!budget_flash || flash_bytes() <= *budget_flash) &&
+           (!budget_ram || ram_bytes() <= *budget_ram);
+  }
   bool passed() const { return vectors > 0 && bit_exact == vectors && repeat_matched; }
 };
 

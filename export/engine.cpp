@@ -12,14 +12,13 @@ namespace qat::exporter {
 Engine::Engine(const Program& program) : p_(program) {
   arena_.assign(static_cast<size_t>((p_.plan.arena_bytes + 7) / 8), 0);
   scratch_.assign(static_cast<size_t>((p_.scratch_bytes + 1) / 2), 0);
-  // Kernel-typed weights, converted once.
+  // Kernel-typed weights, converted once (packed ones as the program packed them).
   for (const auto& c : p_.calls) {
-    const bool w8 = c.weighted() && c.kernel->weight == DType::kInt8;
-    const bool w16 = c.weighted() && c.kernel->weight == DType::kInt16;
     w8_.emplace_back();
     w16_.emplace_back();
-    if (w8) w8_.back().assign(c.weights.begin(), c.weights.end());
-    if (w16) w16_.back().assign(c.weights.begin(), c.weights.end());
+    if (!c.weighted()) continue;
+    if (c.kernel->weight == DType::kInt8) w8_.back().assign(c.weights.begin(), c.weights.end());
+    if (c.kernel->weight == DType::kInt16) w16_.back().assign(c.weights.begin(), c.weights.end());
   }
 }
 
@@ -27,30 +26,38 @@ void* Engine::ptr(int buffer) {
   return reinterpret_cast<uint8_t*>(arena_.data()) + p_.plan.offsets[static_cast<size_t>(buffer)];
 }
 
+namespace {
+
+int32_t code_at(const void* base, DType t, size_t i) {
+  return t == DType::kInt8 ? static_cast<const int8_t*>(base)[i]
+                           : static_cast<const int16_t*>(base)[i];
+}
+
+void set_code(void* base, DType t, size_t i, int32_t v) {
+  if (t == DType::kInt8)
+    static_cast<int8_t*>(base)[i] = static_cast<int8_t>(v);
+  else
+    static_cast<int16_t*>(base)[i] = static_cast<int16_t>(v);
+}
+
+}  // namespace
+
 std::vector<int32_t> Engine::buffer_codes(int buffer) const {
   const Buffer& b = p_.buffers[static_cast<size_t>(buffer)];
   const uint8_t* base = reinterpret_cast<const uint8_t*>(arena_.data()) +
                         p_.plan.offsets[static_cast<size_t>(buffer)];
   std::vector<int32_t> out(static_cast<size_t>(b.elements()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = p_.act_type == DType::kInt8 ? reinterpret_cast<const int8_t*>(base)[i]
-                                         : reinterpret_cast<const int16_t*>(base)[i];
+  for (size_t i = 0; i < out.size(); ++i) out[i] = code_at(base, b.type, i);
   return out;
 }
 
 void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output) {
-  const bool s8 = p_.act_type == DType::kInt8;
   if (static_cast<int64_t>(input.size()) != p_.input_elements())
     throw ExportError("engine: input has " + std::to_string(input.size()) + " codes, expected " +
                       std::to_string(p_.input_elements()));
   // Input codes into the arena.
   void* in = ptr(p_.input);
-  for (size_t i = 0; i < input.size(); ++i) {
-    if (s8)
-      static_cast<int8_t*>(in)[i] = static_cast<int8_t>(input[i]);
-    else
-      static_cast<int16_t*>(in)[i] = static_cast<int16_t>(input[i]);
-  }
+  for (size_t i = 0; i < input.size(); ++i) set_code(in, p_.input_type(), i, input[i]);
   for (size_t ci = 0; ci < p_.calls.size(); ++ci) {
     const Call& c = p_.calls[ci];
     const qk_requant rq{c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
@@ -60,8 +67,9 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
     for (size_t k = 0; k < c.inputs.size() && k < 2; ++k) args.in[k] = ptr(c.inputs[k]);
     args.out = ptr(c.output);
     if (c.weighted()) {
-      args.weights = !w8_[ci].empty() ? static_cast<const void*>(w8_[ci].data())
-                                      : static_cast<const void*>(w16_[ci].data());
+      args.weights = !c.packed.empty()  ? static_cast<const void*>(c.packed.data())
+                     : !w8_[ci].empty() ? static_cast<const void*>(w8_[ci].data())
+                                        : static_cast<const void*>(w16_[ci].data());
       args.bias = c.bias.data();
       args.rq = &rq;
       args.scratch = scratch_.data();
@@ -70,14 +78,12 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
     if (poison_) {
       for (size_t b = 0; b < p_.buffers.size(); ++b)
         if (p_.buffers[b].last == static_cast<int>(ci) && static_cast<int>(b) != p_.output)
-          std::memset(ptr(static_cast<int>(b)), 0x5A,
-                      static_cast<size_t>(p_.buffers[b].elements() * dtype_bytes(p_.act_type)));
+          std::memset(ptr(static_cast<int>(b)), 0x5A, static_cast<size_t>(p_.buffers[b].bytes()));
     }
   }
   const void* o = ptr(p_.output);
   output.resize(static_cast<size_t>(p_.output_elements()));
-  for (size_t i = 0; i < output.size(); ++i)
-    output[i] = s8 ? static_cast<const int8_t*>(o)[i] : static_cast<const int16_t*>(o)[i];
+  for (size_t i = 0; i < output.size(); ++i) output[i] = code_at(o, p_.output_type(), i);
 }
 
 std::vector<int32_t> quantize_input(const float* chw, const Shape& shape, const QFormat& f) {

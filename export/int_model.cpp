@@ -46,10 +46,92 @@ std::string where(const IntNode& n) {
 }  // namespace
 
 const char* dtype_name(DType t) {
-  return t == DType::kInt8 ? "int8" : "int16";
+  switch (t) {
+    case DType::kInt8:
+      return "int8";
+    case DType::kInt16:
+      return "int16";
+    case DType::kInt4:
+      return "int4";
+    case DType::kInt2:
+      return "int2";
+  }
+  return "?";
 }
+
+int dtype_bits(DType t) {
+  switch (t) {
+    case DType::kInt16:
+      return 16;
+    case DType::kInt4:
+      return 4;
+    case DType::kInt2:
+      return 2;
+    default:
+      return 8;
+  }
+}
+
 int dtype_bytes(DType t) {
-  return t == DType::kInt8 ? 1 : 2;
+  return t == DType::kInt16 ? 2 : 1;
+}
+
+int64_t storage_bytes(DType t, int64_t count) {
+  return (count * dtype_bits(t) + 7) / 8;
+}
+
+DType activation_storage(const QFormat& f) {
+  return f.bits <= 8 ? DType::kInt8 : DType::kInt16;
+}
+
+DType weight_storage(int weight_bits, DType compute) {
+  if (weight_bits > 8) return DType::kInt16;
+  if (compute == DType::kInt16) return DType::kInt8;
+  if (weight_bits <= 2) return DType::kInt2;
+  if (weight_bits <= 4) return DType::kInt4;
+  return DType::kInt8;
+}
+
+namespace {
+
+DType dtype_from(const std::string& s, const char* what) {
+  for (DType t : {DType::kInt8, DType::kInt16, DType::kInt4, DType::kInt2})
+    if (s == dtype_name(t)) return t;
+  throw ExportError(std::string(what) + " '" + s + "' is not one of int8, int16, int4, int2");
+}
+
+DType wider(DType a, DType b) {
+  return a == DType::kInt16 || b == DType::kInt16 ? DType::kInt16 : DType::kInt8;
+}
+
+}  // namespace
+
+void set_widest_types(IntModel& m) {
+  m.activation_type = DType::kInt8;
+  bool any = false;
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const IntNode& n = m.nodes[i];
+    if (n.has_output_format)
+      m.activation_type = wider(m.activation_type, activation_storage(n.output));
+    if (!m.graph.at(i).has_weights()) continue;
+    if (!any || dtype_bits(n.weight_type) > dtype_bits(m.weight_type))
+      m.weight_type = n.weight_type;
+    any = true;
+  }
+  if (!any) m.weight_type = DType::kInt8;
+}
+
+DType compute_type(const IntModel& m, size_t i) {
+  const Graph& g = m.graph;
+  const Node& n = g.at(i);
+  const auto plan = make_quant_plan(g);
+  const auto stored = [&](const std::string& name) {
+    return activation_storage(m.nodes[g.index_of(plan[g.index_of(name)].format_from)].output);
+  };
+  DType t = stored(n.name);
+  for (const auto& in : n.inputs) t = wider(t, stored(in));
+  if (n.has_weights() && m.nodes[i].weight_type == DType::kInt16) t = DType::kInt16;
+  return t;
 }
 
 int64_t IntModel::weight_count() const {
@@ -68,6 +150,7 @@ nlohmann::json IntModel::to_json() const {
     if (g.has_weights()) {
       j["activation"] = activation_name(n.activation);
       j["weight_format"] = n.weight_format.to_json();
+      j["weight_type"] = dtype_name(n.weight_type);
       j["weight_shape"] = n.weight_shape;
       j["weights"] = n.weights;
       j["bias"] = n.bias;
@@ -83,7 +166,7 @@ nlohmann::json IntModel::to_json() const {
     nodes_j.push_back(std::move(j));
   }
   return {{"format", "qat-int-model"},
-          {"version", 1},
+          {"version", 2},
           {"source", source},
           {"graph", graph.to_json()},
           {"activation_type", dtype_name(activation_type)},
@@ -91,24 +174,33 @@ nlohmann::json IntModel::to_json() const {
           {"input", {{"mean", input_mean}, {"std", input_std}}},
           {"head", head},
           {"metric", metric},
+          {"budget",
+           {{"flash", budget_flash ? nlohmann::json(*budget_flash) : nlohmann::json()},
+            {"ram", budget_ram ? nlohmann::json(*budget_ram) : nlohmann::json()}}},
           {"nodes", nodes_j}};
 }
 
 IntModel IntModel::from_json(const nlohmann::json& j) {
   if (j.value("format", "") != "qat-int-model")
     throw ExportError("not an integer checkpoint (missing \"format\": \"qat-int-model\")");
-  if (j.value("version", 0) != 1)
-    throw ExportError("integer checkpoint version " + std::to_string(j.value("version", 0)) +
-                      " is not supported (expected 1)");
+  const int version = j.value("version", 0);
+  if (version != 1 && version != 2)
+    throw ExportError("integer checkpoint version " + std::to_string(version) +
+                      " is not supported (expected 1 or 2)");
   IntModel m;
   m.graph = Graph::from_json(j.at("graph"));
-  m.activation_type = j.at("activation_type") == "int8" ? DType::kInt8 : DType::kInt16;
-  m.weight_type = j.at("weight_type") == "int8" ? DType::kInt8 : DType::kInt16;
+  m.activation_type = dtype_from(j.at("activation_type").get<std::string>(), "activation_type");
+  m.weight_type = dtype_from(j.at("weight_type").get<std::string>(), "weight_type");
   m.input_mean = j.at("input").at("mean").get<std::vector<double>>();
   m.input_std = j.at("input").at("std").get<std::vector<double>>();
   m.head = j.at("head").get<ModelHead>();
   m.metric = j.value("metric", "");
   m.source = j.value("source", "");
+  if (j.contains("budget")) {
+    const auto& b = j.at("budget");
+    if (b.contains("flash") && !b["flash"].is_null()) m.budget_flash = b["flash"].get<int64_t>();
+    if (b.contains("ram") && !b["ram"].is_null()) m.budget_ram = b["ram"].get<int64_t>();
+  }
   const auto& nodes_j = j.at("nodes");
   if (nodes_j.size() != m.graph.size())
     throw ExportError("integer checkpoint: " + std::to_string(nodes_j.size()) +
@@ -123,6 +215,10 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
     if (nj.contains("weights")) {
       n.activation = activation_from(nj.at("activation").get<std::string>());
       n.weight_format = QFormat::from_json(nj.at("weight_format"));
+      // Version 1 stored one weight type for the whole model.
+      n.weight_type = version == 1
+                          ? m.weight_type
+                          : dtype_from(nj.at("weight_type").get<std::string>(), "weight_type");
       n.weight_shape = nj.at("weight_shape").get<std::vector<int64_t>>();
       n.weights = nj.at("weights").get<std::vector<int32_t>>();
       n.bias = nj.at("bias").get<std::vector<int64_t>>();
@@ -139,6 +235,13 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
     n.act_max = nj.at("act_max").get<int64_t>();
     m.nodes.push_back(std::move(n));
   }
+  // The top-level types summarise the nodes; a file where they disagree was edited by hand.
+  const DType act = m.activation_type, w = m.weight_type;
+  set_widest_types(m);
+  if (act != m.activation_type || w != m.weight_type)
+    throw ExportError(std::string("integer checkpoint: activation_type ") + dtype_name(act) +
+                      " / weight_type " + dtype_name(w) + " disagree with its layers (" +
+                      dtype_name(m.activation_type) + " / " + dtype_name(m.weight_type) + ")");
   check_representable(m);
   return m;
 }
@@ -162,29 +265,32 @@ IntModel IntModel::load(const std::string& path) {
 }
 
 void check_representable(const IntModel& m) {
-  const int act_bits = m.activation_type == DType::kInt8 ? 8 : 16;
-  const int w_bits = m.weight_type == DType::kInt8 ? 8 : 16;
-  if (m.activation_type == DType::kInt8 && m.weight_type == DType::kInt16)
-    throw ExportError(
-        "16-bit weights with 8-bit activations are not supported by the kernels; "
-        "use 16-bit activations or at most 8-bit weights");
+  if (m.activation_type != DType::kInt8 && m.activation_type != DType::kInt16)
+    throw ExportError(std::string("activations are int8 or int16, not ") +
+                      dtype_name(m.activation_type));
   constexpr int64_t kInt32Max = (int64_t{1} << 31) - 1;
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const IntNode& n = m.nodes[i];
     const Node& g = m.graph.at(i);
     if (n.has_output_format) {
-      if (!n.output.is_signed || n.output.bits > act_bits)
-        throw ExportError(where(n) + ": output format " + n.output.str() + " does not fit " +
-                          dtype_name(m.activation_type) + " activations (signed formats only)");
+      if (!n.output.is_signed || n.output.bits > 16)
+        throw ExportError(where(n) + ": output format " + n.output.str() +
+                          " does not fit int8 / int16 activations (signed formats only)");
       if (n.output.per_channel)
         throw ExportError(where(n) + ": per-channel activations are not supported");
     }
     if (g.has_weights()) {
-      if (n.weight_format.bits > w_bits || !n.weight_format.is_signed)
+      const DType compute = compute_type(m, i);
+      if (n.weight_format.bits > dtype_bits(n.weight_type) || !n.weight_format.is_signed)
         throw ExportError(where(n) + ": weights " + n.weight_format.str() + " do not fit " +
-                          dtype_name(m.weight_type));
+                          dtype_name(n.weight_type));
+      if (compute == DType::kInt16 &&
+          (n.weight_type == DType::kInt4 || n.weight_type == DType::kInt2))
+        throw ExportError(where(n) + ": packed " + dtype_name(n.weight_type) +
+                          " weights need int8 activations (this layer computes in int16; its "
+                          "weights are stored as int8 instead)");
       // int8 activations accumulate in int32: the worst case over all inputs must fit.
-      if (m.activation_type == DType::kInt8 && n.acc_bound > kInt32Max)
+      if (compute == DType::kInt8 && n.acc_bound > kInt32Max)
         throw ExportError(where(n) + ": worst-case accumulator " + std::to_string(n.acc_bound) +
                           " exceeds the int32 accumulator of 8-bit kernels (2^31 - 1); use 16-bit "
                           "activations, smaller weights or fewer inputs per output");

@@ -5,6 +5,7 @@
 // Saved as JSON (docs/INT_CHECKPOINT.md); reloadable without retraining.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,16 @@
 
 namespace qat::exporter {
 
-enum class DType { kInt8, kInt16 };
-const char* dtype_name(DType t);  // "int8" / "int16"
-int dtype_bytes(DType t);
+// Storage types. Activations are int8 or int16; weights also packed int4 / int2 (two or four
+// per byte, export/packing.h).
+enum class DType { kInt8, kInt16, kInt4, kInt2 };
+const char* dtype_name(DType t);  // "int8", "int16", "int4", "int2"
+int dtype_bits(DType t);
+int dtype_bytes(DType t);  // bytes of one activation (int8 / int16)
+// Bytes of `count` values stored as t (packed types: ceil(count * bits / 8)).
+int64_t storage_bytes(DType t, int64_t count);
+// The activation storage of a format: int8 up to 8 bits, else int16.
+DType activation_storage(const QFormat& f);
 
 struct IntNode {
   std::string name;  // graph node
@@ -28,6 +36,9 @@ struct IntNode {
   // conv / linear
   Activation activation = Activation::kNone;
   QFormat weight_format;
+  // How the weights are stored and which kernel reads them: int2 / int4 (packed) / int8 with
+  // int8 activations, int8 / int16 with int16 ones (see compute_type()).
+  DType weight_type = DType::kInt8;
   std::vector<int64_t> weight_shape;  // torch layout: [O, I/g, k...] or [O, I]
   std::vector<int32_t> weights;       // integer codes, torch layout
   std::vector<int64_t> bias;          // accumulator scale (fits int32 when exported)
@@ -42,12 +53,17 @@ struct IntNode {
 struct IntModel {
   Graph graph;                 // folded topology
   std::vector<IntNode> nodes;  // one per graph node, same order
+  // The widest activation and weight storage in the model (per tensor: activation_storage() of
+  // its format; per layer: IntNode::weight_type).
   DType activation_type = DType::kInt8;
   DType weight_type = DType::kInt8;
   std::vector<double> input_mean, input_std;  // raw input -> (x - mean) / std per channel
   ModelHead head;      // what the output means (classification / detection layout)
   std::string metric;  // "acc" / "mAP50"
   std::string source;  // where it came from (checkpoint path, run)
+  // The memory budget the run chose its bits for (config `budget:`), bytes; `qat deploy` checks
+  // the measured flash and static RAM against it.
+  std::optional<int64_t> budget_flash, budget_ram;
 
   const IntNode& node(const std::string& name) const { return nodes.at(graph.index_of(name)); }
   const QFormat& input_format() const { return nodes.front().output; }
@@ -59,6 +75,17 @@ struct IntModel {
   void save(const std::string& path) const;  // atomic
   static IntModel load(const std::string& path);
 };
+
+// The activation type a layer's kernel computes in: int16 when its input or output is stored as
+// int16 or its weights are int16, else int8 (the other tensors are converted to it, exactly).
+DType compute_type(const IntModel& m, size_t node);
+// The smallest weight storage for `weight_bits` in a layer computing in `compute`: packed int2 /
+// int4 only with int8 activations (there are no 16 x 4 kernels; 4-bit weights of an int16 layer
+// are stored as int8, which is exact), int16 only above 8 bits.
+DType weight_storage(int weight_bits, DType compute);
+
+// Sets activation_type / weight_type to the widest storage of the model's tensors and layers.
+void set_widest_types(IntModel& m);
 
 // Checks that every requantization, bias and accumulator fits the kernels' integer types and
 // throws ExportError naming the layer otherwise ("refuses rather than emitting code that can

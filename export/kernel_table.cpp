@@ -38,6 +38,12 @@ void global_pool(const KernelArgs& a) {
   F(p->spatial, p->channels, static_cast<const T*>(a.in[0]), static_cast<T*>(a.out));
 }
 
+template <class From, class To, void (*F)(int32_t, const From*, To*)>
+void cast(const KernelArgs& a) {
+  F(static_cast<const CastParams*>(a.params)->size, static_cast<const From*>(a.in[0]),
+    static_cast<To*>(a.out));
+}
+
 template <class T, void (*F)(int32_t, int32_t, int32_t, const T*, T*)>
 void clamp(const KernelArgs& a) {
   const auto* p = static_cast<const ClampParams*>(a.params);
@@ -53,11 +59,17 @@ size_t conv_s8_scratch(const KernelParams& p) {
 size_t conv_s16_scratch(const KernelParams& p) {
   return qk_conv_s16_scratch_size(&std::get<qk_conv_params>(p));
 }
+size_t conv_s8_w4_scratch(const KernelParams& p) {
+  return qk_conv_s8_w4_scratch_size(&std::get<qk_conv_params>(p));
+}
+size_t conv_s8_w2_scratch(const KernelParams& p) {
+  return qk_conv_s8_w2_scratch_size(&std::get<qk_conv_params>(p));
+}
 size_t linear_s8_scratch(const KernelParams& p) {
   return qk_linear_s8_scratch_size(&std::get<qk_linear_params>(p));
 }
 
-constexpr DType k8 = DType::kInt8, k16 = DType::kInt16;
+constexpr DType k8 = DType::kInt8, k16 = DType::kInt16, k4 = DType::kInt4, k2 = DType::kInt2;
 
 }  // namespace
 
@@ -79,6 +91,8 @@ const char* call_kind_name(CallKind k) {
       return "global_avgpool";
     case CallKind::kClamp:
       return "clamp";
+    case CallKind::kCast:
+      return "cast";
   }
   return "?";
 }
@@ -119,6 +133,9 @@ std::vector<std::pair<const char*, int32_t>> param_fields(const KernelParams& pa
           },
           [](const ClampParams& p) -> std::vector<std::pair<const char*, int32_t>> {
             return {{"size", p.size}, {"lo", p.lo}, {"hi", p.hi}};
+          },
+          [](const CastParams& p) -> std::vector<std::pair<const char*, int32_t>> {
+            return {{"size", p.size}};
           }},
       params);
 }
@@ -131,44 +148,231 @@ const std::vector<KernelEntry>& kernel_table() {
   using S = Signature;
   using K = CallKind;
   static const std::vector<KernelEntry> table = {
-      {"qk_conv_s8", K::kConv, k8, k8, S::kWeighted, "qk_conv_params", conv_s8_scratch,
-       weighted<qk_conv_params, int8_t, int8_t, qk_conv_s8>},
-      {"qk_conv_s16_w8", K::kConv, k16, k8, S::kWeighted, "qk_conv_params", conv_s16_scratch,
-       weighted<qk_conv_params, int16_t, int8_t, qk_conv_s16_w8>},
-      {"qk_conv_s16", K::kConv, k16, k16, S::kWeighted, "qk_conv_params", conv_s16_scratch,
-       weighted<qk_conv_params, int16_t, int16_t, qk_conv_s16>},
-      {"qk_linear_s8", K::kLinear, k8, k8, S::kWeighted, "qk_linear_params", linear_s8_scratch,
-       weighted<qk_linear_params, int8_t, int8_t, qk_linear_s8>},
-      {"qk_linear_s16_w8", K::kLinear, k16, k8, S::kWeighted, "qk_linear_params", no_scratch,
-       weighted<qk_linear_params, int16_t, int8_t, qk_linear_s16_w8>},
-      {"qk_linear_s16", K::kLinear, k16, k16, S::kWeighted, "qk_linear_params", no_scratch,
-       weighted<qk_linear_params, int16_t, int16_t, qk_linear_s16>},
-      {"qk_add_s8", K::kAdd, k8, k8, S::kBinary, "qk_add_params", no_scratch,
-       binary<int8_t, qk_add_s8>},
-      {"qk_add_s16", K::kAdd, k16, k8, S::kBinary, "qk_add_params", no_scratch,
-       binary<int16_t, qk_add_s16>},
-      {"qk_maxpool_s8", K::kMaxPool, k8, k8, S::kUnary, "qk_pool_params", no_scratch,
-       unary<int8_t, qk_maxpool_s8>},
-      {"qk_maxpool_s16", K::kMaxPool, k16, k8, S::kUnary, "qk_pool_params", no_scratch,
-       unary<int16_t, qk_maxpool_s16>},
-      {"qk_avgpool_s8", K::kAvgPool, k8, k8, S::kUnary, "qk_pool_params", no_scratch,
-       unary<int8_t, qk_avgpool_s8>},
-      {"qk_avgpool_s16", K::kAvgPool, k16, k8, S::kUnary, "qk_pool_params", no_scratch,
-       unary<int16_t, qk_avgpool_s16>},
-      {"qk_global_maxpool_s8", K::kGlobalMaxPool, k8, k8, S::kGlobalPool, nullptr, no_scratch,
-       global_pool<int8_t, qk_global_maxpool_s8>},
-      {"qk_global_maxpool_s16", K::kGlobalMaxPool, k16, k8, S::kGlobalPool, nullptr, no_scratch,
-       global_pool<int16_t, qk_global_maxpool_s16>},
-      {"qk_global_avgpool_s8", K::kGlobalAvgPool, k8, k8, S::kGlobalPool, nullptr, no_scratch,
-       global_pool<int8_t, qk_global_avgpool_s8>},
-      {"qk_global_avgpool_s16", K::kGlobalAvgPool, k16, k8, S::kGlobalPool, nullptr, no_scratch,
-       global_pool<int16_t, qk_global_avgpool_s16>},
-      {"qk_clamp_s8", K::kClamp, k8, k8, S::kClamp, nullptr, no_scratch,
-       clamp<int8_t, qk_clamp_s8>},
-      {"qk_clamp_s16", K::kClamp, k16, k8, S::kClamp, nullptr, no_scratch,
-       clamp<int16_t, qk_clamp_s16>},
+      {"qk_conv_s8",
+       K::kConv,
+       k8,
+       k8,
+       S::kWeighted,
+       "qk_conv_params",
+       conv_s8_scratch,
+       weighted<qk_conv_params, int8_t, int8_t, qk_conv_s8>,
+       {{"qk_dsp_conv", 4312}, {"qk_conv_s8", 5196}}},
+      {"qk_conv_s8_w4",
+       K::kConv,
+       k8,
+       k4,
+       S::kWeighted,
+       "qk_conv_params",
+       conv_s8_w4_scratch,
+       weighted<qk_conv_params, int8_t, uint8_t, qk_conv_s8_w4>,
+       {{"qk_dsp_conv", 4312}, {"qk_conv_s8_packed", 6524}}},
+      {"qk_conv_s8_w2",
+       K::kConv,
+       k8,
+       k2,
+       S::kWeighted,
+       "qk_conv_params",
+       conv_s8_w2_scratch,
+       weighted<qk_conv_params, int8_t, uint8_t, qk_conv_s8_w2>,
+       {{"qk_dsp_conv", 4312}, {"qk_conv_s8_packed", 6524}}},
+      {"qk_conv_s16_w8",
+       K::kConv,
+       k16,
+       k8,
+       S::kWeighted,
+       "qk_conv_params",
+       conv_s16_scratch,
+       weighted<qk_conv_params, int16_t, int8_t, qk_conv_s16_w8>,
+       {{"qk_conv_s16_w8", 1168}, {nullptr, 0}}},
+      {"qk_conv_s16",
+       K::kConv,
+       k16,
+       k16,
+       S::kWeighted,
+       "qk_conv_params",
+       conv_s16_scratch,
+       weighted<qk_conv_params, int16_t, int16_t, qk_conv_s16>,
+       {{"qk_conv_s16", 1168}, {nullptr, 0}}},
+      {"qk_linear_s8",
+       K::kLinear,
+       k8,
+       k8,
+       S::kWeighted,
+       "qk_linear_params",
+       linear_s8_scratch,
+       weighted<qk_linear_params, int8_t, int8_t, qk_linear_s8>,
+       {{"qk_dsp_linear", 572}, {"qk_linear_s8", 1616}}},
+      {"qk_linear_s8_w4",
+       K::kLinear,
+       k8,
+       k4,
+       S::kWeighted,
+       "qk_linear_params",
+       no_scratch,
+       weighted<qk_linear_params, int8_t, uint8_t, qk_linear_s8_w4>,
+       {{"qk_dsp_linear", 572}, {"qk_linear_s8_packed", 2188}}},
+      {"qk_linear_s8_w2",
+       K::kLinear,
+       k8,
+       k2,
+       S::kWeighted,
+       "qk_linear_params",
+       no_scratch,
+       weighted<qk_linear_params, int8_t, uint8_t, qk_linear_s8_w2>,
+       {{"qk_dsp_linear", 572}, {"qk_linear_s8_packed", 2188}}},
+      {"qk_linear_s16_w8",
+       K::kLinear,
+       k16,
+       k8,
+       S::kWeighted,
+       "qk_linear_params",
+       no_scratch,
+       weighted<qk_linear_params, int16_t, int8_t, qk_linear_s16_w8>,
+       {{"qk_linear_s16_w8", 668}, {nullptr, 0}}},
+      {"qk_linear_s16",
+       K::kLinear,
+       k16,
+       k16,
+       S::kWeighted,
+       "qk_linear_params",
+       no_scratch,
+       weighted<qk_linear_params, int16_t, int16_t, qk_linear_s16>,
+       {{"qk_linear_s16", 680}, {nullptr, 0}}},
+      {"qk_add_s8",
+       K::kAdd,
+       k8,
+       k8,
+       S::kBinary,
+       "qk_add_params",
+       no_scratch,
+       binary<int8_t, qk_add_s8>,
+       {{"qk_add_s8", 456}, {nullptr, 0}}},
+      {"qk_add_s16",
+       K::kAdd,
+       k16,
+       k8,
+       S::kBinary,
+       "qk_add_params",
+       no_scratch,
+       binary<int16_t, qk_add_s16>,
+       {{"qk_add_s16", 516}, {nullptr, 0}}},
+      {"qk_maxpool_s8",
+       K::kMaxPool,
+       k8,
+       k8,
+       S::kUnary,
+       "qk_pool_params",
+       no_scratch,
+       unary<int8_t, qk_maxpool_s8>,
+       {{"qk_maxpool_s8", 392}, {nullptr, 0}}},
+      {"qk_maxpool_s16",
+       K::kMaxPool,
+       k16,
+       k8,
+       S::kUnary,
+       "qk_pool_params",
+       no_scratch,
+       unary<int16_t, qk_maxpool_s16>,
+       {{"qk_maxpool_s16", 448}, {nullptr, 0}}},
+      {"qk_avgpool_s8",
+       K::kAvgPool,
+       k8,
+       k8,
+       S::kUnary,
+       "qk_pool_params",
+       no_scratch,
+       unary<int8_t, qk_avgpool_s8>,
+       {{"qk_avgpool_s8", 452}, {nullptr, 0}}},
+      {"qk_avgpool_s16",
+       K::kAvgPool,
+       k16,
+       k8,
+       S::kUnary,
+       "qk_pool_params",
+       no_scratch,
+       unary<int16_t, qk_avgpool_s16>,
+       {{"qk_avgpool_s16", 572}, {nullptr, 0}}},
+      {"qk_global_maxpool_s8",
+       K::kGlobalMaxPool,
+       k8,
+       k8,
+       S::kGlobalPool,
+       nullptr,
+       no_scratch,
+       global_pool<int8_t, qk_global_maxpool_s8>,
+       {{"qk_global_maxpool_s8", 84}, {nullptr, 0}}},
+      {"qk_global_maxpool_s16",
+       K::kGlobalMaxPool,
+       k16,
+       k8,
+       S::kGlobalPool,
+       nullptr,
+       no_scratch,
+       global_pool<int16_t, qk_global_maxpool_s16>,
+       {{"qk_global_maxpool_s16", 100}, {nullptr, 0}}},
+      {"qk_global_avgpool_s8",
+       K::kGlobalAvgPool,
+       k8,
+       k8,
+       S::kGlobalPool,
+       nullptr,
+       no_scratch,
+       global_pool<int8_t, qk_global_avgpool_s8>,
+       {{"qk_global_avgpool_s8", 84}, {nullptr, 0}}},
+      {"qk_global_avgpool_s16",
+       K::kGlobalAvgPool,
+       k16,
+       k8,
+       S::kGlobalPool,
+       nullptr,
+       no_scratch,
+       global_pool<int16_t, qk_global_avgpool_s16>,
+       {{"qk_global_avgpool_s16", 128}, {nullptr, 0}}},
+      {"qk_clamp_s8",
+       K::kClamp,
+       k8,
+       k8,
+       S::kClamp,
+       nullptr,
+       no_scratch,
+       clamp<int8_t, qk_clamp_s8>,
+       {{"qk_clamp_s8", 84}, {nullptr, 0}}},
+      {"qk_clamp_s16",
+       K::kClamp,
+       k16,
+       k8,
+       S::kClamp,
+       nullptr,
+       no_scratch,
+       clamp<int16_t, qk_clamp_s16>,
+       {{"qk_clamp_s16", 88}, {nullptr, 0}}},
+      {"qk_cast_s8_s16",
+       K::kCast,
+       k8,
+       k16,
+       S::kCast,
+       nullptr,
+       no_scratch,
+       cast<int8_t, int16_t, qk_cast_s8_s16>,
+       {{"qk_cast_s8_s16", 24}, {nullptr, 0}}},
+      {"qk_cast_s16_s8",
+       K::kCast,
+       k16,
+       k8,
+       S::kCast,
+       nullptr,
+       no_scratch,
+       cast<int16_t, int8_t, qk_cast_s16_s8>,
+       {{"qk_cast_s16_s8", 48}, {nullptr, 0}}},
   };
   return table;
+}
+
+const KernelEntry& find_cast(DType from, DType to) {
+  for (const KernelEntry& e : kernel_table())
+    if (e.kind == CallKind::kCast && e.act == from && e.weight == to) return e;
+  throw ExportError(std::string("no qk kernel converts ") + dtype_name(from) + " to " +
+                    dtype_name(to));
 }
 
 const KernelEntry& find_kernel(CallKind kind, DType act, DType weight) {

@@ -24,7 +24,8 @@ enum class CallKind {
   kAvgPool,
   kGlobalMaxPool,
   kGlobalAvgPool,
-  kClamp
+  kClamp,
+  kCast  // an int8 tensor as int16 or back (mixed-precision models)
 };
 const char* call_kind_name(CallKind k);
 
@@ -35,6 +36,7 @@ enum class Signature {
   kUnary,       // f(&params, in, out)                                      windowed pools
   kGlobalPool,  // f(spatial, channels, in, out)
   kClamp,       // f(size, lo, hi, in, out)
+  kCast,        // f(size, in, out)
 };
 
 // Scalar arguments of the kernels without a parameter struct, as structs so that every call
@@ -45,8 +47,11 @@ struct GlobalPoolParams {
 struct ClampParams {
   int32_t size = 0, lo = 0, hi = 0;
 };
+struct CastParams {
+  int32_t size = 0;
+};
 using KernelParams = std::variant<qk_conv_params, qk_linear_params, qk_add_params, qk_pool_params,
-                                  GlobalPoolParams, ClampParams>;
+                                  GlobalPoolParams, ClampParams, CastParams>;
 
 // The parameters as (field, value) pairs in declaration order: designated initializers for the
 // structs in generated C, positional arguments for the scalar signatures.
@@ -67,16 +72,29 @@ struct KernelArgs {
 struct KernelEntry {
   const char* name;  // the qk function
   CallKind kind;
-  DType act;     // activation type (input and output)
-  DType weight;  // weight storage of weighted kernels (ignored by the others)
+  DType act;     // activation type (input and output; a cast's input)
+  DType weight;  // weight storage of weighted kernels; a cast's output type
   Signature signature;
   const char* params_type;  // C type of the parameter struct; nullptr for scalar signatures
   size_t (*scratch)(const KernelParams&);  // scratch bytes of one call
   void (*run)(const KernelArgs&);          // the host call
+  // Flash of the kernel's code and constant data on a Cortex-M4 (-O2, QK_USE_DSP, reference
+  // fallback included, libgcc / newlib excluded), measured by bench/kernel_code_size.py, in up to
+  // two named parts: kernels that share code (the int8 and packed DSP convolutions share the
+  // im2col and the 1x6 SMLAD kernel; 4-bit and 2-bit share everything) name the same part, and
+  // a model counts each part once. The memory budget's estimate of a model's kernel code;
+  // `qat deploy` measures the real figure.
+  struct CodePart {
+    const char* part;
+    int32_t bytes;
+  };
+  CodePart code[2];
 };
 
 const std::vector<KernelEntry>& kernel_table();
 // The row computing `kind` with these types; throws ExportError when no kernel does.
 const KernelEntry& find_kernel(CallKind kind, DType act, DType weight);
+// The conversion of a tensor from one activation type to the other.
+const KernelEntry& find_cast(DType from, DType to);
 
 }  // namespace qat::exporter

@@ -22,7 +22,6 @@ IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta) {
   m.metric = meta.metric;
   m.input_mean = meta.input.mean;
   m.input_std = meta.input.std;
-  int act_bits = 0, w_bits = 0;
   torch::NoGradGuard ng;
   for (size_t i = 0; i < g.size(); ++i) {
     const Node& node = g.at(i);
@@ -31,7 +30,6 @@ IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta) {
     if (!plan[i].fused_away) {
       n.has_output_format = true;
       n.output = model.activation_format(node.name);
-      act_bits = std::max(act_bits, n.output.bits);
       n.act_min = n.output.qmin();
       n.act_max = n.output.qmax();
     }
@@ -40,7 +38,6 @@ IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta) {
         const IntLayer il = model.int_layer(node.name);
         n.activation = il.activation;
         n.weight_format = il.weight;
-        w_bits = std::max(w_bits, il.weight.bits);
         n.weight_shape = il.weight_codes.sizes().vec();
         const torch::Tensor w = il.weight_codes.contiguous();
         n.weights.assign(w.data_ptr<int64_t>(), w.data_ptr<int64_t>() + w.numel());
@@ -65,8 +62,14 @@ IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta) {
     }
     m.nodes.push_back(std::move(n));
   }
-  m.activation_type = act_bits <= 8 ? DType::kInt8 : DType::kInt16;
-  m.weight_type = w_bits <= 8 ? DType::kInt8 : DType::kInt16;
+  // Storage per layer: packed where the weights' bits and the layer's activations allow.
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!g.at(i).has_weights()) continue;
+    IntNode& n = m.nodes[i];
+    n.weight_type = DType::kInt8;
+    n.weight_type = weight_storage(n.weight_format.bits, compute_type(m, i));
+  }
+  set_widest_types(m);
   check_representable(m);
   return m;
 }

@@ -155,7 +155,7 @@ class Exporter {
     plan_ = make_quant_plan(m_.graph);
   }
 
-  static const char* dtype_str(DType t) { return t == DType::kInt8 ? "int8" : "int16"; }
+  static const char* dtype_str(DType t) { return dtype_name(t); }
 
   size_t index(const std::string& name) const { return m_.graph.index_of(name); }
 
@@ -506,6 +506,20 @@ void validate(const onnx::ModelProto& model) {
   }
 }
 
+// Opset 13 has no 4-bit or 2-bit tensor type: packed layers are written as int8 initializers
+// holding their sub-byte values (exact, but the file does not shrink), and said so.
+std::string sub_byte_note(const IntModel& m) {
+  std::string layers;
+  for (size_t i = 0; i < m.nodes.size(); ++i)
+    if (m.graph.at(i).has_weights() && dtype_bits(m.nodes[i].weight_type) < 8)
+      layers += (layers.empty() ? "" : ", ") + m.nodes[i].name + " (" +
+                dtype_name(m.nodes[i].weight_type) + ")";
+  if (layers.empty()) return "";
+  return " Sub-byte weights are stored as int8 initializers holding their 4-bit / 2-bit values "
+         "(ONNX opset 13 has no int4 type; the C export packs them): " +
+         layers + ".";
+}
+
 }  // namespace
 
 onnx::ModelProto to_onnx(const IntModel& m) {
@@ -524,7 +538,7 @@ onnx::ModelProto to_onnx(const IntModel& m) {
       "QDQ model exported by qat" + (m.source.empty() ? std::string() : " from " + m.source) +
       ". The input 'input' is the NORMALISED input (x - input_mean) / input_std per channel, "
       "float [N, C, ...] channel-first; input_mean and input_std are in the metadata. " +
-      kRoundingNote;
+      kRoundingNote + sub_byte_note(m);
   model.set_doc_string(doc);
   g->set_doc_string(doc);
 

@@ -1,8 +1,11 @@
 #include "export/program.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
+#include "export/packing.h"
 #include "qat/errors.h"
 
 namespace qat::exporter {
@@ -67,8 +70,9 @@ std::vector<double> to_channels_first(const double* hwc, const Shape& s) {
 }
 
 int64_t Call::constant_bytes() const {
-  return static_cast<int64_t>(weights.size()) * dtype_bytes(kernel->weight) +
-         static_cast<int64_t>(bias.size() * 4 + shift.size() + mult.size() * 4);
+  const int64_t w =
+      weighted() ? storage_bytes(kernel->weight, static_cast<int64_t>(weights.size())) : 0;
+  return w + static_cast<int64_t>(bias.size() * 4 + shift.size() + mult.size() * 4);
 }
 
 int64_t Program::weight_bytes() const {
@@ -110,7 +114,7 @@ class ProgramBuilder {
   void add_node(size_t i) {
     const Node& n = g_.at(i);
     if (n.op == OpType::kInput) {
-      buf_of_[i] = new_buffer(i);
+      buf_of_[i] = new_buffer(i, stored_type(i));
       p_.input = buf_of_[i];
       return;
     }
@@ -123,6 +127,35 @@ class ProgramBuilder {
       throw ExportError("batchnorm node '" + n.name + "' in an integer model");
     Call c = call_of(i);
     append(i, std::move(c));
+  }
+
+  // The storage type of node i's output tensor.
+  DType stored_type(size_t i) const { return activation_storage(output_format(i)); }
+
+  // The buffer of node i's output in type t: the buffer itself, or a converted copy made once
+  // (by a cast call appended now) and shared by every later consumer in that type.
+  int buffer_in(int b, DType t) {
+    if (p_.buffers[static_cast<size_t>(b)].type == t) return b;
+    const auto key = std::make_pair(b, t);
+    const auto it = converted_.find(key);
+    if (it != converted_.end()) return it->second;
+    const int copy = cast_into_new(b, t);
+    converted_[key] = copy;
+    return copy;
+  }
+
+  // Appends a cast of buffer b into a new buffer of type t (same node, same codes).
+  int cast_into_new(int b, DType t) {
+    const Buffer src = p_.buffers[static_cast<size_t>(b)];
+    Call c;
+    c.kernel = &find_cast(src.type, t);
+    c.node = src.name;
+    c.inputs = {b};
+    c.params = CastParams{i32(src.elements())};
+    c.formats = std::string(dtype_name(src.type)) + " -> " + dtype_name(t);
+    const int out = add_buffer(src, t, true);
+    push_call(std::move(c), out);
+    return out;
   }
 
   // Flatten and fused relus are views of their input's buffer.
@@ -140,7 +173,6 @@ class ProgramBuilder {
     const Node& n = g_.at(i);
     Call c;
     c.node = n.name;
-    for (size_t k = 0; k < n.inputs.size(); ++k) c.inputs.push_back(input_buffer(n, k));
     const QFormat& in_f = format_of(n.inputs[0]);
     const QFormat& out_f = m_.nodes[g_.index_of(plan_[i].format_from)].output;
     c.formats = in_f.str() + " -> " + out_f.str();
@@ -169,6 +201,9 @@ class ProgramBuilder {
       default:
         throw ExportError("node '" + n.name + "': op " + op_name(n.op) + " has no kernel");
     }
+    // The inputs in the type the kernel computes in (converted copies where they differ).
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      c.inputs.push_back(buffer_in(input_buffer(n, k), c.kernel->act));
     c.scratch_bytes = static_cast<int64_t>(c.kernel->scratch(c.params));
     return c;
   }
@@ -195,7 +230,7 @@ class ProgramBuilder {
     const Node& n = g_.at(i);
     const IntNode& in_node = m_.nodes[i];
     weighted_constants(i, c);
-    c.kernel = &find_kernel(CallKind::kConv, p_.act_type, p_.weight_type);
+    c.kernel = &find_kernel(CallKind::kConv, compute_type(m_, i), in_node.weight_type);
     const Shape& in_shape = g_.shape_of(n.inputs[0]);
     int64_t ih, iw, ic, oh, ow, oc;
     hwc_of(in_shape, ih, iw, ic);
@@ -230,7 +265,7 @@ class ProgramBuilder {
     const Node& n = g_.at(i);
     const IntNode& in_node = m_.nodes[i];
     weighted_constants(i, c);
-    c.kernel = &find_kernel(CallKind::kLinear, p_.act_type, p_.weight_type);
+    c.kernel = &find_kernel(CallKind::kLinear, compute_type(m_, i), in_node.weight_type);
     int64_t ih, iw, in_features, oh, ow, out_features;
     hwc_of(g_.shape_of(n.inputs[0]), ih, iw, in_features);
     hwc_of(g_.shape_at(i), oh, ow, out_features);
@@ -259,7 +294,7 @@ class ProgramBuilder {
   void add_call(size_t i, Call& c) {
     const Node& n = g_.at(i);
     const IntNode& in_node = m_.nodes[i];
-    c.kernel = &find_kernel(CallKind::kAdd, p_.act_type, p_.weight_type);
+    c.kernel = &find_kernel(CallKind::kAdd, compute_type(m_, i), DType::kInt8);
     int64_t oh, ow, oc;
     hwc_of(g_.shape_at(i), oh, ow, oc);
     const QFormat& a_f = format_of(n.inputs[0]);
@@ -282,7 +317,7 @@ class ProgramBuilder {
     const Node& n = g_.at(i);
     const IntNode& in_node = m_.nodes[i];
     c.kernel = &find_kernel(n.op == OpType::kMaxPool ? CallKind::kMaxPool : CallKind::kAvgPool,
-                            p_.act_type, p_.weight_type);
+                            compute_type(m_, i), DType::kInt8);
     const Shape& in_shape = g_.shape_of(n.inputs[0]);
     int64_t ih, iw, ic, oh, ow, oc;
     hwc_of(in_shape, ih, iw, ic);
@@ -304,7 +339,7 @@ class ProgramBuilder {
     const Node& n = g_.at(i);
     c.kernel = &find_kernel(
         n.op == OpType::kGlobalMaxPool ? CallKind::kGlobalMaxPool : CallKind::kGlobalAvgPool,
-        p_.act_type, p_.weight_type);
+        compute_type(m_, i), DType::kInt8);
     int64_t ih, iw, ic;
     hwc_of(g_.shape_of(n.inputs[0]), ih, iw, ic);
     c.params = GlobalPoolParams{i32(ih * iw), i32(ic)};
@@ -314,21 +349,42 @@ class ProgramBuilder {
   void clamp_call(size_t i, Call& c) {
     const Node& n = g_.at(i);
     const IntNode& in_node = m_.nodes[i];
-    c.kernel = &find_kernel(CallKind::kClamp, p_.act_type, p_.weight_type);
+    c.kernel = &find_kernel(CallKind::kClamp, compute_type(m_, i), DType::kInt8);
     int64_t ih, iw, ic;
     hwc_of(g_.shape_of(n.inputs[0]), ih, iw, ic);
     c.params = ClampParams{i32(ih * iw * ic), i32(in_node.act_min), i32(in_node.act_max)};
   }
 
-  // Extends the lifetimes of the call's inputs, gives it an output buffer and appends it.
+  // Gives the call an output buffer in the type it computes in and appends it; when the node's
+  // tensor is stored in the other type, a cast into its own buffer follows (exact: the kernel
+  // clamped the codes to the tensor's format).
   void append(size_t i, Call c) {
+    if (c.weighted() && dtype_bits(c.kernel->weight) < 8)
+      c.packed = pack_weights(c.weights, dtype_bits(c.kernel->weight));
+    const DType computed = c.kernel->act, stored = stored_type(i);
+    Buffer shape;
+    shape.name = g_.at(i).name;
+    hwc_of(g_.shape_at(i), shape.h, shape.w, shape.c);
+    const int out = add_buffer(shape, computed, computed != stored);
+    push_call(std::move(c), out);
+    buf_of_[i] = computed == stored ? out : cast_into_new(out, stored);
+    if (computed != stored) {
+      // The cast's source is the converted copy; the node's buffer is the cast's output.
+      p_.buffers[static_cast<size_t>(buf_of_[i])].converted = false;
+      converted_[std::make_pair(buf_of_[i], computed)] = out;
+    }
+  }
+
+  // Extends the lifetimes of the call's inputs and appends it with output buffer `out`.
+  void push_call(Call c, int out) {
     const int call_index = static_cast<int>(p_.calls.size());
     for (int b : c.inputs) {
       Buffer& buf = p_.buffers[static_cast<size_t>(b)];
       buf.last = std::max(buf.last, call_index);
     }
-    c.output = new_buffer(i);
-    buf_of_[i] = c.output;
+    c.output = out;
+    p_.buffers[static_cast<size_t>(out)].first = call_index;
+    p_.buffers[static_cast<size_t>(out)].last = call_index;
     p_.scratch_bytes = std::max(p_.scratch_bytes, c.scratch_bytes);
     p_.calls.push_back(std::move(c));
   }
@@ -346,15 +402,20 @@ class ProgramBuilder {
     // The output must survive until it is copied out after the last call.
     p_.buffers[static_cast<size_t>(p_.output)].last = static_cast<int>(p_.calls.size()) - 1;
     std::vector<PlanItem> items;
-    for (const auto& b : p_.buffers)
-      items.push_back({b.elements() * dtype_bytes(p_.act_type), b.first, b.last});
+    for (const auto& b : p_.buffers) items.push_back({b.bytes(), b.first, b.last});
     p_.plan = plan_arena(items);
   }
 
-  int new_buffer(size_t node_index) {
+  int new_buffer(size_t node_index, DType type) {
     Buffer b;
     b.name = g_.at(node_index).name;
     hwc_of(g_.shape_at(node_index), b.h, b.w, b.c);
+    return add_buffer(b, type, false);
+  }
+
+  int add_buffer(Buffer b, DType type, bool converted) {
+    b.type = type;
+    b.converted = converted;
     b.first = static_cast<int>(p_.calls.size());
     b.last = b.first;
     p_.buffers.push_back(b);
@@ -375,6 +436,7 @@ class ProgramBuilder {
   const std::vector<NodePlan> plan_;
   Program p_;
   std::vector<int> buf_of_;
+  std::map<std::pair<int, DType>, int> converted_;  // (buffer, type) -> its converted copy
   // For flat tensors that alias a spatial one: its graph shape, so a linear can permute its
   // weights from torch's channel-major flatten order to the channels-last memory order.
   std::vector<Shape> flat_src_;
@@ -384,6 +446,27 @@ class ProgramBuilder {
 
 Program build_program(const IntModel& m) {
   return ProgramBuilder(m).build();
+}
+
+std::string Program::type_summary() const {
+  // In order of storage width, so the text does not depend on the layer order.
+  const std::vector<DType> order = {DType::kInt2, DType::kInt4, DType::kInt8, DType::kInt16};
+  const auto join = [&](const auto& used) {
+    std::string s;
+    for (DType t : order)
+      if (used(t)) s += (s.empty() ? "" : " + ") + std::string(dtype_name(t));
+    return s;
+  };
+  const std::string acts = join([&](DType t) {
+    return std::any_of(buffers.begin(), buffers.end(),
+                       [&](const Buffer& b) { return b.type == t; });
+  });
+  std::string weights = join([&](DType t) {
+    return std::any_of(calls.begin(), calls.end(),
+                       [&](const Call& c) { return c.weighted() && c.kernel->weight == t; });
+  });
+  if (weights.empty()) weights = "no";
+  return acts + " activations, " + weights + " weights";
 }
 
 std::string Program::summary() const {
@@ -399,13 +482,12 @@ std::string Program::summary() const {
                   static_cast<long long>(wb), static_cast<long long>(c.macs), c.formats.c_str());
     o << line;
   }
-  std::snprintf(
-      line, sizeof line,
-      "totals: %s activations, %s weights | flash (weights + constants) %lld B | arena %lld B "
-      "(lower bound %lld B) | scratch %lld B | %lld MACs\n",
-      dtype_name(act_type), dtype_name(weight_type), static_cast<long long>(weight_bytes()),
-      static_cast<long long>(plan.arena_bytes), static_cast<long long>(plan.lower_bound),
-      static_cast<long long>(scratch_bytes), static_cast<long long>(macs()));
+  std::snprintf(line, sizeof line,
+                "totals: %s | flash (weights + constants) %lld B | arena %lld B "
+                "(lower bound %lld B) | scratch %lld B | %lld MACs\n",
+                type_summary().c_str(), static_cast<long long>(weight_bytes()),
+                static_cast<long long>(plan.arena_bytes), static_cast<long long>(plan.lower_bound),
+                static_cast<long long>(scratch_bytes), static_cast<long long>(macs()));
   o << line;
   return o.str();
 }

@@ -15,10 +15,14 @@ namespace qat::exporter {
 
 // One activation buffer (a materialised tensor), channels-last [h][w][c].
 struct Buffer {
-  std::string name;  // graph node that produces it
+  std::string name;  // graph node whose output it holds
   int64_t h = 1, w = 1, c = 1;
+  DType type = DType::kInt8;  // int8 / int16
+  // A copy in the other activation type, for a layer computing in it (the same codes).
+  bool converted = false;
   int first = 0, last = 0;  // lifetime in call indices (inclusive)
   int64_t elements() const { return h * w * c; }
+  int64_t bytes() const { return elements() * dtype_bytes(type); }
 };
 
 // One kernel call: the kernel-table row it runs, its parameters and, for conv / linear, the
@@ -30,6 +34,7 @@ struct Call {
   int output = -1;
   KernelParams params;
   std::vector<int32_t> weights;  // kernel layout: [O][kh][kw][I/g] or [O][I]
+  std::vector<uint8_t> packed;   // the weights as stored, when the kernel reads packed int4/int2
   std::vector<int32_t> bias;
   std::vector<int8_t> shift;
   std::vector<int32_t> mult;  // empty for power-of-two requantization
@@ -44,8 +49,8 @@ struct Call {
 };
 
 struct Program {
-  DType act_type = DType::kInt8;
-  DType weight_type = DType::kInt8;
+  DType act_type = DType::kInt8;     // the widest activation type (per buffer: Buffer::type)
+  DType weight_type = DType::kInt8;  // the widest weight storage (per call: its kernel's)
   std::vector<Buffer> buffers;
   std::vector<Call> calls;
   int input = 0, output = 0;  // buffer indices
@@ -54,8 +59,13 @@ struct Program {
 
   int64_t input_elements() const { return buffers[static_cast<size_t>(input)].elements(); }
   int64_t output_elements() const { return buffers[static_cast<size_t>(output)].elements(); }
+  DType input_type() const { return buffers[static_cast<size_t>(input)].type; }
+  DType output_type() const { return buffers[static_cast<size_t>(output)].type; }
   int64_t weight_bytes() const;  // weights + bias + requantization constants
   int64_t macs() const;
+  // "int8 activations, int4 weights"; a mixed-precision model lists each type used
+  // ("int8 + int16 activations, int2 + int4 + int8 weights").
+  std::string type_summary() const;
   // Per-layer table and totals (shapes, formats, weight bytes, MACs, arena, lower bound).
   std::string summary() const;
 };

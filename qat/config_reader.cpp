@@ -1,6 +1,7 @@
 #include "qat/config_reader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <sstream>
 
@@ -170,6 +171,49 @@ int64_t ConfigNode::get_int(const std::string& key, int64_t def, int64_t min, in
     fail(key, std::to_string(x) + " is out of range; " + range);
   }
   return x;
+}
+
+namespace {
+
+std::optional<int64_t> parse_size(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
+  if (i == 0) return std::nullopt;
+  double number = 0;
+  try {
+    size_t used = 0;
+    number = std::stod(text.substr(0, i), &used);
+    if (used != i) return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(i);
+  unit.erase(0, unit.find_first_not_of(' '));
+  static const std::vector<std::pair<std::string, double>> units = {
+      {"", 1}, {"B", 1}, {"KB", 1e3}, {"KiB", 1024}, {"MB", 1e6}, {"MiB", 1048576}};
+  for (const auto& [name, factor] : units) {
+    if (unit != name) continue;
+    const double bytes = number * factor;
+    if (!(bytes >= 1) || bytes > 1e15 || bytes != std::floor(bytes)) return std::nullopt;
+    return static_cast<int64_t>(bytes);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<int64_t> ConfigNode::get_size(const std::string& key) {
+  const auto v = value(key);
+  if (!v) return std::nullopt;
+  if (!v->IsScalar()) fail(key, "expected a size such as 64KiB, got " + describe(*v));
+  const std::string text = v->Scalar();
+  const std::optional<int64_t> bytes = parse_size(text);
+  if (!bytes)
+    fail(key, "'" + text +
+                  "' is not a memory size; write a whole number of bytes > 0 with an optional "
+                  "unit: B, KB (1000), KiB (1024), MB, MiB, e.g. 64KiB or 1.5MiB");
+  return bytes;
 }
 
 double ConfigNode::get_double(const std::string& key, double def, double min, double max,

@@ -64,6 +64,10 @@ class ConfigNode {
   std::vector<int64_t> get_int_or_list(const std::string& key, const std::vector<int64_t>& def,
                                        int64_t min = std::numeric_limits<int64_t>::min());
 
+  // A memory size in bytes: an integer (bytes) or a number with a unit, "64KiB", "1.5 MiB",
+  // "32KB" (B, KB = 1000, KiB = 1024, MB = 10^6, MiB = 2^20); > 0. nullopt when absent.
+  std::optional<int64_t> get_size(const std::string& key);
+
   // A nested mapping (an empty one when the key is absent).
   ConfigNode child(const std::string& key);
   // Keys of a mapping whose keys are user-defined names (e.g. per-node overrides): every key is

@@ -463,4 +463,25 @@ std::string Graph::summary() const {
   return o.str();
 }
 
+Graph fold_batchnorm_graph(const Graph& graph) {
+  std::vector<std::string> bns;
+  for (const auto& n : graph.nodes()) {
+    if (n.op != OpType::kBatchNorm) continue;
+    const Node& prod = graph.node(n.inputs[0]);
+    if (!prod.has_weights() || graph.consumers(prod.name).size() != 1)
+      throw GraphError("batchnorm '" + n.name + "' cannot be folded: its input '" + prod.name +
+                       "' is not a conv/linear read only by it");
+    bns.push_back(n.name);
+  }
+  if (bns.empty()) return graph;
+  // Producers get a bias (the folded BN shift).
+  Graph g;
+  for (Node n : graph.nodes()) {
+    for (const auto& bn : bns)
+      if (graph.node(bn).inputs[0] == n.name) n.bias = true;
+    g.add(n);
+  }
+  return g.without_nodes(bns);
+}
+
 }  // namespace qat

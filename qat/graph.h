@@ -131,4 +131,9 @@ class Graph {
   std::map<std::string, size_t> index_;
 };
 
+// The topology after folding every batchnorm into the conv/linear before it (which gains a
+// bias): what a model becomes before quantization. Throws GraphError when a batchnorm does not
+// follow a conv/linear read only by it.
+Graph fold_batchnorm_graph(const Graph& g);
+
 }  // namespace qat

@@ -352,26 +352,9 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
 
 std::shared_ptr<GraphModuleImpl> GraphModuleImpl::fold_batchnorm() const {
   std::vector<std::string> bns;
-  for (const auto& n : graph_.nodes()) {
-    if (n.op != OpType::kBatchNorm) continue;
-    const Node& prod = graph_.node(n.inputs[0]);
-    if (!prod.has_weights() || graph_.consumers(prod.name).size() != 1)
-      throw GraphError("batchnorm '" + n.name + "' cannot be folded: its input '" + prod.name +
-                       "' is not a conv/linear read only by it");
-    bns.push_back(n.name);
-  }
-  Graph folded_graph = graph_;
-  if (!bns.empty()) {
-    // Producers get a bias (the folded BN shift).
-    Graph g;
-    for (Node n : graph_.nodes()) {
-      for (const auto& bn : bns)
-        if (graph_.node(bn).inputs[0] == n.name) n.bias = true;
-      g.add(n);
-    }
-    folded_graph = g.without_nodes(bns);
-  }
-  auto out = std::make_shared<GraphModuleImpl>(folded_graph, qconfig_);
+  for (const auto& n : graph_.nodes())
+    if (n.op == OpType::kBatchNorm) bns.push_back(n.name);
+  auto out = std::make_shared<GraphModuleImpl>(fold_batchnorm_graph(graph_), qconfig_);
   torch::NoGradGuard no_grad;
   for (const auto& [name, l] : out->layers_) {
     if (!l->weight.defined() || !graph_.node(name).has_weights()) continue;

@@ -11,6 +11,39 @@ QuantConfig quant_config_for(Scheme scheme, int bits) {
   return q;
 }
 
+QuantConfig mixed_precision_config(const Graph& g, Scheme scheme) {
+  QuantConfig q = quant_config_for(scheme, 8);
+  const int wbits[] = {4, 2, 8};
+  int layer = 0;
+  for (const Node& n : g.nodes()) {
+    NodeOverride o;
+    o.pattern = n.name;
+    o.where = "mixed_precision_config";
+    if (n.op == OpType::kInput) {
+      o.activations = q.activations;
+      o.activations->bits = 16;
+    } else if (n.has_weights()) {
+      o.weights = q.weights;
+      o.weights->bits = wbits[layer % 3];
+      if (layer % 3 == 1) {
+        o.activations = q.activations;
+        o.activations->bits = 16;
+      }
+      ++layer;
+    } else {
+      continue;
+    }
+    q.overrides.push_back(o);
+  }
+  return q;
+}
+
+QuantConfig weight_bits_config(Scheme scheme, int weight_bits) {
+  QuantConfig q = quant_config_for(scheme, 8);
+  q.weights.bits = weight_bits;
+  return q;
+}
+
 GraphModule random_calibrated_model(const Graph& graph, const QuantConfig& quant, uint64_t seed,
                                     int batches, int batch_size) {
   torch::manual_seed(seed);

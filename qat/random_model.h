@@ -11,6 +11,14 @@ namespace qat {
 // The scheme's default specs at one bit width for weights and activations.
 QuantConfig quant_config_for(Scheme scheme, int bits);
 
+// Mixed precision with every combination the kernels meet, for tests and benchmarks: weights at
+// 4 / 2 / 8 bits in turn, a 16-bit input and every third layer's output at 16 bits (int8 ->
+// int16 -> int8 transitions, sub-byte weights in int16 layers), the rest 8 bits.
+QuantConfig mixed_precision_config(const Graph& graph, Scheme scheme);
+
+// Uniform precision with `weight_bits` weights and 8-bit activations (e.g. w4a8).
+QuantConfig weight_bits_config(Scheme scheme, int weight_bits);
+
 GraphModule random_calibrated_model(const Graph& graph, const QuantConfig& quant,
                                     uint64_t seed = 11, int batches = 3, int batch_size = 16);
 

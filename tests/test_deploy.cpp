@@ -1,7 +1,8 @@
 // Deployment on emulated Cortex-M (export/deploy.h): a lowered ResNetv1-6 export built with
 // arm-none-eabi-gcc and run on QEMU (mps2-an386 = Cortex-M4F, mps2-an500 = Cortex-M7) must match
 // the host integer engine bit for bit, give deterministic instruction counts and plausible
-// memory figures, for pow2 int8, pow2 int16 and affine int8. Skipped (with a message) when the
+// memory figures, for pow2 int8, pow2 int16, affine int8, packed 4-bit weights and mixed
+// precision. Skipped (with a message) when the
 // toolchain or QEMU is not installed; the missing-tool error is tested either way.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -45,9 +46,11 @@ bool tools_present() {
   GTEST_SKIP() << "arm-none-eabi-gcc, arm-none-eabi-size or qemu-system-arm not installed (" \
                << kInstallCommand << ")"
 
-enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8 };
+enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8, kMixedPow2, kPow2W4 };
 
-QuantConfig config(Fmt f) {
+QuantConfig config(Fmt f, const Graph& g) {
+  if (f == Fmt::kMixedPow2) return mixed_precision_config(g, Scheme::kPow2);
+  if (f == Fmt::kPow2W4) return weight_bits_config(Scheme::kPow2, 4);
   return quant_config_for(f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2,
                           f == Fmt::kPow2Int16 ? 16 : 8);
 }
@@ -70,7 +73,7 @@ void make_export(TempExport& e, Fmt f, const std::string& tag, int vectors, bool
   o.input = {9, 128};
   o.batch_norm = false;
   const Graph g = models::build_resnet(o);
-  GraphModule m = random_calibrated_model(g, config(f), 7);
+  GraphModule m = random_calibrated_model(g, config(f, g), 7);
   const IntModel im = lower(*m, identity_input_meta(g));
   e.program = build_program(im);
   std::vector<TestVector> tv = random_test_vectors(im, e.program, vectors, 42);
@@ -159,6 +162,16 @@ TEST(Deploy, Int16BitExactOnM4AndM7) {
 
 TEST(Deploy, AffineInt8BitExactOnM4AndM7) {
   check_format(Fmt::kAffineInt8, "affine");
+}
+
+// Packed 4-bit weights everywhere (the DSP sub-byte kernels), and mixed precision: 4 / 2 / 8-bit
+// weights, int8 and int16 layers with the conversions between them.
+TEST(Deploy, PackedFourBitWeightsBitExactOnM4AndM7) {
+  check_format(Fmt::kPow2W4, "w4");
+}
+
+TEST(Deploy, MixedPrecisionBitExactOnM4AndM7) {
+  check_format(Fmt::kMixedPow2, "mixed");
 }
 
 TEST(Deploy, ReportsMismatchesAndKeepsTheBuild) {

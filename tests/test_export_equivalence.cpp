@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <torch/torch.h>
 
@@ -24,17 +25,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8 };
+enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8, kMixedPow2, kMixedAffine };
 
-QuantConfig config(Fmt f) {
-  return quant_config_for(f == Fmt::kAffineInt8 ? Scheme::kAffine : Scheme::kPow2,
-                          f == Fmt::kPow2Int16 ? 16 : 8);
+bool mixed(Fmt f) {
+  return f == Fmt::kMixedPow2 || f == Fmt::kMixedAffine;
+}
+
+QuantConfig config(Fmt f, const Graph& g) {
+  const Scheme scheme =
+      f == Fmt::kAffineInt8 || f == Fmt::kMixedAffine ? Scheme::kAffine : Scheme::kPow2;
+  if (mixed(f)) return mixed_precision_config(g, scheme);
+  return quant_config_for(scheme, f == Fmt::kPow2Int16 ? 16 : 8);
 }
 
 const char* fmt_name(Fmt f) {
-  return f == Fmt::kPow2Int8    ? "pow2 int8"
-         : f == Fmt::kPow2Int16 ? "pow2 int16"
-                                : "affine int8 per-channel";
+  return f == Fmt::kPow2Int8     ? "pow2 int8"
+         : f == Fmt::kPow2Int16  ? "pow2 int16"
+         : f == Fmt::kAffineInt8 ? "affine int8 per-channel"
+         : f == Fmt::kMixedPow2  ? "mixed pow2 (w8/w4/w2, a8/a16)"
+                                 : "mixed affine (w8/w4/w2, a8/a16)";
 }
 
 // Integer codes of a real-valued node output (one sample, channel-first) in channels-last order.
@@ -55,10 +64,24 @@ struct Case {
 void check_case(const Case& c, Fmt f, bool compile_c) {
   SCOPED_TRACE(c.name + " " + fmt_name(f));
   const Shape& in_shape = c.graph.input_node().shape;
-  GraphModule q = random_calibrated_model(c.graph, config(f));
+  GraphModule q = random_calibrated_model(c.graph, config(f, c.graph));
   const IntModel im = lower(*q, identity_input_meta(q->graph(), c.head));
   const Program p = build_program(im);
-  EXPECT_EQ(im.activation_type, f == Fmt::kPow2Int16 ? DType::kInt16 : DType::kInt8);
+  EXPECT_EQ(im.activation_type, f == Fmt::kPow2Int16 || mixed(f) ? DType::kInt16 : DType::kInt8);
+  if (mixed(f)) {
+    // Packed weights where the layer computes in int8, int8 storage where it computes in int16,
+    // and the conversions between the two activation types.
+    std::set<std::string> kernels;
+    for (const auto& call : p.calls) kernels.insert(call.kernel->name);
+    EXPECT_TRUE(kernels.count("qk_cast_s16_s8")) << c.name;
+    EXPECT_TRUE(kernels.count("qk_cast_s8_s16")) << c.name;
+    EXPECT_TRUE(kernels.count("qk_conv_s8_w4") || kernels.count("qk_conv_s8_w2")) << c.name;
+    for (size_t i = 0; i < im.nodes.size(); ++i)
+      if (im.graph.at(i).has_weights() && compute_type(im, i) == DType::kInt16) {
+        EXPECT_NE(im.nodes[i].weight_type, DType::kInt4) << im.nodes[i].name;
+        EXPECT_NE(im.nodes[i].weight_type, DType::kInt2) << im.nodes[i].name;
+      }
+  }
 
   std::vector<int64_t> shape{6};
   shape.insert(shape.end(), in_shape.begin(), in_shape.end());
@@ -75,7 +98,7 @@ void check_case(const Case& c, Fmt f, bool compile_c) {
   int64_t offset = 0;
   for (size_t b = 0; b < separate.buffers.size(); ++b) {
     separate.plan.offsets[b] = offset;
-    offset += (separate.buffers[b].elements() * dtype_bytes(p.act_type) + 7) / 8 * 8;
+    offset += (separate.buffers[b].bytes() + 7) / 8 * 8;
   }
   separate.plan.arena_bytes = offset;
   Engine layered(separate);
@@ -180,7 +203,8 @@ TEST_P(Equivalence, SimulationEngineAndGeneratedCAgree) {
 std::string case_name(const ::testing::TestParamInfo<std::tuple<int, Fmt>>& info) {
   static const char* const names[] = {"ResNet1d", "ResNet2d", "MobileNetV1", "MobileNetV2",
                                       "TinyissimoYolo"};
-  static const char* const fmts[] = {"Pow2Int8", "Pow2Int16", "AffineInt8"};
+  static const char* const fmts[] = {"Pow2Int8", "Pow2Int16", "AffineInt8", "MixedPow2",
+                                     "MixedAffine"};
   return std::string(names[std::get<0>(info.param)]) + "_" +
          fmts[static_cast<int>(std::get<1>(info.param))];
 }
@@ -188,7 +212,8 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<int, Fmt>>& info
 INSTANTIATE_TEST_SUITE_P(AllFamilies, Equivalence,
                          ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
                                             ::testing::Values(Fmt::kPow2Int8, Fmt::kPow2Int16,
-                                                              Fmt::kAffineInt8)),
+                                                              Fmt::kAffineInt8, Fmt::kMixedPow2,
+                                                              Fmt::kMixedAffine)),
                          case_name);
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "export/packing.h"
+#include "qat/errors.h"
 #include "qat/number_format.h"
 #include "qk.h"
 
@@ -205,6 +207,24 @@ void run_conv(const qk_conv_params& p, const int16_t* in, const int8_t* w, const
   qk_conv_s16_w8(&p, in, w, bias, &rq, out, nullptr);
 }
 
+// The packed-weight kernels (4 / 2 bits) on int8 values that fit; their reference must agree.
+void run_conv_packed(const qk_conv_params& p, const int8_t* in, const std::vector<int8_t>& w,
+                     int bits, const int32_t* bias, const qk_requant& rq, int8_t* out) {
+  const auto packed = qat::exporter::pack_weights(std::vector<int32_t>(w.begin(), w.end()), bits);
+  ASSERT_EQ(static_cast<int64_t>(packed.size()), (static_cast<int64_t>(w.size()) * bits + 7) / 8);
+  std::vector<int8_t> ref(static_cast<size_t>(p.out_h) * p.out_w * p.out_c);
+  std::vector<uint8_t> scratch(
+      (bits == 4 ? qk_conv_s8_w4_scratch_size(&p) : qk_conv_s8_w2_scratch_size(&p)) + 1);
+  if (bits == 4) {
+    qk_conv_s8_w4(&p, in, packed.data(), bias, &rq, out, scratch.data());
+    qk_ref_conv_s8_w4(&p, in, packed.data(), bias, &rq, ref.data());
+  } else {
+    qk_conv_s8_w2(&p, in, packed.data(), bias, &rq, out, scratch.data());
+    qk_ref_conv_s8_w2(&p, in, packed.data(), bias, &rq, ref.data());
+  }
+  EXPECT_TRUE(std::equal(ref.begin(), ref.end(), out)) << "qk_conv_s8_w" << bits << " != ref";
+}
+
 struct Variant {
   bool affine;
   bool per_channel;
@@ -225,8 +245,10 @@ struct SatStats {
   }
 };
 
+// wbits: 0 for weights of the full type W; 4 or 2 for packed weights (W = int8_t).
 template <typename T, typename W>
-void check_conv(const ConvCase& cc, const Variant& v, std::mt19937& rng, SatStats* stats) {
+void check_conv(const ConvCase& cc, const Variant& v, std::mt19937& rng, SatStats* stats,
+                int wbits = 0) {
   SCOPED_TRACE(cc.str() + (v.affine ? " affine" : " pow2") +
                (v.per_channel ? " per-channel" : " per-tensor") + (v.zp ? " zp" : "") + " act " +
                std::to_string(static_cast<int>(v.act)));
@@ -235,10 +257,12 @@ void check_conv(const ConvCase& cc, const Variant& v, std::mt19937& rng, SatStat
   ASSERT_GT(p.out_w, 0);
   const int icg = p.in_c / p.groups;
   const auto in = rand_vec<T>(rng, static_cast<size_t>(p.in_h) * p.in_w * p.in_c);
-  const auto w = rand_vec<W>(rng, static_cast<size_t>(p.out_c) * p.k_h * p.k_w * icg);
+  const int64_t wlo = wbits ? -(int64_t{1} << (wbits - 1)) : tmin<W>();
+  const int64_t whi = wbits ? (int64_t{1} << (wbits - 1)) - 1 : tmax<W>();
+  const auto w = rand_vec<W>(rng, static_cast<size_t>(p.out_c) * p.k_h * p.k_w * icg, wlo, whi);
   p.in_zp = v.zp ? rand_int(rng, tmin<T>() / 2, tmax<T>() / 2) : 0;
   const int64_t max_dx = std::max<int64_t>(tmax<T>() - p.in_zp, p.in_zp - tmin<T>());
-  const int64_t wmax = -int64_t{tmin<W>()};
+  const int64_t wmax = -wlo;
   const int64_t bias_max = std::min<int64_t>(max_dx * wmax * 4, INT32_MAX);
   std::vector<int32_t> bias;
   for (int i = 0; i < p.out_c; ++i) bias.push_back(rand_int(rng, -bias_max, bias_max));
@@ -254,7 +278,14 @@ void check_conv(const ConvCase& cc, const Variant& v, std::mt19937& rng, SatStat
 
   const auto expected = ref_conv(p, in, w, bias, rq, o, acc_limit);
   std::vector<T> got(expected.size());
-  run_conv(p, in.data(), w.data(), bias.data(), rq.c(), got.data());
+  if constexpr (std::is_same_v<T, int8_t> && std::is_same_v<W, int8_t>) {
+    if (wbits)
+      run_conv_packed(p, in.data(), w, wbits, bias.data(), rq.c(), got.data());
+    else
+      run_conv(p, in.data(), w.data(), bias.data(), rq.c(), got.data());
+  } else {
+    run_conv(p, in.data(), w.data(), bias.data(), rq.c(), got.data());
+  }
   for (size_t i = 0; i < expected.size(); ++i)
     ASSERT_EQ(int{got[i]}, int{expected[i]}) << "output " << i;
   if (stats) stats->add(got);
@@ -517,12 +548,12 @@ TEST(KernelsConv, SaturatesBothEnds) {
 // Every conv case x requantization variant, twice, for one type combination; the sweep must
 // exercise saturation at both ends and plenty of unsaturated outputs.
 template <typename TA, typename TW>
-void random_conv_sweep(uint32_t seed) {
+void random_conv_sweep(uint32_t seed, int wbits = 0) {
   std::mt19937 rng(seed);
   SatStats st;
   for (const auto& cc : conv_cases())
     for (const auto& v : variants())
-      for (int rep = 0; rep < 2; ++rep) check_conv<TA, TW>(cc, v, rng, &st);
+      for (int rep = 0; rep < 2; ++rep) check_conv<TA, TW>(cc, v, rng, &st, wbits);
   EXPECT_GT(st.at_min, st.total / 100);
   EXPECT_GT(st.at_max, st.total / 100);
   EXPECT_GT(st.inside, st.total / 2);
@@ -536,6 +567,12 @@ TEST(KernelsConv, RandomInt16) {
 }
 TEST(KernelsConv, RandomInt16WithInt8Weights) {
   random_conv_sweep<int16_t, int8_t>(12);
+}
+TEST(KernelsConv, RandomInt8WithPacked4BitWeights) {
+  random_conv_sweep<int8_t, int8_t>(13, 4);
+}
+TEST(KernelsConv, RandomInt8WithPacked2BitWeights) {
+  random_conv_sweep<int8_t, int8_t>(14, 2);
 }
 
 // The int8 conv reports the im2col scratch of the Armv7E-M kernels on every platform (the host
@@ -587,19 +624,22 @@ void run_linear(const qk_linear_params& p, const int16_t* in, const int8_t* w, c
 }
 
 template <typename T, typename W>
-void check_linear(int in_f, int out_f, const Variant& v, std::mt19937& rng, SatStats* st) {
+void check_linear(int in_f, int out_f, const Variant& v, std::mt19937& rng, SatStats* st,
+                  int wbits = 0) {
   SCOPED_TRACE("linear " + std::to_string(in_f) + " -> " + std::to_string(out_f));
   qk_linear_params p{};
   p.in_features = in_f;
   p.out_features = out_f;
   p.in_zp = v.zp ? rand_int(rng, tmin<T>() / 2, tmax<T>() / 2) : 0;
   const auto in = rand_vec<T>(rng, in_f);
-  const auto w = rand_vec<W>(rng, static_cast<size_t>(in_f) * out_f);
+  const int64_t wlo = wbits ? -(int64_t{1} << (wbits - 1)) : tmin<W>();
+  const int64_t whi = wbits ? (int64_t{1} << (wbits - 1)) - 1 : tmax<W>();
+  const auto w = rand_vec<W>(rng, static_cast<size_t>(in_f) * out_f, wlo, whi);
   const int64_t max_dx = std::max<int64_t>(tmax<T>() - p.in_zp, p.in_zp - tmin<T>());
-  const int64_t bias_max = std::min<int64_t>(max_dx * -int64_t{tmin<W>()} * 4, INT32_MAX);
+  const int64_t bias_max = std::min<int64_t>(max_dx * -wlo * 4, INT32_MAX);
   std::vector<int32_t> bias;
   for (int i = 0; i < out_f; ++i) bias.push_back(rand_int(rng, -bias_max, bias_max));
-  const int64_t bound = max_dx * -int64_t{tmin<W>()} * in_f + bias_max;
+  const int64_t bound = max_dx * -wlo * in_f + bias_max;
   const Requant rq =
       random_requant(rng, v.affine, v.per_channel, out_f, bound, 8 * static_cast<int>(sizeof(T)));
   const OutRange o = out_range<T>(rng, v.zp, v.act);
@@ -608,7 +648,26 @@ void check_linear(int in_f, int out_f, const Variant& v, std::mt19937& rng, SatS
   p.act_max = o.hi;
   const auto expected = ref_linear(p, in, w, bias, rq, o);
   std::vector<T> got(out_f);
-  run_linear(p, in.data(), w.data(), bias.data(), rq.c(), got.data());
+  if constexpr (std::is_same_v<T, int8_t> && std::is_same_v<W, int8_t>) {
+    if (wbits) {
+      const auto packed =
+          qat::exporter::pack_weights(std::vector<int32_t>(w.begin(), w.end()), wbits);
+      std::vector<int8_t> ref(out_f);
+      const qk_requant crq = rq.c();
+      if (wbits == 4) {
+        qk_linear_s8_w4(&p, in.data(), packed.data(), bias.data(), &crq, got.data(), nullptr);
+        qk_ref_linear_s8_w4(&p, in.data(), packed.data(), bias.data(), &crq, ref.data());
+      } else {
+        qk_linear_s8_w2(&p, in.data(), packed.data(), bias.data(), &crq, got.data(), nullptr);
+        qk_ref_linear_s8_w2(&p, in.data(), packed.data(), bias.data(), &crq, ref.data());
+      }
+      EXPECT_EQ(ref, got);
+    } else {
+      run_linear(p, in.data(), w.data(), bias.data(), rq.c(), got.data());
+    }
+  } else {
+    run_linear(p, in.data(), w.data(), bias.data(), rq.c(), got.data());
+  }
   for (int i = 0; i < out_f; ++i) ASSERT_EQ(int{got[i]}, int{expected[i]}) << "output " << i;
   if (st) st->add(got);
 }
@@ -668,6 +727,71 @@ TEST(KernelsLinear, Random) {
     EXPECT_GT(st->at_max, 0);
     EXPECT_GT(st->inside, st->total / 2);
   }
+}
+
+TEST(KernelsLinear, RandomPackedWeights) {
+  std::mt19937 rng(22);
+  // Odd and even rows: with 4 bits a row of odd length starts in the middle of a byte every
+  // second row; with 2 bits at each of the four positions.
+  const std::vector<std::pair<int, int>> shapes = {{1, 1},   {3, 5},  {7, 4},  {9, 9},
+                                                   {16, 10}, {33, 7}, {65, 6}, {130, 5}};
+  SatStats s4, s2;
+  for (const auto& [i, o] : shapes)
+    for (const auto& v : variants())
+      for (int rep = 0; rep < 2; ++rep) {
+        check_linear<int8_t, int8_t>(i, o, v, rng, &s4, 4);
+        check_linear<int8_t, int8_t>(i, o, v, rng, &s2, 2);
+      }
+  for (const SatStats* st : {&s4, &s2}) EXPECT_GT(st->inside, st->total / 2);
+}
+
+// The exporter's packer and the kernels' unpacking are inverses, for every count and every
+// start offset inside a byte (rows start wherever the previous one ended).
+TEST(KernelsPacked, PackUnpackRoundTripAtEveryBoundary) {
+  std::mt19937 rng(23);
+  for (int bits : {4, 2}) {
+    const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+    for (int count = 0; count <= 41; ++count) {
+      std::vector<int32_t> v(static_cast<size_t>(count));
+      for (auto& x : v) x = rand_int(rng, lo, hi);
+      if (v.size() > 1) {
+        v.front() = lo;
+        v.back() = hi;
+      }
+      const auto packed = qat::exporter::pack_weights(v, bits);
+      ASSERT_EQ(static_cast<int>(packed.size()), (count * bits + 7) / 8) << count;
+      if (count * bits % 8 != 0) {  // the unused high bits of the last byte are zero
+        EXPECT_EQ(packed.back() >> (count * bits % 8), 0) << count;
+      }
+      for (int first = 0; first <= count; ++first) {
+        std::vector<int8_t> out(static_cast<size_t>(count - first) + 1, 99);
+        qk_unpack_s8(packed.data(), bits, first, count - first, out.data());
+        for (int i = first; i < count; ++i)
+          ASSERT_EQ(out[static_cast<size_t>(i - first)], v[static_cast<size_t>(i)])
+              << bits << " bits, count " << count << ", first " << first;
+        EXPECT_EQ(out.back(), 99) << "wrote past n";
+      }
+    }
+  }
+  // Order within a byte: the first value in the low bits.
+  EXPECT_EQ(qat::exporter::pack_weights({1, -1, -8}, 4), (std::vector<uint8_t>{0xF1, 0x08}));
+  EXPECT_EQ(qat::exporter::pack_weights({1, -1, -2, 0, 1}, 2), (std::vector<uint8_t>{0x2D, 0x01}));
+  EXPECT_THROW(qat::exporter::pack_weights({8}, 4), qat::ExportError);
+  EXPECT_THROW(qat::exporter::pack_weights({-3}, 2), qat::ExportError);
+}
+
+TEST(KernelsCast, Int8Int16BothWaysAndInPlace) {
+  const int8_t a[5] = {-128, -1, 0, 1, 127};
+  int16_t w[5];
+  qk_cast_s8_s16(5, a, w);
+  EXPECT_EQ(std::vector<int16_t>(w, w + 5), (std::vector<int16_t>{-128, -1, 0, 1, 127}));
+  int16_t b[6] = {-129, -128, 5, 127, 128, 30000};
+  int8_t n[6];
+  qk_cast_s16_s8(6, b, n);
+  EXPECT_EQ(std::vector<int8_t>(n, n + 6), (std::vector<int8_t>{-128, -128, 5, 127, 127, 127}));
+  qk_cast_s16_s8(6, b, reinterpret_cast<int8_t*>(b));  // in place
+  EXPECT_EQ(std::vector<int8_t>(reinterpret_cast<int8_t*>(b), reinterpret_cast<int8_t*>(b) + 6),
+            (std::vector<int8_t>{-128, -128, 5, 127, 127, 127}));
 }
 
 TEST(KernelsLinear, NullBiasEqualsZeroBias) {

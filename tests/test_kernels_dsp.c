@@ -16,6 +16,11 @@
  * case also checks that nothing is written outside the output and that the kernel stays within
  * the scratch size qk_*_scratch_size() reports.
  *
+ * Every convolution and linear case runs again with packed 4-bit or 2-bit weights (alternately):
+ * qk_conv_s8_w4 / _w2 and qk_linear_s8_w4 / _w2 against qk_ref_conv_s8_w4 ... on the same
+ * parameters, weights drawn as random bytes (every nibble / crumb value), rows starting at every
+ * offset inside a byte.
+ *
  * Output (semihosting): one line per failing case (the first few), then
  *   QKTEST coverage conv2d <n> conv1d <n> conv1x1 <n> depthwise <n> ... zp-fallback <n>
  *   QKTEST summary cases <n> conv <c> linear <l> mismatches <m> overruns <o>
@@ -154,7 +159,8 @@ static void make_zps_and_clamp(int32_t* in_zp, int32_t* out_zp, int32_t* act_min
   }
 }
 
-static uint32_t g_cases, g_conv_cases, g_linear_cases, g_mismatches, g_overruns, g_reported;
+static uint32_t g_cases, g_conv_cases, g_linear_cases, g_packed_cases, g_mismatches, g_overruns,
+    g_reported;
 
 /* Cases per kind, for the coverage line. */
 static const char* const k_kinds[] = {"conv2d",         "conv1d",  "conv1x1",     "depthwise",
@@ -230,13 +236,36 @@ static uint32_t compare(const int8_t* out, const int8_t* ref, int32_t n, int* ov
   return bad;
 }
 
-static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias,
-                     const char* what) {
+/* Packed weight bytes of n values at `bits` (8: plain int8). */
+static int32_t packed_bytes(int32_t n, int32_t bits) {
+  return (n * bits + 7) / 8;
+}
+
+static void conv_under_test(const qk_conv_params* p, const int8_t* in, const int8_t* w,
+                            int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* ref,
+                            int8_t* out, void* scr) {
+  const uint8_t* const wp = (const uint8_t*)w;
+  if (bits == 4) {
+    qk_ref_conv_s8_w4(p, in, wp, bias, rq, ref);
+    qk_conv_s8_w4(p, in, wp, bias, rq, out, scr);
+  } else if (bits == 2) {
+    qk_ref_conv_s8_w2(p, in, wp, bias, rq, ref);
+    qk_conv_s8_w2(p, in, wp, bias, rq, out, scr);
+  } else {
+    qk_ref_conv_s8(p, in, w, bias, rq, ref);
+    qk_conv_s8(p, in, w, bias, rq, out, scr);
+  }
+}
+
+static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias, const char* what,
+                     int32_t bits) {
   const int32_t groups = p->groups > 0 ? p->groups : 1;
   const int32_t in_n = p->in_h * p->in_w * p->in_c;
   const int32_t w_n = p->out_c * p->k_h * p->k_w * (p->in_c / groups);
   const int32_t out_n = p->out_h * p->out_w * p->out_c;
-  const size_t scratch = qk_conv_s8_scratch_size(p);
+  const size_t scratch = bits == 4   ? qk_conv_s8_w4_scratch_size(p)
+                         : bits == 2 ? qk_conv_s8_w2_scratch_size(p)
+                                     : qk_conv_s8_scratch_size(p);
   /* Unaligned operands: the generated code places int8 buffers at any byte offset, and the
    * scratch buffer is an int16_t array (2-byte alignment only). */
   int8_t* const in = g_in + rnd(0, 3);
@@ -253,17 +282,17 @@ static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias
     return;
   }
   fill_s8(in, in_n);
-  fill_s8(w, w_n);
+  fill_s8(w, packed_bytes(w_n, bits));
   memset(out - GUARD, (int)GUARD_BYTE, (size_t)(out_n + 2 * GUARD));
   memset(scr, 0x5A, scratch);
   memset(scr + scratch, (int)GUARD_BYTE, GUARD);
-  qk_ref_conv_s8(p, in, w, has_bias ? g_bias : NULL, rq, g_out_ref);
-  qk_conv_s8(p, in, w, has_bias ? g_bias : NULL, rq, out, scr);
+  conv_under_test(p, in, w, bits, has_bias ? g_bias : NULL, rq, g_out_ref, out, scr);
   bad = compare(out, g_out_ref, out_n, &overrun);
   for (i = 0; i < GUARD; ++i)
     if (scr[scratch + i] != GUARD_BYTE) scratch_overrun = 1;
   ++g_cases;
   ++g_conv_cases;
+  if (bits != 8) ++g_packed_cases;
   count_kind(what, p->in_zp);
   g_mismatches += bad;
   g_overruns += (uint32_t)(overrun + scratch_overrun);
@@ -271,9 +300,20 @@ static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias
     ++g_reported;
     print_conv(overrun           ? "conv-output-overrun"
                : scratch_overrun ? "conv-scratch-overrun"
+               : bits == 4       ? "packed-w4"
+               : bits == 2       ? "packed-w2"
                                  : what,
                p, rq, bad);
   }
+}
+
+/* Alternates the packed width of the extra run of each case. */
+static int32_t g_next_packed = 4;
+static void run_conv_all(const qk_conv_params* p, const qk_requant* rq, int has_bias,
+                         const char* what) {
+  run_conv(p, rq, has_bias, what, 8);
+  run_conv(p, rq, has_bias, what, g_next_packed);
+  g_next_packed = 6 - g_next_packed;
 }
 
 /* Output size for input n, kernel k, stride s, padding pad (top/left); the bottom/right padding
@@ -369,7 +409,7 @@ static int conv_case(int kind) {
   make_requant(&rq, p.out_c);
   for (i = 0; i < p.out_c; ++i)
     g_bias[i] = chance(90) ? rnd(-(1 << 20), 1 << 20) : rnd(-(1 << 26), 1 << 26);
-  run_conv(&p, &rq, chance(85), what);
+  run_conv_all(&p, &rq, chance(85), what);
   return 1;
 }
 
@@ -408,37 +448,38 @@ static void model_layer_cases(void) {
       if (p.in_zp > 127 || p.in_zp < -128) p.in_zp = -128;
       make_requant(&rq, p.out_c);
       for (i = 0; i < p.out_c; ++i) g_bias[i] = rnd(-(1 << 20), 1 << 20);
-      run_conv(&p, &rq, 1, "model-layer");
+      run_conv_all(&p, &rq, 1, "model-layer");
     }
   }
 }
 
-static void linear_case(void) {
-  qk_linear_params p;
-  qk_requant rq;
-  int32_t i;
+static void linear_run(const qk_linear_params* p, const qk_requant* rq, int has_bias,
+                       int32_t bits) {
   int overrun;
   uint32_t bad;
   int8_t *in, *w, *out;
-  const int has_bias = chance(85);
-  p.in_features = chance(80) ? rnd(1, 300) : rnd(301, 1400);
-  p.out_features = chance(80) ? rnd(1, 24) : rnd(25, 40);
-  make_zps_and_clamp(&p.in_zp, &p.out_zp, &p.act_min, &p.act_max);
-  make_requant(&rq, p.out_features);
-  for (i = 0; i < p.out_features; ++i) g_bias[i] = rnd(-(1 << 20), 1 << 20);
   in = g_in + rnd(0, 3);
   w = g_w + rnd(0, 3);
   out = g_out + GUARD + rnd(0, 3);
-  fill_s8(in, p.in_features);
-  fill_s8(w, p.in_features * p.out_features);
-  memset(out - GUARD, (int)GUARD_BYTE, (size_t)(p.out_features + 2 * GUARD));
-  qk_ref_linear_s8(&p, in, w, has_bias ? g_bias : NULL, &rq, g_out_ref);
-  /* qk_linear_s8_scratch_size() is 0: pass NULL like a caller that trusts it. */
-  qk_linear_s8(&p, in, w, has_bias ? g_bias : NULL, &rq, out,
-               qk_linear_s8_scratch_size(&p) ? g_scratch : NULL);
-  bad = compare(out, g_out_ref, p.out_features, &overrun);
+  fill_s8(in, p->in_features);
+  fill_s8(w, packed_bytes(p->in_features * p->out_features, bits));
+  memset(out - GUARD, (int)GUARD_BYTE, (size_t)(p->out_features + 2 * GUARD));
+  if (bits == 4) {
+    qk_ref_linear_s8_w4(p, in, (const uint8_t*)w, has_bias ? g_bias : NULL, rq, g_out_ref);
+    qk_linear_s8_w4(p, in, (const uint8_t*)w, has_bias ? g_bias : NULL, rq, out, NULL);
+  } else if (bits == 2) {
+    qk_ref_linear_s8_w2(p, in, (const uint8_t*)w, has_bias ? g_bias : NULL, rq, g_out_ref);
+    qk_linear_s8_w2(p, in, (const uint8_t*)w, has_bias ? g_bias : NULL, rq, out, NULL);
+  } else {
+    qk_ref_linear_s8(p, in, w, has_bias ? g_bias : NULL, rq, g_out_ref);
+    /* qk_linear_s8_scratch_size() is 0: pass NULL like a caller that trusts it. */
+    qk_linear_s8(p, in, w, has_bias ? g_bias : NULL, rq, out,
+                 qk_linear_s8_scratch_size(p) ? g_scratch : NULL);
+  }
+  bad = compare(out, g_out_ref, p->out_features, &overrun);
   ++g_cases;
   ++g_linear_cases;
+  if (bits != 8) ++g_packed_cases;
   g_mismatches += bad;
   g_overruns += (uint32_t)overrun;
   if ((bad || overrun) && g_reported < QK_TEST_REPORT) {
@@ -446,16 +487,33 @@ static void linear_case(void) {
     ++g_reported;
     qat_line_begin(&l, overrun ? "QKTEST FAIL linear-overrun case " : "QKTEST FAIL linear case ");
     qat_line_u64(&l, g_cases);
+    qat_line_str(&l, " bits ");
+    qat_line_u64(&l, (uint64_t)bits);
     qat_line_str(&l, " in ");
-    qat_line_u64(&l, (uint64_t)p.in_features);
+    qat_line_u64(&l, (uint64_t)p->in_features);
     qat_line_str(&l, " out ");
-    qat_line_u64(&l, (uint64_t)p.out_features);
+    qat_line_u64(&l, (uint64_t)p->out_features);
     qat_line_str(&l, " zp ");
-    qat_line_hex(&l, (uint32_t)p.in_zp);
+    qat_line_hex(&l, (uint32_t)p->in_zp);
     qat_line_str(&l, " bad ");
     qat_line_u64(&l, bad);
     qat_line_end(&l);
   }
+}
+
+static void linear_case(void) {
+  qk_linear_params p;
+  qk_requant rq;
+  int32_t i;
+  const int has_bias = chance(85);
+  p.in_features = chance(80) ? rnd(1, 300) : rnd(301, 1400);
+  p.out_features = chance(80) ? rnd(1, 24) : rnd(25, 40);
+  make_zps_and_clamp(&p.in_zp, &p.out_zp, &p.act_min, &p.act_max);
+  make_requant(&rq, p.out_features);
+  for (i = 0; i < p.out_features; ++i) g_bias[i] = rnd(-(1 << 20), 1 << 20);
+  linear_run(&p, &rq, has_bias, 8);
+  linear_run(&p, &rq, has_bias, g_next_packed);
+  g_next_packed = 6 - g_next_packed;
 }
 
 #ifdef QK_TEST_BENCH
@@ -466,8 +524,9 @@ static void bench_layer(const char* name, const qk_conv_params* p) {
   static int8_t shift[1024];
   const int32_t groups = p->groups > 0 ? p->groups : 1;
   const int32_t macs = p->out_h * p->out_w * p->out_c * p->k_h * p->k_w * (p->in_c / groups);
-  uint64_t t0, t_ref, t_opt;
+  uint64_t t0, t_ref, t_opt, t_ref4, t_opt4, t_ref2, t_opt2;
   int32_t i;
+  int exact;
   qat_line l;
   for (i = 0; i < p->out_c; ++i) {
     mult[i] = 1518500250;
@@ -485,6 +544,22 @@ static void bench_layer(const char* name, const qk_conv_params* p) {
   t0 = qat_systick_now();
   qk_conv_s8(p, g_in, g_w, g_bias, &rq, g_out, g_scratch);
   t_opt = qat_systick_now() - t0;
+  exact = !memcmp(g_out, g_out_ref, (size_t)(p->out_h * p->out_w * p->out_c));
+  /* The same layer with packed 4-bit and 2-bit weights (the same bytes read as packed). */
+  t0 = qat_systick_now();
+  qk_ref_conv_s8_w4(p, g_in, (const uint8_t*)g_w, g_bias, &rq, g_out_ref);
+  t_ref4 = qat_systick_now() - t0;
+  t0 = qat_systick_now();
+  qk_conv_s8_w4(p, g_in, (const uint8_t*)g_w, g_bias, &rq, g_out, g_scratch);
+  t_opt4 = qat_systick_now() - t0;
+  exact = exact && !memcmp(g_out, g_out_ref, (size_t)(p->out_h * p->out_w * p->out_c));
+  t0 = qat_systick_now();
+  qk_ref_conv_s8_w2(p, g_in, (const uint8_t*)g_w, g_bias, &rq, g_out_ref);
+  t_ref2 = qat_systick_now() - t0;
+  t0 = qat_systick_now();
+  qk_conv_s8_w2(p, g_in, (const uint8_t*)g_w, g_bias, &rq, g_out, g_scratch);
+  t_opt2 = qat_systick_now() - t0;
+  exact = exact && !memcmp(g_out, g_out_ref, (size_t)(p->out_h * p->out_w * p->out_c));
   qat_line_begin(&l, "QKBENCH ");
   qat_line_str(&l, name);
   qat_line_str(&l, " macs ");
@@ -495,8 +570,15 @@ static void bench_layer(const char* name, const qk_conv_params* p) {
   qat_line_u64(&l, t_opt * 40u);
   qat_line_str(&l, " opt_x100_per_mac ");
   qat_line_u64(&l, t_opt * 4000u / (uint64_t)macs);
-  qat_line_str(&l, memcmp(g_out, g_out_ref, (size_t)(p->out_h * p->out_w * p->out_c)) ? " MISMATCH"
-                                                                                      : " exact");
+  qat_line_str(&l, " w4_ref_instr ");
+  qat_line_u64(&l, t_ref4 * 40u);
+  qat_line_str(&l, " w4_opt_instr ");
+  qat_line_u64(&l, t_opt4 * 40u);
+  qat_line_str(&l, " w2_ref_instr ");
+  qat_line_u64(&l, t_ref2 * 40u);
+  qat_line_str(&l, " w2_opt_instr ");
+  qat_line_u64(&l, t_opt2 * 40u);
+  qat_line_str(&l, exact ? " exact" : " MISMATCH");
   qat_line_end(&l);
 }
 
@@ -547,6 +629,8 @@ int main(void) {
   qat_line_u64(&l, g_conv_cases);
   qat_line_str(&l, " linear ");
   qat_line_u64(&l, g_linear_cases);
+  qat_line_str(&l, " packed ");
+  qat_line_u64(&l, g_packed_cases);
   qat_line_str(&l, " mismatches ");
   qat_line_u64(&l, g_mismatches);
   qat_line_str(&l, " overruns ");

@@ -159,6 +159,13 @@ Runner add_deploy(CLI::App& app) {
       std::printf("%s", r.output.c_str());
       return 1;
     }
+    if (!r.within_budget()) {
+      spdlog::error(
+          "{}: the export exceeds its memory budget on {} (see `memory budget` above); "
+          "lower the budget in the config so the allocator cuts more, or raise it",
+          export_dir.string(), r.target);
+      return 3;
+    }
     return 0;
   };
 }

@@ -23,6 +23,8 @@ Runner add_info(CLI::App& app) {
                 scheme_name(cfg.quant.weights.scheme), cfg.quant.weights.bits,
                 granularity_name(cfg.quant.weights.granularity),
                 scheme_name(cfg.quant.activations.scheme), cfg.quant.activations.bits);
+    if (cfg.precision)
+      std::printf("\nbits chosen for the memory budget:\n%s", cfg.precision->table().c_str());
     return 0;
   };
 }

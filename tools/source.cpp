@@ -33,6 +33,10 @@ ExportSource resolve_source(const std::string& target, const std::string& checkp
     Checkpoint ck = load_checkpoint(ckpt);
     s.model = lower(*ck.model, ck.meta);
     s.model.source = ckpt;
+    if (s.run) {
+      s.model.budget_flash = s.run->budget.flash;
+      s.model.budget_ram = s.run->budget.ram;
+    }
   }
   return s;
 }

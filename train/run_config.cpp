@@ -96,6 +96,21 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   rc.model = models::build_model(root.child("model"), rc.dataset.input, rc.dataset.num_classes);
   rc.quant = parse_quant_config(root.child("quant"));
   rc.quant.check_against(rc.model.graph);
+  ConfigNode budget = root.child("budget");
+  rc.budget.flash = budget.get_size("flash");
+  rc.budget.ram = budget.get_size("ram");
+  budget.finish();
+  if (rc.budget.any()) {
+    if (!rc.quant.enabled)
+      budget.fail(rc.budget.flash ? "flash" : "ram",
+                  "a memory budget needs quantization (quant.enabled is false)");
+    try {
+      rc.precision = exporter::plan_precision(rc.model.graph, rc.quant, rc.budget);
+    } catch (const exporter::InfeasibleBudget& e) {
+      budget.fail(e.key, e.what());
+    }
+    for (auto& o : rc.precision->overrides(rc.quant)) rc.quant.overrides.push_back(std::move(o));
+  }
 
   PhaseConfig train_defaults;
   train_defaults.epochs = 30;

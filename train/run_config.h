@@ -8,14 +8,17 @@
 //   quant:    see qat/quant_config.h
 //   ptq:      calibration (enabled, batches)
 //   qat:      quantization-aware phase (enabled, epochs, optimizer, schedule, freeze epochs)
+//   budget:   {flash, ram}: per-layer bits chosen to fit (export/budget.h), before training
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 #include "datasets/registry.h"
+#include "export/budget.h"
 #include "models/registry.h"
 #include "qat/quant_config.h"
 
@@ -76,6 +79,10 @@ struct RunConfig {
   PhaseConfig train;
   PtqConfig ptq;
   PhaseConfig qat;
+  // The memory budget and, when one is set, the bits chosen for it (already applied to `quant`
+  // as per-node overrides).
+  exporter::MemoryBudget budget;
+  std::optional<exporter::PrecisionPlan> precision;
   std::string config_file;
   YAML::Node resolved;  // the YAML after --set, with dataset paths made absolute
 };

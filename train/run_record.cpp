@@ -15,6 +15,40 @@ void from_json(const nlohmann::json& j, PhaseResult& r) {
   r.seconds = json_field<double>(j, "seconds");
 }
 
+void to_json(nlohmann::json& j, const LayerBitsRecord& r) {
+  j = {{"node", r.node},
+       {"weight_bits", r.weight_bits},
+       {"activation_bits", r.activation_bits},
+       {"weight_bytes", r.weight_bytes},
+       {"weight_share", r.weight_share},
+       {"cuts", r.cuts}};
+}
+
+void from_json(const nlohmann::json& j, LayerBitsRecord& r) {
+  r.node = json_field<std::string>(j, "node");
+  r.weight_bits = json_field<int>(j, "weight_bits");
+  r.activation_bits = json_field<int>(j, "activation_bits");
+  r.weight_bytes = json_field<int64_t>(j, "weight_bytes");
+  r.weight_share = json_field<double>(j, "weight_share");
+  r.cuts = json_field<std::vector<std::string>>(j, "cuts");
+}
+
+void to_json(nlohmann::json& j, const BudgetRecord& r) {
+  j = {{"estimated_flash", r.estimated_flash},
+       {"estimated_ram", r.estimated_ram},
+       {"layers", r.layers}};
+  json_put(j, "flash", r.flash);
+  json_put(j, "ram", r.ram);
+}
+
+void from_json(const nlohmann::json& j, BudgetRecord& r) {
+  r.flash = json_nullable<int64_t>(j, "flash");
+  r.ram = json_nullable<int64_t>(j, "ram");
+  r.estimated_flash = json_field<int64_t>(j, "estimated_flash");
+  r.estimated_ram = json_field<int64_t>(j, "estimated_ram");
+  r.layers = json_field<std::vector<LayerBitsRecord>>(j, "layers");
+}
+
 void to_json(nlohmann::json& j, const RunSummary& s) {
   j = {{"run_dir", s.run_dir},
        {"metric", s.metric_name},
@@ -25,6 +59,7 @@ void to_json(nlohmann::json& j, const RunSummary& s) {
        {"parameters", s.parameters},
        {"macs", s.macs},
        {"config", s.config}};
+  json_put(j, "budget", s.budget);
 }
 
 void from_json(const nlohmann::json& j, RunSummary& s) {
@@ -37,6 +72,7 @@ void from_json(const nlohmann::json& j, RunSummary& s) {
   s.parameters = json_field<int64_t>(j, "parameters");
   s.macs = json_field<int64_t>(j, "macs");
   s.config = json_field<std::string>(j, "config");
+  s.budget = json_optional<BudgetRecord>(j, "budget");  // absent in runs without one
 }
 
 void to_json(nlohmann::json& j, const RunState& s) {

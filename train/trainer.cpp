@@ -111,6 +111,18 @@ PhaseResult result_from(const CheckpointMeta& meta) {
   return r;
 }
 
+BudgetRecord budget_record(const exporter::PrecisionPlan& p) {
+  BudgetRecord r;
+  r.flash = p.budget.flash;
+  r.ram = p.budget.ram;
+  r.estimated_flash = p.flash_bytes();
+  r.estimated_ram = p.ram_bytes();
+  for (const auto& l : p.layers)
+    r.layers.push_back(
+        {l.node, l.weight_bits, l.activation_bits, l.weight_bytes, l.weight_share, l.cuts});
+  return r;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -190,6 +202,11 @@ class Run {
       fs::remove(dir_ / "summary.json");
     }
     load_data();
+    if (cfg_.precision)
+      spdlog::info(
+          "bits chosen for the memory budget (before training; `qat deploy` measures the "
+          "export):\n{}",
+          cfg_.precision->table());
     spdlog::info("run {}: {} parameters, {} MACs per inference", cfg_.name,
                  cfg_.model.graph.parameter_count(), cfg_.model.graph.macs());
   }
@@ -408,10 +425,16 @@ class Run {
       summary_.ptq.ran = cfg_.ptq.enabled;
       return ck.model;
     }
-    spdlog::info(
-        "folding batchnorm and calibrating ({} scheme, {}-bit weights, {}-bit activations)",
-        scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
-        cfg_.quant.activations.bits);
+    if (cfg_.precision)
+      spdlog::info(
+          "folding batchnorm and calibrating ({} scheme, per-layer bits of the memory "
+          "budget)",
+          scheme_name(cfg_.quant.weights.scheme));
+    else
+      spdlog::info(
+          "folding batchnorm and calibrating ({} scheme, {}-bit weights, {}-bit activations)",
+          scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
+          cfg_.quant.activations.bits);
     GraphModule qmodel(float_model->fold_batchnorm());
     const auto t0 = std::chrono::steady_clock::now();
     // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
@@ -485,6 +508,7 @@ class Run {
     summary_.parameters = cfg_.model.graph.parameter_count();
     summary_.macs = cfg_.model.graph.macs();
     summary_.config = cfg_.config_file;
+    if (cfg_.precision) summary_.budget = budget_record(*cfg_.precision);
     write_json_file((dir_ / "summary.json").string(), summary_);
   }
 
@@ -510,8 +534,11 @@ RunSummary train_run(const RunConfig& cfg, const TrainOptions& opts) {
 void print_summary(const RunSummary& s, const RunConfig& cfg) {
   const auto bits = [&] {
     std::ostringstream o;
-    o << scheme_name(cfg.quant.weights.scheme) << " w" << cfg.quant.weights.bits << "a"
-      << cfg.quant.activations.bits;
+    o << scheme_name(cfg.quant.weights.scheme);
+    if (cfg.precision)
+      o << " mixed";
+    else
+      o << " w" << cfg.quant.weights.bits << "a" << cfg.quant.activations.bits;
     return o.str();
   }();
   std::printf("\n%-22s %10s %10s %10s\n", "step", s.metric_name.c_str(), "loss", "time");

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define QK_VERSION_MAJOR 1
-#define QK_VERSION_MINOR 0
+#define QK_VERSION_MINOR 1
 
 /* Requantization parameters of one conv / linear layer.
  *   mult         NULL: power-of-two requantization; else one Q31-style multiplier per entry,
@@ -195,6 +195,58 @@ void qk_global_avgpool_s8(int32_t spatial, int32_t c, const int8_t* in, int8_t* 
 void qk_clamp_s8(int32_t size, int32_t lo, int32_t hi, const int8_t* in, int8_t* out);
 
 /* ----------------------------------------------------------------------------------------------
+ * int8 activations with packed 4-bit (_w4) or 2-bit (_w2) weights, int32 accumulators
+ *
+ * Packed weights: the weight array in its usual order ([out_c][k_h][k_w][in_c / groups] or
+ * [out][in]) as one little-endian stream of two's complement values, two per byte (4-bit,
+ * range [-8, 7]) or four per byte (2-bit, [-2, 1]). Value i is in byte i * bits / 8 at bits
+ * (i * bits) % 8 upwards: the first value in the lowest bits of byte 0. Rows are not padded
+ * (a row may start inside a byte); the array is ceil(count * bits / 8) bytes, the unused high
+ * bits of its last byte zero. This is CMSIS-NN's int4 order (low nibble first).
+ * ------------------------------------------------------------------------------------------- */
+
+/* Scratch bytes of qk_conv_s8_w4 / _w2: qk_conv_s8_scratch_size(p) plus the unpacked weights the
+ * optimized kernels read (K = k_h k_w in_c / groups rounded up to 4 for a window row; 4 k_h k_w
+ * for the four channels of a depthwise block); 0 for parameters the optimized kernels do not
+ * take. No alignment needed. */
+size_t qk_conv_s8_w4_scratch_size(const qk_conv_params* p);
+size_t qk_conv_s8_w2_scratch_size(const qk_conv_params* p);
+
+/* Convolution with packed weights: parameters, layouts, ranges, aliasing and fast paths as
+ * qk_conv_s8, with w the packed weights (ceil(out_c k_h k_w in_c / groups * bits / 8) bytes,
+ * any alignment). The optimized kernels unpack each window row (im2col conv, per block of six
+ * output pixels) or the taps of four channels (depthwise, once per call) into the scratch
+ * buffer and run the int8 inner loops on it. */
+void qk_conv_s8_w4(const qk_conv_params* p, const int8_t* in, const uint8_t* w, const int32_t* bias,
+                   const qk_requant* rq, int8_t* out, void* scratch);
+void qk_conv_s8_w2(const qk_conv_params* p, const int8_t* in, const uint8_t* w, const int32_t* bias,
+                   const qk_requant* rq, int8_t* out, void* scratch);
+
+/* Fully connected with packed weights: as qk_linear_s8 with w packed ([out][in] as one stream;
+ * a row starts inside a byte when in * bits is not a multiple of 8). scratch unused, may be
+ * NULL; the optimized kernel unpacks four rows at a time in chunks of 64 values on its stack
+ * (256 bytes). */
+void qk_linear_s8_w4(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
+                     const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
+void qk_linear_s8_w2(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
+                     const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
+
+/* out[0..n) = values first .. first + n - 1 of a packed stream of `bits`-bit values (4 or 2; 8
+ * reads plain int8). out must not overlap packed. */
+void qk_unpack_s8(const uint8_t* packed, int32_t bits, int32_t first, int32_t n, int8_t* out);
+
+/* ----------------------------------------------------------------------------------------------
+ * Conversions between int8 and int16 tensors (mixed-precision models)
+ * ------------------------------------------------------------------------------------------- */
+
+/* out[i] = in[i] for i < size: an int8 tensor as int16, same format. No overlap. */
+void qk_cast_s8_s16(int32_t size, const int8_t* in, int16_t* out);
+/* out[i] = in[i] saturated to int8, for i < size: an int16 tensor whose values already fit the
+ * int8 format (the exporter only converts tensors of 8-bit formats) stored as int8. In place
+ * allowed (out == (int8_t*)in); no other overlap. */
+void qk_cast_s16_s8(int32_t size, const int16_t* in, int8_t* out);
+
+/* ----------------------------------------------------------------------------------------------
  * int16 activations: int16 weights, or int8 weights (_w8); int64 accumulators
  * ------------------------------------------------------------------------------------------- */
 
@@ -238,6 +290,15 @@ void qk_ref_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
                     const qk_requant* rq, int8_t* out);
 void qk_ref_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out);
+/* The packed-weight kernels without the optimized variants. */
+void qk_ref_conv_s8_w4(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
+                       const int32_t* bias, const qk_requant* rq, int8_t* out);
+void qk_ref_conv_s8_w2(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
+                       const int32_t* bias, const qk_requant* rq, int8_t* out);
+void qk_ref_linear_s8_w4(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
+                         const int32_t* bias, const qk_requant* rq, int8_t* out);
+void qk_ref_linear_s8_w2(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
+                         const int32_t* bias, const qk_requant* rq, int8_t* out);
 
 /* The rounding rule: s > 0: floor((x + 2^(s-1)) / 2^s) without overflow (s >= 63 gives 0);
  * s == 0: x; s < 0: clamp(x, -2^32, 2^32) * 2^min(-s, 30). Bit-identical to qat::shift_round. */

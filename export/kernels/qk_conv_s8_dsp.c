@@ -265,32 +265,62 @@ typedef struct {
  * |in_zp * sum(w)| < 2^14 K), then the fast-path multiplier and shift (qk__epi_ch). */
 #define QK__TAB 12
 
-static void qk__conv_table(const qk__conv_ctx* x, const int8_t* w, const int32_t* bias, int32_t zp,
-                           int32_t c0, int32_t n, uint8_t* tab) {
+/* The weights of the table's / kernel's channel c: the int8 row itself, or (packed, bits 4 / 2)
+ * the packed row unpacked into rb. `packed` is a constant at every call, so the int8 entry point
+ * compiles to the int8 code alone and both packed widths share one copy. */
+static inline __attribute__((always_inline)) const int8_t* qk__row_of(const int8_t* wc,
+                                                                      const uint8_t* wpk,
+                                                                      const int packed,
+                                                                      int32_t bits, int32_t c,
+                                                                      int32_t k, int8_t* rb) {
+  if (!packed) return wc;
+  qk__dsp_unpack(wpk, c * k, k, bits, rb);
+  return rb;
+}
+
+static inline __attribute__((always_inline)) void qk__conv_table_any(
+    const qk__conv_ctx* x, const int8_t* w, const uint8_t* wpk, const int packed, int32_t bits,
+    int8_t* rb, const int32_t* bias, int32_t zp, int32_t c0, int32_t n, uint8_t* tab) {
   const int32_t k = x->k;
   int32_t c, i;
-  for (c = c0; c < c0 + n; ++c, w += k, tab += QK__TAB) {
+  for (c = c0; c < c0 + n; ++c, tab += QK__TAB) {
     int32_t sum = 0;
     qk__epi_ch ch = {0, 0};
     const uint32_t b = bias != NULL ? (uint32_t)bias[c] : 0u;
     if (zp != 0) {
+      const int8_t* const r = qk__row_of(w, wpk, packed, bits, c, k, rb);
       /* sum(w) = sum(w + 128) - 128 k: USADA8 adds four unsigned bytes (w ^ 0x80 = w + 128). */
       uint32_t u = 0u;
-      for (i = 0; i + 4 <= k; i += 4) u = __usada8((uint32_t)qk__ld32(w + i) ^ 0x80808080u, 0u, u);
+      for (i = 0; i + 4 <= k; i += 4) u = __usada8((uint32_t)qk__ld32(r + i) ^ 0x80808080u, 0u, u);
       sum = (int32_t)u - 128 * (k & ~3);
-      for (; i < k; ++i) sum += w[i];
+      for (; i < k; ++i) sum += r[i];
     }
     if (x->e.kind != QK__EPI_GENERIC) ch = qk__epi_channel(&x->e, c);
     qk__st32(tab, (int32_t)(b - (uint32_t)zp * (uint32_t)sum));
     qk__st32(tab + 4, ch.mult);
     qk__st32(tab + 8, ch.s1);
+    if (!packed) w += k;
   }
 }
 
+static void qk__conv_table(const qk__conv_ctx* x, const int8_t* w, const int32_t* bias, int32_t zp,
+                           int32_t c0, int32_t n, uint8_t* tab) {
+  qk__conv_table_any(x, w, NULL, 0, 8, NULL, bias, zp, c0, n, tab);
+}
+
+static void qk__conv_table_packed(const qk__conv_ctx* x, const uint8_t* wpk, int32_t bits,
+                                  int8_t* rb, const int32_t* bias, int32_t zp, int32_t c0,
+                                  int32_t n, uint8_t* tab) {
+  qk__conv_table_any(x, NULL, wpk, 1, bits, rb, bias, zp, c0, n, tab);
+}
+
 /* n output channels from c (weights wc, table tab) of one block of six pixels: pixel i's
- * output of channel c + j goes to o[i * os + j]. */
-static void qk__conv_channels(const qk__conv_ctx* x, const uint8_t* col, const int8_t* wc,
-                              const uint8_t* tab, int32_t c, int32_t n, int8_t* o, int32_t os) {
+ * output of channel c + j goes to o[i * os + j]. Packed weights (bits 4 / 2) are unpacked a row
+ * at a time into rb. */
+static inline __attribute__((always_inline)) void qk__conv_channels_any(
+    const qk__conv_ctx* x, const uint8_t* col, const int8_t* wc, const uint8_t* wpk,
+    const int packed, int32_t bits, int8_t* rb, const uint8_t* tab, int32_t c, int32_t n, int8_t* o,
+    int32_t os) {
   const int32_t k = x->k, odd = x->g4 & 1, kr = x->kr;
   const uint8_t* const end2 = col + x->pairs_bytes;
   const int8_t* const end = o + n;
@@ -298,13 +328,14 @@ static void qk__conv_channels(const qk__conv_ctx* x, const uint8_t* col, const i
    * would reload every epilogue constant after each store. */
   const qk__epi e = x->e;
   col = (const uint8_t*)__builtin_assume_aligned(col, 8);
-  for (; o != end; ++o, ++c, wc += k, tab += QK__TAB) {
+  for (; o != end; ++o, ++c, tab += QK__TAB) {
     qk__acc6 a;
     qk__epi_ch ch;
     a.a0 = a.a1 = a.a2 = a.a3 = a.a4 = a.a5 = qk__ld32(tab);
     ch.mult = qk__ld32(tab + 4);
     ch.s1 = qk__ld32(tab + 8);
-    a = qk__mm_1x6(a, col, end2, wc, odd, kr);
+    a = qk__mm_1x6(a, col, end2, qk__row_of(wc, wpk, packed, bits, c, k, rb), odd, kr);
+    if (!packed) wc += k;
     /* Keeps o[os], o[2 os] ... as addressing modes of one pointer: GCC would otherwise turn them
      * into six induction variables and spill them. */
     __asm__("" : "+r"(os));
@@ -313,12 +344,27 @@ static void qk__conv_channels(const qk__conv_ctx* x, const uint8_t* col, const i
   }
 }
 
-int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
-                    const qk_requant* rq, int8_t* out, void* scratch) {
+static void qk__conv_channels(const qk__conv_ctx* x, const uint8_t* col, const int8_t* wc,
+                              const uint8_t* tab, int32_t c, int32_t n, int8_t* o, int32_t os) {
+  qk__conv_channels_any(x, col, wc, NULL, 0, 8, NULL, tab, c, n, o, os);
+}
+
+static void qk__conv_channels_packed(const qk__conv_ctx* x, const uint8_t* col, const uint8_t* wpk,
+                                     int32_t bits, int8_t* rb, const uint8_t* tab, int32_t c,
+                                     int32_t n, int8_t* o, int32_t os) {
+  qk__conv_channels_any(x, col, NULL, wpk, 1, bits, rb, tab, c, n, o, os);
+}
+
+/* The driver of both weight formats: w (int8) or wpk (packed, bits 4 / 2); `packed` is a
+ * constant at both calls, so each entry point compiles to its own straight code. */
+static inline __attribute__((always_inline)) int qk__conv_s8_any(
+    const qk_conv_params* p, const int8_t* in, const int8_t* w, const uint8_t* wpk,
+    const int packed, int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
+    void* scratch) {
   int32_t groups, icg, ocg, kp, zp2, npix, g, chunk;
   int pointwise;
   uint8_t *col, *tab;
-  int8_t *tmp, *gb;
+  int8_t *tmp, *gb, *rb;
   qk__conv_ctx x;
   if (!qk__dsp_conv_ok(p, scratch)) return 0;
 
@@ -331,6 +377,7 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
   tab = col + 2 * QK__DSP_NPX * kp;
   tmp = (int8_t*)(tab + QK__TAB * chunk);
   gb = tmp + QK__DSP_NPX * chunk;
+  rb = gb + ((p->in_c / (p->groups > 0 ? p->groups : 1)) % 4 != 0 ? kp : 0);
   x.k = p->k_h * p->k_w * icg;
   x.g4 = x.k >> 2;
   x.kr = x.k & 3;
@@ -347,9 +394,12 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
     int32_t c0;
     for (c0 = 0; c0 < ocg; c0 += chunk) {
       const int32_t c = g * ocg + c0, n = ocg - c0 < chunk ? ocg - c0 : chunk;
-      const int8_t* const wc = w + (int32_t)c * x.k;
+      const int8_t* const wc = packed ? NULL : w + (int32_t)c * x.k;
       int32_t pix, oy = 0, ox = 0;
-      qk__conv_table(&x, wc, bias, p->in_zp, c, n, tab);
+      if (!packed)
+        qk__conv_table(&x, wc, bias, p->in_zp, c, n, tab);
+      else
+        qk__conv_table_packed(&x, wpk, bits, rb, bias, p->in_zp, c, n, tab);
       for (pix = 0; pix < npix; pix += QK__DSP_NPX) {
         const int32_t m = npix - pix < QK__DSP_NPX ? npix - pix : QK__DSP_NPX;
         int32_t i;
@@ -373,12 +423,19 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
         }
         if (m == QK__DSP_NPX) {
           /* The pixels of a block are consecutive in the output. */
-          qk__conv_channels(&x, col, wc, tab, c, n, out + (int32_t)pix * p->out_c + c, p->out_c);
+          if (!packed)
+            qk__conv_channels(&x, col, wc, tab, c, n, out + (int32_t)pix * p->out_c + c, p->out_c);
+          else
+            qk__conv_channels_packed(&x, col, wpk, bits, rb, tab, c, n,
+                                     out + (int32_t)pix * p->out_c + c, p->out_c);
         } else {
           /* Last, partial block: absent pixels get zero columns, the outputs go through tmp. */
           int32_t j;
           for (i = m; i < QK__DSP_NPX; ++i) qk__col_pad(col + 8 * i, kp / 4, 0);
-          qk__conv_channels(&x, col, wc, tab, c, n, tmp, chunk);
+          if (!packed)
+            qk__conv_channels(&x, col, wc, tab, c, n, tmp, chunk);
+          else
+            qk__conv_channels_packed(&x, col, wpk, bits, rb, tab, c, n, tmp, chunk);
           for (i = 0; i < m; ++i)
             for (j = 0; j < n; ++j) out[(int32_t)(pix + i) * p->out_c + c + j] = tmp[i * chunk + j];
         }
@@ -386,6 +443,17 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
     }
   }
   return 1;
+}
+
+int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                    const qk_requant* rq, int8_t* out, void* scratch) {
+  return qk__conv_s8_any(p, in, w, NULL, 0, 8, bias, rq, out, scratch);
+}
+
+int qk__dsp_conv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
+                           int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
+                           void* scratch) {
+  return qk__conv_s8_any(p, in, NULL, w, 1, bits, bias, rq, out, scratch);
 }
 
 #else

@@ -103,6 +103,16 @@ static inline size_t qk__dsp_conv_s8_scratch(const qk_conv_params* p) {
   return bytes + QK__DSP_SLACK;
 }
 
+/* Packed 4-bit / 2-bit weights (qk_conv_s8_w4 / _w2): the int8 layout plus room to unpack the
+ * weights the kernels read: one window row of K values (rounded up to 4) for the im2col kernel,
+ * the 4 k_h k_w taps of a block of four channels for the depthwise kernel. */
+static inline size_t qk__dsp_conv_s8_packed_scratch(const qk_conv_params* p) {
+  const size_t base = qk__dsp_conv_s8_scratch(p);
+  if (base == 0) return 0;
+  if (qk__dsp_conv_is_depthwise(p)) return base + (size_t)4 * (size_t)(p->k_h * p->k_w);
+  return base + (size_t)qk__dsp_conv_kp(p);
+}
+
 /* The scratch start aligned to 8 bytes (QK__DSP_SLACK covers the shift). */
 static inline uint8_t* qk__dsp_align8(void* scratch) {
   return (uint8_t*)(((uintptr_t)scratch + 7u) & ~(uintptr_t)7u);
@@ -133,6 +143,15 @@ int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w
                       const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out);
+/* The same with packed `bits`-bit weights (4 or 2). */
+int qk__dsp_conv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
+                           int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
+                           void* scratch);
+int qk__dsp_dwconv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
+                             int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
+                             void* scratch);
+int qk__dsp_linear_s8_packed(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
+                             int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out);
 
 /* Word access to int8 / int16 data through memcpy: no strict-aliasing violation, and GCC / clang
  * turn it into one LDR / STR (Armv7E-M loads and stores words at any alignment; the compiler only
@@ -154,6 +173,68 @@ static inline int32_t qk__sxtb16_ror8(int32_t x) {
   int32_t r;
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Unpacking of packed 4-bit / 2-bit weights into int8, in order (qk.h, "Packed weights"). The
+ * sub-byte kernels unpack what they are about to use into the scratch buffer and run the int8
+ * kernels on it: a window row per block of six pixels (im2col conv), the taps of four channels
+ * once per call (depthwise), a chunk of four rows (linear).
+ *
+ * A word of packed values is spread into bytes without a lookup table; 4-bit, per half-word of
+ * four nibbles e3 e2 e1 e0 (e0 lowest):
+ *   t = (x | x << 8) & 0x00FF00FF     bytes (e1 e0, 0, e3 e2, 0)
+ *   t = (t | t << 4) & 0x0F0F0F0F     bytes (e0, e1, e2, e3), unsigned
+ *   USUB8(t ^ 0x08080808, 0x08080808) sign-extends each byte (v ^ 8) - 8 without borrows
+ * 2-bit, per byte of four crumbs: t = (x | x << 12) & 0x000F000F, t = (t | t << 6) &
+ * 0x03030303, then USUB8(t ^ 0x02020202, 0x02020202). About two instructions per weight.
+ * Words are only loaded where all four bytes belong to the values asked for (no read beyond the
+ * weight array); the head up to a byte boundary and the tail are unpacked one by one.
+ * ------------------------------------------------------------------------------------------- */
+
+static inline int32_t qk__spread_w4(uint32_t x) {
+  uint32_t t = (x | (x << 8)) & 0x00FF00FFu;
+  t = (t | (t << 4)) & 0x0F0F0F0Fu;
+  return (int32_t)__usub8(t ^ 0x08080808u, 0x08080808u);
+}
+
+static inline int32_t qk__spread_w2(uint32_t x) {
+  uint32_t t = (x | (x << 12)) & 0x000F000Fu;
+  t = (t | (t << 6)) & 0x03030303u;
+  return (int32_t)__usub8(t ^ 0x02020202u, 0x02020202u);
+}
+
+/* dst[0..n) = values first .. first + n - 1 of the packed stream w (bits 4 or 2). */
+static inline void qk__dsp_unpack(const uint8_t* w, int32_t first, int32_t n, int32_t bits,
+                                  int8_t* dst) {
+  int32_t i = 0;
+  if (bits == 4) {
+    if ((first & 1) && n > 0) {
+      dst[i++] = (int8_t)qk__w4_at(w, first);
+    }
+    {
+      const uint8_t* src = w + ((first + i) >> 1);
+      for (; i + 8 <= n; i += 8, src += 4) {
+        const uint32_t x = (uint32_t)qk__ld32(src);
+        qk__st32(dst + i, qk__spread_w4(x & 0xFFFFu));
+        qk__st32(dst + i + 4, qk__spread_w4(x >> 16));
+      }
+    }
+    for (; i < n; ++i) dst[i] = (int8_t)qk__w4_at(w, first + i);
+  } else {
+    for (; ((first + i) & 3) && i < n; ++i) dst[i] = (int8_t)qk__w2_at(w, first + i);
+    {
+      const uint8_t* src = w + ((first + i) >> 2);
+      for (; i + 16 <= n; i += 16, src += 4) {
+        const uint32_t x = (uint32_t)qk__ld32(src);
+        qk__st32(dst + i, qk__spread_w2(x & 0xFFu));
+        qk__st32(dst + i + 4, qk__spread_w2((x >> 8) & 0xFFu));
+        qk__st32(dst + i + 8, qk__spread_w2((x >> 16) & 0xFFu));
+        qk__st32(dst + i + 12, qk__spread_w2(x >> 24));
+      }
+    }
+    for (; i < n; ++i) dst[i] = (int8_t)qk__w2_at(w, first + i);
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -227,10 +227,16 @@ static void qk__dw_block(const qk_conv_params* p, const int8_t* in, const uint8_
   }
 }
 
-int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
-                      const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch) {
+/* Both weight formats: w (int8), or wpk (packed, bits 4 / 2) whose taps are unpacked per block
+ * of four channels into wu, after the widened weights in the scratch. `packed` is a constant at
+ * both calls. */
+static inline __attribute__((always_inline)) int qk__dwconv_s8_any(
+    const qk_conv_params* p, const int8_t* in, const int8_t* w, const uint8_t* wpk,
+    const int packed, int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
+    void* scratch) {
   const int32_t ch = p->in_c, taps = p->k_h * p->k_w, zp = p->in_zp;
   uint8_t* const wp = qk__dsp_align8(scratch);
+  int8_t* const wu = (int8_t*)(wp + 8 * taps);
   qk__epi e;
   int32_t cb, oy, ox;
   if (!qk__dsp_conv_ok(p, scratch)) return 0;
@@ -239,10 +245,15 @@ int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w
   for (cb = 0; cb + 4 <= ch; cb += 4) {
     int32_t b[4], corr[4], i, t;
     qk__epi_ch k[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-    qk__dw_pack(w + cb * taps, taps, wp);
+    const int8_t* wb = wu;
+    if (!packed)
+      wb = w + cb * taps;
+    else
+      qk__dsp_unpack(wpk, cb * taps, 4 * taps, bits, wu);
+    qk__dw_pack(wb, taps, wp);
     for (i = 0; i < 4; ++i) {
       int32_t sw = 0;
-      for (t = 0; t < taps; ++t) sw += w[(cb + i) * taps + t];
+      for (t = 0; t < taps; ++t) sw += wb[i * taps + t];
       b[i] = bias != NULL ? bias[cb + i] : 0;
       /* bias - zp * sum(w), modulo 2^32 (|zp * sum(w)| < 2^14 * taps). */
       corr[i] = (int32_t)((uint32_t)b[i] - (uint32_t)zp * (uint32_t)sw);
@@ -253,7 +264,11 @@ int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w
 
   /* Remaining channels, one at a time (the reference loop restricted to them). */
   for (; cb < ch; ++cb) {
-    const int8_t* const wc = w + cb * taps;
+    const int8_t* wc = wu;
+    if (!packed)
+      wc = w + cb * taps;
+    else
+      qk__dsp_unpack(wpk, cb * taps, taps, bits, wu);
     const int32_t b = bias != NULL ? bias[cb] : 0;
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
@@ -273,6 +288,17 @@ int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w
     }
   }
   return 1;
+}
+
+int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
+                      const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch) {
+  return qk__dwconv_s8_any(p, in, w, NULL, 0, 8, bias, rq, out, scratch);
+}
+
+int qk__dsp_dwconv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
+                             int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
+                             void* scratch) {
+  return qk__dwconv_s8_any(p, in, NULL, w, 1, bits, bias, rq, out, scratch);
 }
 
 #else

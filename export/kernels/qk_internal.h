@@ -114,4 +114,19 @@ static inline int64_t qk__rounded_mean64(int64_t sum, int64_t count) {
   return q;
 }
 
+/* Packed sub-byte weights (qk.h, "Packed weights"): element i of a little-endian stream of
+ * `bits`-bit two's complement values, the first in the lowest bits of byte 0. */
+static inline int32_t qk__w4_at(const uint8_t* w, int32_t i) {
+  return (int32_t)((((uint32_t)w[i >> 1] >> ((uint32_t)(i & 1) << 2)) & 15u) ^ 8u) - 8;
+}
+
+static inline int32_t qk__w2_at(const uint8_t* w, int32_t i) {
+  return (int32_t)((((uint32_t)w[i >> 2] >> ((uint32_t)(i & 3) << 1)) & 3u) ^ 2u) - 2;
+}
+
+/* Weight access of the kernel templates (qk_conv.inc, qk_linear.inc). */
+#define QK_W_PLAIN(w, i) ((w)[i])
+#define QK_W_PACKED4(w, i) qk__w4_at((w), (i))
+#define QK_W_PACKED2(w, i) qk__w2_at((w), (i))
+
 #endif /* QK_INTERNAL_H */

@@ -7,6 +7,7 @@ set(QK_SOURCES
   qk_linear.c
   qk_eltwise.c
   qk_pool.c
+  qk_pack.c
   qk_dispatch.c
   qk_conv_s8_dsp.c
   qk_dw_s8_dsp.c

@@ -36,7 +36,7 @@
 /* "<name>_vectors.h" (it includes <name>.h). */
 #include QAT_STR(QAT_SYM(_vectors).h)
 
-typedef QAT_SYM(_act_t) qat_act;
+typedef QAT_SYM(_output_t) qat_act;
 
 /* Sizes from the arrays themselves: the upper-case macros of the export (<NAME>_VECTORS) cannot
  * be formed from the lower-case prefix by the preprocessor. */

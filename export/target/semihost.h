@@ -20,7 +20,7 @@ void qat_exit(int status);
 /* One output line assembled in a fixed buffer and written with a single call, so lines from
  * the harness never interleave with anything else. Overlong lines are truncated. */
 typedef struct {
-  char text[160];
+  char text[256];
   uint32_t length;
 } qat_line;
 

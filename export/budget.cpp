@@ -1,0 +1,332 @@
+#include "export/budget.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "export/int_model.h"
+#include "export/program.h"
+#include "qat/errors.h"
+#include "qat/quant_plan.h"
+
+namespace qat::exporter {
+namespace {
+
+// A format of `spec` with unit scales: what the sizes depend on (bits, signedness, granularity).
+QFormat unit_format(const QuantSpec& spec, size_t channels) {
+  const bool per_channel = spec.granularity == Granularity::kPerChannel && channels > 1;
+  const size_t n = per_channel ? channels : 1;
+  if (spec.scheme == Scheme::kPow2)
+    return QFormat::pow2(spec.bits, std::vector<int>(n, 0), per_channel);
+  return QFormat::affine(spec.bits, spec.is_signed, std::vector<double>(n, 1.0),
+                         std::vector<int64_t>(n, 0), per_channel);
+}
+
+std::vector<int64_t> weight_shape(const Graph& g, const Node& n) {
+  if (n.op == OpType::kLinear) return {n.out_channels, g.in_channels(n)};
+  std::vector<int64_t> s{n.out_channels, g.in_channels(n) / n.groups};
+  s.insert(s.end(), n.kernel.begin(), n.kernel.end());
+  return s;
+}
+
+// The integer model `quant` gives `g` (folded), without values: the formats, shapes and storage
+// types that decide every byte of the export.
+IntModel shape_model(const Graph& g, const QuantConfig& quant) {
+  const auto plan = make_quant_plan(g);
+  IntModel m;
+  m.graph = g;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const Node& node = g.at(i);
+    IntNode n;
+    n.name = node.name;
+    if (!plan[i].fused_away) {
+      n.has_output_format = true;
+      n.output = unit_format(quant.activations_for(plan[i].format_from), 1);
+      n.act_min = n.output.qmin();
+      n.act_max = n.output.qmax();
+    }
+    if (node.has_weights()) {
+      const size_t out_c = static_cast<size_t>(node.out_channels);
+      n.weight_format = unit_format(quant.weights_for(node.name), out_c);
+      n.weight_shape = weight_shape(g, node);
+      int64_t count = 1;
+      for (int64_t d : n.weight_shape) count *= d;
+      n.weights.assign(static_cast<size_t>(count), 0);
+      n.bias.assign(out_c, 0);
+      const QFormat in =
+          unit_format(quant.activations_for(plan[g.index_of(node.inputs[0])].format_from), 1);
+      n.requant = make_requant(in, n.weight_format, n.output, 1);
+    }
+    m.nodes.push_back(std::move(n));
+  }
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!g.at(i).has_weights()) continue;
+    IntNode& n = m.nodes[i];
+    n.weight_type = DType::kInt8;
+    n.weight_type = weight_storage(n.weight_format.bits, compute_type(m, i));
+  }
+  set_widest_types(m);
+  return m;
+}
+
+// Parameter struct and call glue per kernel call in model.c (measured on the Cortex-M4 build of
+// the UCI-HAR ResNetv1-6: about 24 bytes of argument set-up per call), plus _run's own code.
+// Kernel code is not quite additive (shared helpers, alignment, literal pools): summing the
+// measured parts of a ResNet with int8 and packed convolutions came out 4% below the linked
+// image, so the parts get a 5% margin.
+constexpr int64_t kBytesPerCall = 24, kRunBytes = 64, kRequantStructBytes = 12;
+constexpr double kKernelCodeMargin = 1.05;
+
+int64_t code_estimate(const Program& p) {
+  std::set<std::string> parts;
+  int64_t kernels = 0, bytes = kRunBytes;
+  for (const Call& c : p.calls) {
+    for (const auto& part : c.kernel->code)
+      if (part.part && parts.insert(part.part).second) kernels += part.bytes;
+    bytes += kBytesPerCall;
+    if (c.kernel->params_type)
+      bytes += std::visit([](const auto& v) { return static_cast<int64_t>(sizeof(v)); }, c.params);
+    if (c.weighted()) bytes += kRequantStructBytes;
+  }
+  return bytes + static_cast<int64_t>(static_cast<double>(kernels) * kKernelCodeMargin + 0.5);
+}
+
+struct Sized {
+  IntModel model;
+  Program program;
+  MemoryEstimate memory;
+};
+
+Sized size_of(const Graph& folded, const QuantConfig& quant) {
+  Sized s;
+  s.model = shape_model(folded, quant);
+  s.program = build_program(s.model);
+  s.memory.weight_bytes = s.program.weight_bytes();
+  s.memory.code_bytes = code_estimate(s.program);
+  s.memory.arena_bytes = s.program.plan.arena_bytes;
+  s.memory.scratch_bytes = s.program.scratch_bytes;
+  s.memory.layer_weight_bytes.assign(folded.size(), 0);
+  for (const Call& c : s.program.calls)
+    if (c.weighted()) s.memory.layer_weight_bytes[folded.index_of(c.node)] += c.constant_bytes();
+  return s;
+}
+
+std::string thousands(int64_t v) {
+  std::string s = std::to_string(v < 0 ? -v : v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return (v < 0 ? "-" : "") + s;
+}
+
+}  // namespace
+
+std::string format_bytes(int64_t bytes) {
+  char buf[64];
+  if (bytes >= 1048576 && bytes % 1048576 == 0)
+    std::snprintf(buf, sizeof buf, "%lld MiB", static_cast<long long>(bytes / 1048576));
+  else if (bytes >= 1048576)
+    std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / 1048576.0);
+  else if (bytes >= 1024 && bytes % 1024 == 0)
+    std::snprintf(buf, sizeof buf, "%lld KiB", static_cast<long long>(bytes / 1024));
+  else if (bytes >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(bytes) / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  return buf;
+}
+
+MemoryEstimate estimate_memory(const Graph& graph, const QuantConfig& quant) {
+  return size_of(fold_batchnorm_graph(graph), quant).memory;
+}
+
+std::vector<NodeOverride> PrecisionPlan::overrides(const QuantConfig& base) const {
+  std::vector<NodeOverride> out;
+  for (const LayerPrecision& l : layers) {
+    NodeOverride o;
+    o.pattern = l.node;
+    o.where = "budget allocator";
+    if (l.weight_bits > 0) {
+      o.weights = base.weights_for(l.node);
+      o.weights->bits = l.weight_bits;
+    }
+    if (l.activation_bits > 0) {
+      o.activations = base.activations_for(l.node);
+      o.activations->bits = l.activation_bits;
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::string PrecisionPlan::table() const {
+  std::ostringstream o;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-20s %7s %7s %12s %7s  %s\n", "layer", "weights", "output",
+                "weight B", "share", "why");
+  o << line;
+  for (const LayerPrecision& l : layers) {
+    const std::string wb = l.weight_bits ? std::to_string(l.weight_bits) + "b" : "-";
+    const std::string ab = l.activation_bits ? std::to_string(l.activation_bits) + "b" : "-";
+    std::string why;
+    for (const auto& c : l.cuts) why += (why.empty() ? "" : "; ") + c;
+    char share[16] = "";
+    if (l.weight_bits) std::snprintf(share, sizeof share, "%.1f%%", 100.0 * l.weight_share);
+    std::snprintf(line, sizeof line, "%-20s %7s %7s %12s %7s  %s\n", l.node.c_str(), wb.c_str(),
+                  ab.c_str(), l.weight_bits ? thousands(l.weight_bytes).c_str() : "", share,
+                  why.c_str());
+    o << line;
+  }
+  o << "flash " << thousands(flash_bytes()) << " B (weights + constants " << thousands(weight_bytes)
+    << " B, kernels ~" << thousands(code_bytes) << " B)";
+  if (budget.flash) o << " of " << format_bytes(*budget.flash) << " budget";
+  o << " | RAM " << thousands(ram_bytes()) << " B (arena " << thousands(arena_bytes)
+    << " + scratch " << thousands(scratch_bytes) << ")";
+  if (budget.ram) o << " of " << format_bytes(*budget.ram) << " budget";
+  o << "\n";
+  return o.str();
+}
+
+PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
+                             const MemoryBudget& budget) {
+  const Graph g = fold_batchnorm_graph(graph);
+  const auto qplan = make_quant_plan(g);
+  PrecisionPlan plan;
+  plan.budget = budget;
+  // The quantized nodes in graph order, starting at 8-bit weights and the configured
+  // activation bits.
+  std::map<std::string, size_t> row;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const Node& n = g.at(i);
+    if (!n.has_weights() && !qplan[i].quantizes_output) continue;
+    LayerPrecision l;
+    l.node = n.name;
+    if (n.has_weights()) l.weight_bits = 8;
+    if (qplan[i].quantizes_output) l.activation_bits = quant.activations_for(n.name).bits;
+    row[n.name] = plan.layers.size();
+    plan.layers.push_back(l);
+  }
+  const auto config = [&] {
+    QuantConfig q = quant;
+    for (auto& o : plan.overrides(quant)) q.overrides.push_back(std::move(o));
+    return q;
+  };
+  Sized s = size_of(g, config());
+  // Shares of the weight memory with every layer at 8 bits.
+  int64_t total8 = 0;
+  for (int64_t b : s.memory.layer_weight_bytes) total8 += b;
+  for (LayerPrecision& l : plan.layers)
+    l.weight_share = total8 > 0
+                         ? static_cast<double>(s.memory.layer_weight_bytes[g.index_of(l.node)]) /
+                               static_cast<double>(total8)
+                         : 0.0;
+  const auto ram_of = [](const Sized& z) { return z.memory.arena_bytes + z.memory.scratch_bytes; };
+  const auto flash_of = [](const Sized& z) { return z.memory.weight_bytes + z.memory.code_bytes; };
+  // The smallest the model can get: activations at 8 bits and uniform 8-, 4- or 2-bit weights
+  // where the kernels pack them, whichever takes the least flash (packed kernels add code, so a
+  // small model can be smallest at 8 bits).
+  const auto smallest = [&]() {
+    std::optional<Sized> best;
+    for (int bits : {8, 4, 2}) {
+      PrecisionPlan low = plan;
+      for (LayerPrecision& l : low.layers) {
+        if (l.activation_bits > 8) l.activation_bits = 8;
+        if (l.weight_bits > bits) l.weight_bits = bits;
+      }
+      QuantConfig q = quant;
+      for (auto& o : low.overrides(quant)) q.overrides.push_back(std::move(o));
+      Sized z = size_of(g, q);
+      if (!best || flash_of(z) < flash_of(*best)) best = std::move(z);
+    }
+    return *best;
+  };
+  const auto infeasible = [&](const std::string& what, int64_t limit) {
+    const Sized low = smallest();
+    return InfeasibleBudget(
+        what, format_bytes(limit) +
+                  " cannot be met by this model: the smallest it reaches is flash " +
+                  thousands(flash_of(low)) + " B (weights + constants " +
+                  thousands(low.memory.weight_bytes) + " B, kernels ~" +
+                  thousands(low.memory.code_bytes) + " B) and RAM " + thousands(ram_of(low)) +
+                  " B (arena " + thousands(low.memory.arena_bytes) + " + scratch " +
+                  thousands(low.memory.scratch_bytes) +
+                  " with 8-bit activations); raise the budget or shrink the model");
+  };
+
+  // RAM: cut the 16-bit tensors of the largest input + output pair.
+  while (budget.ram && ram_of(s) > *budget.ram) {
+    const Program& p = s.program;
+    int64_t best = -1;
+    std::vector<std::string> owners;
+    for (const Call& c : p.calls) {
+      if (c.kind() == CallKind::kCast) continue;
+      int64_t bytes = p.buffers[static_cast<size_t>(c.output)].bytes();
+      std::vector<std::string> wide;
+      std::vector<int> touched = c.inputs;
+      touched.push_back(c.output);
+      for (int b : touched) {
+        const std::string& owner =
+            qplan[g.index_of(p.buffers[static_cast<size_t>(b)].name)].format_from;
+        const auto it = row.find(owner);
+        if (it != row.end() && plan.layers[it->second].activation_bits > 8 &&
+            std::find(wide.begin(), wide.end(), owner) == wide.end())
+          wide.push_back(owner);
+      }
+      for (int b : c.inputs) bytes += p.buffers[static_cast<size_t>(b)].bytes();
+      if (!wide.empty() && bytes > best) {
+        best = bytes;
+        owners = wide;
+      }
+    }
+    if (owners.empty()) throw infeasible("ram", *budget.ram);
+    const int64_t before = ram_of(s);
+    for (const std::string& o : owners) {
+      LayerPrecision& l = plan.layers[row.at(o)];
+      l.cuts.push_back("output " + std::to_string(l.activation_bits) + " -> 8 bits: RAM " +
+                       thousands(before) + " B > " + format_bytes(*budget.ram) +
+                       ", largest input + output pair " + thousands(best) + " B");
+      l.activation_bits = 8;
+    }
+    s = size_of(g, config());
+  }
+
+  // Flash: cut the weights of the layer with the largest share, 8 -> 4 -> 2.
+  while (budget.flash && flash_of(s) > *budget.flash) {
+    int64_t most = 0;
+    for (const LayerPrecision& l : plan.layers) {
+      const size_t i = g.index_of(l.node);
+      if (l.weight_bits > 2 && compute_type(s.model, i) == DType::kInt8)
+        most = std::max(most, s.memory.layer_weight_bytes[i]);
+    }
+    LayerPrecision* pick = nullptr;
+    for (LayerPrecision& l : plan.layers) {  // graph order: the earliest within 5% wins
+      const size_t i = g.index_of(l.node);
+      if (l.weight_bits > 2 && compute_type(s.model, i) == DType::kInt8 &&
+          static_cast<double>(s.memory.layer_weight_bytes[i]) >= 0.95 * static_cast<double>(most)) {
+        pick = &l;
+        break;
+      }
+    }
+    if (pick == nullptr || most == 0) throw infeasible("flash", *budget.flash);
+    const int to = pick->weight_bits > 4 ? 4 : 2;
+    char share[32];
+    std::snprintf(share, sizeof share, "%.1f%%",
+                  100.0 * static_cast<double>(most) / static_cast<double>(s.memory.weight_bytes));
+    pick->cuts.push_back("weights " + std::to_string(pick->weight_bits) + " -> " +
+                         std::to_string(to) + " bits: flash " + thousands(flash_of(s)) + " B > " +
+                         format_bytes(*budget.flash) + ", largest weight share " + share);
+    pick->weight_bits = to;
+    s = size_of(g, config());
+  }
+
+  for (LayerPrecision& l : plan.layers)
+    if (l.weight_bits) l.weight_bytes = s.memory.layer_weight_bytes[g.index_of(l.node)];
+  plan.weight_bytes = s.memory.weight_bytes;
+  plan.code_bytes = s.memory.code_bytes;
+  plan.arena_bytes = s.memory.arena_bytes;
+  plan.scratch_bytes = s.memory.scratch_bytes;
+  return plan;
+}
+
+}  // namespace qat::exporter

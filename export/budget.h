@@ -1,0 +1,84 @@
+// Memory-driven mixed precision (Rusci et al., MLSys 2020): per-layer weight and activation bit
+// widths chosen before training so that the exported model fits a flash and a RAM budget.
+//
+// The sizes are those of the real export: a shape-only integer model (the graph with the
+// configured formats, zero weights) goes through build_program(), so packing, constants and the
+// arena plan are what `qat export` will write; the kernels' code is estimated from the measured
+// code_bytes of the kernel table.
+//
+//   RAM first (activation bits decide which layers compute in int16, and those cannot pack their
+//   weights): while arena + scratch exceed the budget, the kernel call with the largest input +
+//   output activation bytes that holds a 16-bit tensor has its 16-bit tensors cut to 8 bits.
+//   Activations are not packed below 8 bits, so 8 is the floor.
+//   Flash: every conv/linear starts at 8-bit weights; while weights + constants + kernel code
+//   exceed the budget, the layer with the largest share of the weight memory (ties within 5% of
+//   it: the earliest) is cut 8 -> 4 -> 2. Layers that cannot pack (they compute in int16) are
+//   not cut: it would cost accuracy for no byte.
+// An infeasible budget is an error before training that names the smallest flash and RAM the
+// model can reach.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qat/errors.h"
+#include "qat/graph.h"
+#include "qat/quant_config.h"
+
+namespace qat::exporter {
+
+struct MemoryBudget {
+  std::optional<int64_t> flash, ram;  // bytes
+  bool any() const { return flash || ram; }
+};
+
+// One quantized node of the plan: its weight bits (conv / linear; 0 otherwise) and the bits of
+// the activation tensor it quantizes (0 when it owns none), the bytes at those bits, and why.
+struct LayerPrecision {
+  std::string node;
+  int weight_bits = 0, activation_bits = 0;
+  int64_t weight_bytes = 0;       // weights + bias + requantization constants
+  double weight_share = 0.0;      // of all weight bytes with every layer at 8 bits
+  std::vector<std::string> cuts;  // one line per cut, with the figures that caused it
+};
+
+struct PrecisionPlan {
+  MemoryBudget budget;
+  std::vector<LayerPrecision> layers;
+  int64_t weight_bytes = 0;  // weights + constants at the chosen bits
+  int64_t code_bytes = 0;    // kernel code and parameter structs (estimate)
+  int64_t arena_bytes = 0, scratch_bytes = 0;
+  int64_t flash_bytes() const { return weight_bytes + code_bytes; }
+  int64_t ram_bytes() const { return arena_bytes + scratch_bytes; }
+
+  // Per-node overrides that apply the plan to a quant config (appended after the user's).
+  std::vector<NodeOverride> overrides(const QuantConfig& base) const;
+  // The table for the log: node, bits, bytes, share, cuts; totals against the budget.
+  std::string table() const;
+};
+
+// Flash and RAM of `graph` (batchnorm folded) quantized by `quant`, as exported.
+struct MemoryEstimate {
+  int64_t weight_bytes = 0, code_bytes = 0, arena_bytes = 0, scratch_bytes = 0;
+  std::vector<int64_t> layer_weight_bytes;  // per graph node (0 without weights)
+};
+MemoryEstimate estimate_memory(const Graph& graph, const QuantConfig& quant);
+
+// A budget no choice of bits meets; `key` is "flash" or "ram", the message names the smallest
+// flash and RAM the model reaches.
+struct InfeasibleBudget : ConfigError {
+  InfeasibleBudget(std::string key_, const std::string& message)
+      : ConfigError(message), key(std::move(key_)) {}
+  std::string key;
+};
+
+// Chooses the bits; throws InfeasibleBudget.
+PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
+                             const MemoryBudget& budget);
+
+// "64 KiB", "1.5 MiB", "900 B".
+std::string format_bytes(int64_t bytes);
+
+}  // namespace qat::exporter

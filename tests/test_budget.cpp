@@ -1,0 +1,209 @@
+// The memory-driven bit allocator (export/budget.h) on hand-built graphs whose answers are known:
+// which layer is cut, in which order, the tie rule, the RAM rule, infeasible budgets; and the
+// `budget:` config section (sizes with units, errors naming key, file and line).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "export/budget.h"
+#include "qat/config_reader.h"
+#include "qat/errors.h"
+#include "qat/random_model.h"
+#include "train/run_config.h"
+
+namespace qat::exporter {
+namespace {
+
+// input [4, 16] -> a (4 -> 32, k3) -> b (32 -> 128, k3) -> c (128 -> 128, k3) -> gap -> fc
+// (128 -> 4). Weights: a 384, b 12,288, c 49,152, fc 512; at 8 bits with their int32 bias and
+// one shift byte: a 513, b 12,801, c 49,665, fc 529 bytes (large enough that the packed
+// kernels' code does not decide the cuts).
+Graph chain() {
+  Graph g;
+  g.input("input", {4, 16});
+  g.conv("a", "input", 32, {3}, {1}, {1});
+  g.conv("b", "a", 128, {3}, {1}, {1});
+  g.conv("c", "b", 128, {3}, {1}, {1});
+  g.global_avgpool("gap", "c");
+  g.flatten("flat", "gap");
+  g.linear("fc", "flat", 4);
+  return g;
+}
+
+QuantConfig pow2_8() {
+  return quant_config_for(Scheme::kPow2, 8);
+}
+
+// The config with node -> weight bits applied, as the allocator applies its choice.
+QuantConfig with_bits(const std::map<std::string, int>& bits) {
+  QuantConfig q = pow2_8();
+  for (const auto& [node, b] : bits) {
+    NodeOverride o;
+    o.pattern = node;
+    o.weights = q.weights;
+    o.weights->bits = b;
+    q.overrides.push_back(o);
+  }
+  return q;
+}
+
+int64_t flash_of(const MemoryEstimate& m) {
+  return m.weight_bytes + m.code_bytes;
+}
+
+const LayerPrecision& layer(const PrecisionPlan& p, const std::string& node) {
+  for (const auto& l : p.layers)
+    if (l.node == node) return l;
+  throw std::runtime_error("no layer " + node);
+}
+
+TEST(Budget, EstimateIsTheExportsWeightBytes) {
+  const MemoryEstimate m8 = estimate_memory(chain(), pow2_8());
+  EXPECT_EQ(m8.weight_bytes, 513 + 12801 + 49665 + 529);
+  EXPECT_GT(m8.code_bytes, 9508);  // at least the int8 DSP conv
+  // Packed: exactly ceil(count x bits / 8) plus the constants.
+  const MemoryEstimate m4 = estimate_memory(chain(), with_bits({{"c", 4}, {"b", 2}}));
+  EXPECT_EQ(m4.weight_bytes, 513 + (3072 + 513) + (24576 + 513) + 529);
+}
+
+TEST(Budget, CutsTheLargestShareFirstThenTiesGoToTheEarliestLayer) {
+  // c is the largest layer: 8 -> 4 (25,089 B), still the largest: 4 -> 2 (12,801 B). Now b and
+  // c both hold 12,801 B, a tie: the earliest, b, is cut next (8 -> 4, 6,657 B).
+  const int64_t after_three = flash_of(estimate_memory(chain(), with_bits({{"c", 2}, {"b", 4}})));
+  const int64_t after_two = flash_of(estimate_memory(chain(), with_bits({{"c", 2}})));
+  ASSERT_LT(after_three, after_two);
+  MemoryBudget budget;
+  budget.flash = after_three;
+  const PrecisionPlan p = plan_precision(chain(), pow2_8(), budget);
+  EXPECT_EQ(layer(p, "c").weight_bits, 2);
+  EXPECT_EQ(layer(p, "b").weight_bits, 4);
+  EXPECT_EQ(layer(p, "a").weight_bits, 8);
+  EXPECT_EQ(layer(p, "fc").weight_bits, 8);
+  ASSERT_EQ(layer(p, "c").cuts.size(), 2u);
+  EXPECT_NE(layer(p, "c").cuts[0].find("weights 8 -> 4 bits"), std::string::npos);
+  EXPECT_NE(layer(p, "c").cuts[1].find("weights 4 -> 2 bits"), std::string::npos);
+  ASSERT_EQ(layer(p, "b").cuts.size(), 1u);
+  EXPECT_EQ(p.flash_bytes(), after_three);
+  EXPECT_LE(p.flash_bytes(), *budget.flash);
+  EXPECT_NEAR(layer(p, "c").weight_share, 49665.0 / (513 + 12801 + 49665 + 529), 1e-9);
+  EXPECT_EQ(layer(p, "c").weight_bytes, 12801);
+  // A budget the 8-bit model already meets cuts nothing.
+  budget.flash = flash_of(estimate_memory(chain(), pow2_8()));
+  for (const auto& l : plan_precision(chain(), pow2_8(), budget).layers)
+    EXPECT_TRUE(l.cuts.empty());
+  // The plan's overrides reproduce its sizes.
+  QuantConfig applied = pow2_8();
+  budget.flash = after_three;
+  for (auto& o : p.overrides(pow2_8())) applied.overrides.push_back(o);
+  EXPECT_EQ(flash_of(estimate_memory(chain(), applied)), after_three);
+}
+
+// Long activations: input [4, 512] -> a (4 -> 16) -> b (16 -> 64) -> c (64 -> 64), k3.
+Graph long_chain() {
+  Graph g;
+  g.input("input", {4, 512});
+  g.conv("a", "input", 16, {3}, {1}, {1});
+  g.conv("b", "a", 64, {3}, {1}, {1});
+  g.conv("c", "b", 64, {3}, {1}, {1});
+  g.global_avgpool("gap", "c");
+  g.flatten("flat", "gap");
+  g.linear("fc", "flat", 4);
+  return g;
+}
+
+TEST(Budget, RamCutsTheSixteenBitTensorsOfTheLargestPair) {
+  // 16-bit activations everywhere: the largest input + output pair is c's (64 x 512 in and
+  // out, 128 KiB); cutting both to 8 bits halves it (the int8 kernel's scratch comes on top).
+  QuantConfig q16 = pow2_8();
+  q16.activations.bits = 16;
+  const MemoryEstimate wide = estimate_memory(long_chain(), q16);
+  MemoryBudget budget;
+  budget.ram = wide.arena_bytes + wide.scratch_bytes - 1;
+  const PrecisionPlan p = plan_precision(long_chain(), q16, budget);
+  EXPECT_EQ(layer(p, "b").activation_bits, 8);  // c's input
+  EXPECT_EQ(layer(p, "c").activation_bits, 8);  // c's output
+  EXPECT_EQ(layer(p, "input").activation_bits, 16);
+  EXPECT_LE(p.ram_bytes(), *budget.ram);
+  EXPECT_NE(layer(p, "c").cuts.at(0).find("output 16 -> 8 bits: RAM"), std::string::npos);
+}
+
+TEST(Budget, InfeasibleBudgetNamesTheSmallestReachable) {
+  MemoryBudget budget;
+  budget.flash = 10000;
+  try {
+    plan_precision(chain(), pow2_8(), budget);
+    FAIL() << "10000 B accepted";
+  } catch (const InfeasibleBudget& e) {
+    EXPECT_EQ(e.key, "flash");
+    const std::string m = e.what();
+    EXPECT_NE(m.find("9.8 KiB cannot be met"), std::string::npos) << m;
+    EXPECT_NE(m.find("the smallest it reaches is flash"), std::string::npos) << m;
+  }
+  budget = {};
+  budget.ram = 10;
+  try {
+    plan_precision(chain(), pow2_8(), budget);
+    FAIL() << "10 B of RAM accepted";
+  } catch (const InfeasibleBudget& e) {
+    EXPECT_EQ(e.key, "ram");
+    EXPECT_NE(std::string(e.what()).find("RAM"), std::string::npos);
+  }
+}
+
+std::string config_error(const std::string& yaml) {
+  const auto dir = std::filesystem::temp_directory_path() / "qat_budget_tests";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "b.yaml";
+  std::ofstream(path) << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
+                      << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
+                      << "model: {name: resnet, filters: 64}\n"
+                      << yaml;
+  try {
+    load_run_config(path.string());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Budget, ConfigSizesAndErrors) {
+  EXPECT_NE(config_error("budget: {flash: 64 KiBB}\n")
+                .find("b.yaml:3:10: budget.flash: '64 KiBB' is not a memory size"),
+            std::string::npos)
+      << config_error("budget: {flash: 64 KiBB}\n");
+  EXPECT_NE(config_error("budget:\n  ram: -1\n").find("b.yaml:4:3: budget.ram: '-1' is not"),
+            std::string::npos)
+      << config_error("budget:\n  ram: -1\n");
+  EXPECT_NE(config_error("budget: {flash: 1KiB}\n").find("budget.flash: 1 KiB cannot be met"),
+            std::string::npos);
+  EXPECT_NE(config_error("budget: {rom: 1KiB}\n").find("unknown key 'rom' in 'budget'"),
+            std::string::npos);
+  const auto dir = std::filesystem::temp_directory_path() / "qat_budget_tests";
+  std::ofstream(dir / "ok.yaml") << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
+                                 << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
+                                 << "model: {name: resnet, filters: 64}\n"
+                                 << "budget: {flash: 48KiB, ram: 0.0625MiB}\n";
+  const RunConfig rc = load_run_config((dir / "ok.yaml").string(), {"budget.ram=64000"});
+  EXPECT_EQ(*rc.budget.flash, 48 * 1024);
+  EXPECT_EQ(*rc.budget.ram, 64000);
+  ASSERT_TRUE(rc.precision.has_value());
+  EXPECT_LE(rc.precision->flash_bytes(), 48 * 1024);
+  // The chosen bits are the run's quant config.
+  int cut = 0;
+  for (const auto& l : rc.precision->layers)
+    if (l.weight_bits > 0 && l.weight_bits < 8) {
+      ++cut;
+      EXPECT_EQ(rc.quant.weights_for(l.node).bits, l.weight_bits) << l.node;
+    }
+  EXPECT_GT(cut, 0);
+  for (const char* size : {"65536", "64KiB", "65.536KB", "0.0625MiB"}) {
+    std::ofstream(dir / "s.yaml") << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
+                                  << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"
+                                  << "budget: {flash: " << size << "}\n";
+    EXPECT_EQ(*load_run_config((dir / "s.yaml").string()).budget.flash, 65536) << size;
+  }
+}
+
+}  // namespace
+}  // namespace qat::exporter
