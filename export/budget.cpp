@@ -80,7 +80,9 @@ IntModel shape_model(const Graph& g, const QuantConfig& quant) {
 constexpr int64_t kBytesPerCall = 24, kRunBytes = 64, kRequantStructBytes = 12;
 constexpr double kKernelCodeMargin = 1.05;
 
-int64_t code_estimate(const Program& p) {
+}  // namespace
+
+int64_t estimate_code_bytes(const Program& p) {
   std::set<std::string> parts;
   int64_t kernels = 0, bytes = kRunBytes;
   for (const Call& c : p.calls) {
@@ -94,6 +96,8 @@ int64_t code_estimate(const Program& p) {
   return bytes + static_cast<int64_t>(static_cast<double>(kernels) * kKernelCodeMargin + 0.5);
 }
 
+namespace {
+
 struct Sized {
   IntModel model;
   Program program;
@@ -105,7 +109,7 @@ Sized size_of(const Graph& folded, const QuantConfig& quant) {
   s.model = shape_model(folded, quant);
   s.program = build_program(s.model);
   s.memory.weight_bytes = s.program.weight_bytes();
-  s.memory.code_bytes = code_estimate(s.program);
+  s.memory.code_bytes = estimate_code_bytes(s.program);
   s.memory.arena_bytes = s.program.plan.arena_bytes;
   s.memory.scratch_bytes = s.program.scratch_bytes;
   s.memory.layer_weight_bytes.assign(folded.size(), 0);

@@ -29,6 +29,8 @@
 
 namespace qat::exporter {
 
+struct Program;
+
 struct MemoryBudget {
   std::optional<int64_t> flash, ram;  // bytes
   bool any() const { return flash || ram; }
@@ -77,6 +79,10 @@ struct InfeasibleBudget : ConfigError {
 // Chooses the bits; throws InfeasibleBudget.
 PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                              const MemoryBudget& budget);
+
+// The flash a program's kernels and parameter structs take on a Cortex-M4 (estimate from the
+// kernel table's measured code sizes; `qat deploy` measures the real figure).
+int64_t estimate_code_bytes(const Program& program);
 
 // "64 KiB", "1.5 MiB", "900 B".
 std::string format_bytes(int64_t bytes);

@@ -17,6 +17,7 @@
 #include "models/mobilenet.h"
 #include "models/resnet.h"
 #include "models/tinyissimo_yolo.h"
+#include "qat/errors.h"
 #include "qat/graph_module.h"
 #include "qat/random_model.h"
 
@@ -186,6 +187,72 @@ Case yolo() {
   o.batch_norm = true;
   o.classes = 3;
   return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o), ModelHead::detection(4, 2, 3)};
+}
+
+// Every per-node combination the config's overrides allow either deploys exactly (the host
+// engine equals the evaluation mode) or is refused by lower() with a message naming the node.
+TEST(MixedPrecision, EveryOverrideCombinationDeploysExactlyOrIsRefused) {
+  const Case c = resnet1d();
+  const std::string node = "s1b1_conv1";
+  int deployed = 0, refused = 0;
+  const auto check = [&](const QuantConfig& q, const std::string& what) {
+    SCOPED_TRACE(what);
+    GraphModule m = random_calibrated_model(c.graph, q, 5, 2, 8);
+    IntModel im;
+    try {
+      im = lower(*m, identity_input_meta(m->graph()));
+    } catch (const ExportError& e) {
+      EXPECT_NE(std::string(e.what()).find(node), std::string::npos) << e.what();
+      ++refused;
+      return;
+    }
+    const Program p = build_program(im);
+    Engine engine(p);
+    torch::manual_seed(3);
+    const torch::Tensor x = torch::randn({4, 9, 64});
+    torch::Tensor sim;
+    {
+      torch::NoGradGuard ng;
+      sim = m->forward(x);
+    }
+    for (int64_t i = 0; i < 4; ++i) {
+      std::vector<int32_t> out;
+      engine.run(quantize_input(x[i].contiguous().data_ptr<float>(), {9, 64}, im.input_format()),
+                 out);
+      ASSERT_EQ(out, codes_hwc(sim[i], c.graph.shape_at(c.graph.size() - 1), im.output_format()));
+    }
+    ++deployed;
+  };
+  for (const Scheme scheme : {Scheme::kPow2, Scheme::kAffine})
+    for (int wb : {2, 3, 4, 5, 8, 9, 12, 16})
+      for (int ab : {2, 4, 8, 9, 16}) {
+        QuantConfig q = quant_config_for(scheme, 8);
+        NodeOverride o;
+        o.pattern = node;
+        o.weights = q.weights;
+        o.weights->bits = wb;
+        o.activations = q.activations;
+        o.activations->bits = ab;
+        q.overrides.push_back(o);
+        check(q, std::string(scheme_name(scheme)) + " w" + std::to_string(wb) + " a" +
+                     std::to_string(ab));
+      }
+  // Refused: unsigned (uint8-style affine) activations, and schemes that differ inside one layer.
+  QuantConfig unsigned_out = quant_config_for(Scheme::kAffine, 8);
+  NodeOverride u;
+  u.pattern = node;
+  u.activations = unsigned_out.activations;
+  u.activations->is_signed = false;
+  unsigned_out.overrides.push_back(u);
+  check(unsigned_out, "unsigned output");
+  QuantConfig mixed_scheme = quant_config_for(Scheme::kPow2, 8);
+  NodeOverride a;
+  a.pattern = node;
+  a.activations = quant_config_for(Scheme::kAffine, 8).activations;
+  mixed_scheme.overrides.push_back(a);
+  check(mixed_scheme, "affine output of a pow2 layer");
+  EXPECT_GE(deployed, 70);
+  EXPECT_GE(refused, 2);
 }
 
 class Equivalence : public ::testing::TestWithParam<std::tuple<int, Fmt>> {};

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "export/budget.h"
 #include "qat/errors.h"
 #include "qat/json_fields.h"
 #include "tools/commands.h"
@@ -11,14 +12,6 @@
 
 namespace qat::cli {
 namespace {
-
-// Flash of an exported model beyond its weights and constants: the qk kernel code that survives
-// --gc-sections plus the constant parameter structs. Measured with `qat deploy` on the UCI-HAR
-// ResNetv1-6 (int8 pow2, Cortex-M4, docs/DEPLOY.md): 7,835 B of flash for 4,271 B of weights
-// and constants, i.e. 2,872 B .text + 692 B of structs. Other kernel sets (int16, affine
-// requantization, depthwise) and deeper models differ by up to about a kilobyte, so it is an
-// estimate for comparing models, not a linker figure (`qat deploy` gives those).
-constexpr int64_t kFlashAllowanceBytes = 7835 - 4271;
 
 // Accuracy of the float32 fake-quantized forward (what QAT trained) with the observers frozen,
 // to compare with the integer engine: the two differ where float32 rounding or the affine
@@ -96,7 +89,9 @@ Runner add_eval(CLI::App& app) {
         j.arena_bytes = program.plan.arena_bytes;
         j.arena_lower_bound = program.plan.lower_bound;
         j.scratch_bytes = program.scratch_bytes;
-        j.flash_estimate = program.weight_bytes() + kFlashAllowanceBytes;
+        // Weights and constants exactly, the kernels' code estimated for a Cortex-M4 with the
+        // DSP kernels (export/budget.h); `qat deploy` measures the real flash.
+        j.flash_estimate = program.weight_bytes() + exporter::estimate_code_bytes(program);
         if (!int_ckpt) {
           const EvalResult fq = fake_quant_result(src.model.source, test);
           std::printf("fake-quant forward (float32)  %s %.2f%%  loss %.4f\n",

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -351,6 +352,53 @@ std::string summary_markdown(const std::string& title, const std::vector<std::st
   return o.str();
 }
 
+namespace {
+
+// acc_vs_flash.png: accuracy against the flash of the export (weights and constants exactly,
+// kernel code estimated; eval.json's flash_estimate), one series per method family drawn as its
+// Pareto front: the runs that no cheaper run of the family beats. Runs with a memory budget form
+// one family per method ("qat-pow2 mixed (budget)") across sizes and budgets.
+std::string pareto_figure(const std::string& dir, const std::string& title,
+                          const std::string& metric, const std::vector<Group>& groups) {
+  std::map<std::string, std::vector<plot::Point>> families;
+  std::vector<std::string> order;
+  for (const Group& g : groups) {
+    if (!g.flash_estimate || g.metric.n == 0) continue;
+    const bool budgeted = std::any_of(g.coords.begin(), g.coords.end(), [](const auto& kv) {
+      return kv.first.rfind("budget.", 0) == 0;
+    });
+    std::string family = variant_label(g);
+    if (budgeted) family = g.method + " mixed (budget)";
+    if (!families.count(family)) order.push_back(family);
+    families[family].push_back({*g.flash_estimate, 100.0 * g.metric.mean, 100.0 * g.metric.std});
+  }
+  plot::LinePlot p;
+  p.title = title + ": " + metric + " vs flash, Pareto front per method";
+  p.x_label = "flash of the export in bytes (weights exact, kernel code estimated; log scale)";
+  p.y_label = metric + " (%)";
+  p.log_x = true;
+  for (const auto& name : order) {
+    auto pts = families[name];
+    std::sort(pts.begin(), pts.end(), [](const plot::Point& a, const plot::Point& b) {
+      return a.x < b.x || (a.x == b.x && a.y > b.y);
+    });
+    plot::Series s{name, {}};
+    double best = -1e300;
+    for (const auto& pt : pts)
+      if (pt.y > best) {
+        s.points.push_back(pt);
+        best = pt.y;
+      }
+    p.series.push_back(s);
+  }
+  if (p.series.empty() || families.size() < 2) return "";
+  const std::string path = (fs::path(dir) / "acc_vs_flash.png").string();
+  plot::write_png(p, path);
+  return path;
+}
+
+}  // namespace
+
 std::vector<std::string> write_plots(const std::string& dir, const std::string& title,
                                      const std::vector<Group>& groups) {
   const std::string metric = metric_title(groups.empty() ? "" : groups[0].metric_name);
@@ -405,6 +453,8 @@ std::vector<std::string> write_plots(const std::string& dir, const std::string& 
       "acc_vs_memory.png", "parameter memory in bytes", true,
       [](const Group& g) { return g.weight_bytes; }, std::vector<double>{});
   if (!m.empty()) written.push_back(m);
+  const std::string f = pareto_figure(dir, title, metric, groups);
+  if (!f.empty()) written.push_back(f);
   return written;
 }
 

@@ -69,7 +69,8 @@ std::string variant_label(const Group& g);
 std::string summary_markdown(const std::string& title,
                              const std::vector<std::string>& coordinate_keys,
                              const std::vector<Group>& groups, const std::vector<ResultRow>& rows);
-// acc_vs_filters.png (when the sweep has a filters axis) and acc_vs_memory.png in `dir`;
+// acc_vs_filters.png (when the sweep has a filters axis), acc_vs_memory.png and, when the runs
+// report a flash estimate, acc_vs_flash.png (Pareto front per method) in `dir`;
 // returns the files written.
 std::vector<std::string> write_plots(const std::string& dir, const std::string& title,
                                      const std::vector<Group>& groups);

@@ -322,7 +322,7 @@ std::vector<std::string> method_overrides(Method m) {
 bool affects_float_training(const std::string& axis) {
   if (axis == "filters" || axis == "seed") return true;
   if (!is_dotted(axis)) return false;  // method and the bit widths
-  for (const char* section : {"quant.", "ptq.", "qat."})
+  for (const char* section : {"quant.", "ptq.", "qat.", "budget."})
     if (axis.rfind(section, 0) == 0) return false;
   return true;
 }

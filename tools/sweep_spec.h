@@ -23,7 +23,7 @@ bool is_quantized(Method m);
 std::vector<std::string> method_overrides(Method m);
 
 // Whether a grid axis can change the float model: everything but the method, the bit widths
-// and the quant/ptq/qat sections.
+// and the quant/ptq/qat/budget sections.
 bool affects_float_training(const std::string& axis);
 
 // One coordinate of a grid point. `value` is YAML text, as given to --set.
