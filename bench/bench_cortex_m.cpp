@@ -10,7 +10,7 @@
 // bit-exact against the host engine. Results: a table on stdout, and JSON with --json FILE.
 //
 //   bench_cortex_m [--models resnet8,har16,...] [--targets cortex-m4,cortex-m7]
-//                  [--formats affine,pow2] [--vectors N] [--json FILE] [--keep DIR]
+//                  [--formats pow2,affine,w4,mixed] [--vectors N] [--json FILE] [--keep DIR]
 #include <unistd.h>
 
 #include <cstdio>
@@ -82,11 +82,26 @@ std::vector<ModelSpec> all_models() {
   return m;
 }
 
+// The formats: pow2 / affine int8, pow2 with 4-bit weights (w4a8), pow2 mixed precision
+// (mixed_precision_config: 4 / 2 / 8-bit weights in turn, int16 input and every third layer).
+QuantConfig format_config(const std::string& fmt, const Graph& g) {
+  if (fmt == "affine") return quant_config_for(Scheme::kAffine, 8);
+  if (fmt == "w4") return weight_bits_config(Scheme::kPow2, 4);
+  if (fmt == "mixed") return mixed_precision_config(g, Scheme::kPow2);
+  return quant_config_for(Scheme::kPow2, 8);
+}
+
+std::string format_label(const std::string& fmt) {
+  return fmt == "affine"  ? "affine int8"
+         : fmt == "w4"    ? "pow2 w4a8"
+         : fmt == "mixed" ? "pow2 mixed"
+                          : "pow2 int8";
+}
+
 // Random weights (fixed seed), batchnorm statistics randomised then folded, calibrated on
 // random normal inputs, lowered.
-IntModel prepare(const Graph& g, bool affine) {
-  GraphModule q = random_calibrated_model(
-      g, quant_config_for(affine ? Scheme::kAffine : Scheme::kPow2, 8), 1234, 3, 8);
+IntModel prepare(const Graph& g, const std::string& fmt) {
+  GraphModule q = random_calibrated_model(g, format_config(fmt, g), 1234, 3, 8);
   return lower(*q, identity_input_meta(g));
 }
 
@@ -124,19 +139,20 @@ std::string thousands(double v) {
 
 void print_table(const std::vector<Row>& rows) {
   std::printf(
-      "\n| model | format | core | MACs | instr/inference ref | instr/inference opt | "
-      "instr/MAC ref | instr/MAC opt | speedup | flash ref / opt (B) | static RAM (arena + "
-      "scratch) (B) | stack ref / opt (B) | bit-exact |\n"
-      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+      "\n| model | format | core | MACs | weights + constants (B) | instr/inference ref | "
+      "instr/inference opt | instr/MAC ref | instr/MAC opt | speedup | flash ref / opt (B) | "
+      "static RAM (arena + scratch) (B) | stack ref / opt (B) | bit-exact |\n"
+      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+      "--- |\n");
   for (const auto& r : rows) {
     const bool exact = r.ref.passed() && r.opt.passed();
     std::printf(
-        "| %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.2fx | %s / %s | %s (%s + %s) | %lld / "
-        "%lld | %s |\n",
+        "| %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.2fx | %s / %s | %s (%s + %s) | "
+        "%lld / %lld | %s |\n",
         r.model.c_str(), r.format.c_str(), r.target.c_str(), thousands(double(r.macs)).c_str(),
-        thousands(r.ref.mean_instructions).c_str(), thousands(r.opt.mean_instructions).c_str(),
-        r.ref.instructions_per_mac, r.opt.instructions_per_mac,
-        r.ref.mean_instructions / r.opt.mean_instructions,
+        thousands(double(r.opt.weight_bytes)).c_str(), thousands(r.ref.mean_instructions).c_str(),
+        thousands(r.opt.mean_instructions).c_str(), r.ref.instructions_per_mac,
+        r.opt.instructions_per_mac, r.ref.mean_instructions / r.opt.mean_instructions,
         thousands(double(r.ref.flash_bytes())).c_str(),
         thousands(double(r.opt.flash_bytes())).c_str(),
         thousands(double(r.opt.ram_bytes())).c_str(), thousands(double(r.arena)).c_str(),
@@ -177,10 +193,11 @@ int main(int argc, char** argv) {
     else if (a == "--keep")
       keep = next();
     else {
-      std::fprintf(stderr,
-                   "usage: bench_cortex_m [--models har16,...,resnet8,mbv2] [--targets "
-                   "cortex-m4,cortex-m7] [--formats pow2,affine] [--vectors N] [--json FILE] "
-                   "[--keep DIR]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_cortex_m [--models har16,...,resnet8,mbv2] [--targets "
+          "cortex-m4,cortex-m7] [--formats pow2,affine,w4,mixed] [--vectors N] [--json FILE] "
+          "[--keep DIR]\n");
       return 2;
     }
   }
@@ -200,8 +217,12 @@ int main(int argc, char** argv) {
         std::find(want_models.begin(), want_models.end(), spec.key) == want_models.end())
       continue;
     for (const auto& fmt : formats) {
-      const bool affine = fmt == "affine";
-      const IntModel im = prepare(spec.graph, affine);
+      if (fmt != "pow2" && fmt != "affine" && fmt != "w4" && fmt != "mixed") {
+        std::fprintf(stderr, "unknown format '%s'; allowed: pow2, affine, w4, mixed\n",
+                     fmt.c_str());
+        return 2;
+      }
+      const IntModel im = prepare(spec.graph, fmt);
       const Program p = build_program(im);
       const int n = vectors_override > 0 ? vectors_override : spec.vectors;
       const fs::path dir =
@@ -212,7 +233,7 @@ int main(int argc, char** argv) {
       for (const auto& target : targets) {
         Row r;
         r.model = spec.label;
-        r.format = affine ? "affine int8" : "pow2 int8";
+        r.format = format_label(fmt);
         r.target = target;
         r.macs = p.macs();
         r.scratch = p.scratch_bytes;

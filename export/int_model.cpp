@@ -27,15 +27,20 @@ nlohmann::json requant_json(const Requant& r) {
 
 Requant requant_from(const nlohmann::json& j) {
   Requant r;
-  if (j.at("scheme") == "pow2") {
+  const std::string scheme = j.at("scheme").get<std::string>();
+  if (scheme == "pow2") {
     r.scheme = Scheme::kPow2;
     r.shift = j.at("shift").get<std::vector<int>>();
     return r;
   }
+  if (scheme != "affine") throw Error("requant scheme '" + scheme + "' is not one of pow2, affine");
   r.scheme = Scheme::kAffine;
   const auto mult = j.at("multiplier").get<std::vector<int64_t>>();
   const auto shift = j.at("shift").get<std::vector<int>>();
-  for (size_t i = 0; i < mult.size(); ++i) r.multiplier.push_back({mult[i], shift.at(i)});
+  if (mult.size() != shift.size())
+    throw Error("requant has " + std::to_string(mult.size()) + " multipliers and " +
+                std::to_string(shift.size()) + " shifts");
+  for (size_t i = 0; i < mult.size(); ++i) r.multiplier.push_back({mult[i], shift[i]});
   return r;
 }
 
@@ -181,6 +186,18 @@ nlohmann::json IntModel::to_json() const {
 }
 
 IntModel IntModel::from_json(const nlohmann::json& j) {
+  try {
+    return parse_int_model(j);
+  } catch (const nlohmann::json::exception& e) {
+    throw ExportError(std::string("malformed integer checkpoint: ") + e.what());
+  } catch (const ExportError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ExportError(e.what());
+  }
+}
+
+IntModel IntModel::parse_int_model(const nlohmann::json& j) {
   if (j.value("format", "") != "qat-int-model")
     throw ExportError("not an integer checkpoint (missing \"format\": \"qat-int-model\")");
   const int version = j.value("version", 0);
@@ -188,7 +205,11 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
     throw ExportError("integer checkpoint version " + std::to_string(version) +
                       " is not supported (expected 1 or 2)");
   IntModel m;
-  m.graph = Graph::from_json(j.at("graph"));
+  try {
+    m.graph = Graph::from_json(j.at("graph"));
+  } catch (const GraphError& e) {
+    throw ExportError(std::string("graph: ") + e.what());
+  }
   m.activation_type = dtype_from(j.at("activation_type").get<std::string>(), "activation_type");
   m.weight_type = dtype_from(j.at("weight_type").get<std::string>(), "weight_type");
   m.input_mean = j.at("input").at("mean").get<std::vector<double>>();
@@ -202,39 +223,48 @@ IntModel IntModel::from_json(const nlohmann::json& j) {
     if (b.contains("ram") && !b["ram"].is_null()) m.budget_ram = b["ram"].get<int64_t>();
   }
   const auto& nodes_j = j.at("nodes");
-  if (nodes_j.size() != m.graph.size())
+  if (!nodes_j.is_array() || nodes_j.size() != m.graph.size())
     throw ExportError("integer checkpoint: " + std::to_string(nodes_j.size()) +
                       " nodes for a graph of " + std::to_string(m.graph.size()));
-  for (const auto& nj : nodes_j) {
+  for (size_t i = 0; i < nodes_j.size(); ++i) {
+    const auto& nj = nodes_j[i];
     IntNode n;
-    n.name = nj.at("name").get<std::string>();
-    if (nj.contains("output")) {
-      n.has_output_format = true;
-      n.output = QFormat::from_json(nj["output"]);
+    n.name = m.graph.at(i).name;
+    try {
+      n.name = nj.at("name").get<std::string>();
+      if (nj.contains("output")) {
+        n.has_output_format = true;
+        n.output = QFormat::from_json(nj["output"]);
+      }
+      if (m.graph.at(i).has_weights()) {
+        n.activation = activation_from(nj.at("activation").get<std::string>());
+        n.weight_format = QFormat::from_json(nj.at("weight_format"));
+        // Version 1 stored one weight type for the whole model.
+        n.weight_type = version == 1
+                            ? m.weight_type
+                            : dtype_from(nj.at("weight_type").get<std::string>(), "weight_type");
+        n.weight_shape = nj.at("weight_shape").get<std::vector<int64_t>>();
+        n.weights = nj.at("weights").get<std::vector<int32_t>>();
+        n.bias = nj.at("bias").get<std::vector<int64_t>>();
+        n.requant = requant_from(nj.at("requant"));
+        n.acc_bound = nj.at("acc_bound").get<int64_t>();
+      }
+      if (m.graph.at(i).op == OpType::kAdd) {
+        n.activation = activation_from(nj.at("activation").get<std::string>());
+        n.add.ma = nj.at("add").at("ma").get<int64_t>();
+        n.add.mb = nj.at("add").at("mb").get<int64_t>();
+        n.add.shift = nj.at("add").at("shift").get<int>();
+      }
+      n.act_min = nj.at("act_min").get<int64_t>();
+      n.act_max = nj.at("act_max").get<int64_t>();
+    } catch (const nlohmann::json::exception& e) {
+      throw ExportError("node '" + n.name + "' (" + std::to_string(i) + "): " + e.what());
+    } catch (const Error& e) {
+      throw ExportError("node '" + n.name + "' (" + std::to_string(i) + "): " + e.what());
     }
-    if (nj.contains("weights")) {
-      n.activation = activation_from(nj.at("activation").get<std::string>());
-      n.weight_format = QFormat::from_json(nj.at("weight_format"));
-      // Version 1 stored one weight type for the whole model.
-      n.weight_type = version == 1
-                          ? m.weight_type
-                          : dtype_from(nj.at("weight_type").get<std::string>(), "weight_type");
-      n.weight_shape = nj.at("weight_shape").get<std::vector<int64_t>>();
-      n.weights = nj.at("weights").get<std::vector<int32_t>>();
-      n.bias = nj.at("bias").get<std::vector<int64_t>>();
-      n.requant = requant_from(nj.at("requant"));
-      n.acc_bound = nj.at("acc_bound").get<int64_t>();
-    }
-    if (nj.contains("add")) {
-      n.activation = activation_from(nj.at("activation").get<std::string>());
-      n.add.ma = nj["add"].at("ma").get<int64_t>();
-      n.add.mb = nj["add"].at("mb").get<int64_t>();
-      n.add.shift = nj["add"].at("shift").get<int>();
-    }
-    n.act_min = nj.at("act_min").get<int64_t>();
-    n.act_max = nj.at("act_max").get<int64_t>();
     m.nodes.push_back(std::move(n));
   }
+  check_structure(m);
   // The top-level types summarise the nodes; a file where they disagree was edited by hand.
   const DType act = m.activation_type, w = m.weight_type;
   set_widest_types(m);

@@ -71,9 +71,13 @@ struct IntModel {
   int64_t weight_count() const;
 
   nlohmann::json to_json() const;
+  // Validates everything (check_structure, check_representable); throws ExportError.
   static IntModel from_json(const nlohmann::json& j);
   void save(const std::string& path) const;  // atomic
   static IntModel load(const std::string& path);
+
+ private:
+  static IntModel parse_int_model(const nlohmann::json& j);
 };
 
 // The activation type a layer's kernel computes in: int16 when its input or output is stored as
@@ -83,6 +87,12 @@ DType compute_type(const IntModel& m, size_t node);
 // int4 only with int8 activations (there are no 16 x 4 kernels; 4-bit weights of an int16 layer
 // are stored as int8, which is exact), int16 only above 8 bits.
 DType weight_storage(int weight_bits, DType compute);
+
+// Throws ExportError naming the node and the field when a length does not match the graph
+// (weights, bias, per-channel lists), a code is outside its declared type, a format is unusable
+// or the input normalisation does not fit the input: what must hold before anything indexes an
+// array with these values. IntModel::from_json and lower() run it.
+void check_structure(const IntModel& m);
 
 // Sets activation_type / weight_type to the widest storage of the model's tensors and layers.
 void set_widest_types(IntModel& m);

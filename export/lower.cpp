@@ -70,6 +70,7 @@ IntModel lower(GraphModuleImpl& model, const CheckpointMeta& meta) {
     n.weight_type = weight_storage(n.weight_format.bits, compute_type(m, i));
   }
   set_widest_types(m);
+  check_structure(m);
   check_representable(m);
   return m;
 }

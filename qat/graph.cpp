@@ -89,6 +89,20 @@ const Node& Graph::add(Node node) {
   if (node.op != OpType::kInput && nodes_.empty()) fail("the first node must be the input");
 
   Shape shape = infer_shape(node);
+  // The kernels index tensors with 32-bit sizes; a graph from a hand-edited file could ask for
+  // more than any MCU (or this process) holds.
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d > (int64_t{1} << 31) / elements) fail("output " + shape_str(shape) + " is too large");
+    elements *= d;
+  }
+  if (node.has_weights()) {
+    const Shape& in = shapes_.at(index_.at(node.inputs[0]));
+    double weights = static_cast<double>(node.out_channels) *
+                     static_cast<double>(in[0] / std::max<int64_t>(1, node.groups));
+    for (int64_t d : node.kernel) weights *= static_cast<double>(d);
+    if (weights > static_cast<double>(int64_t{1} << 31)) fail("too many weights");
+  }
   index_[node.name] = nodes_.size();
   nodes_.push_back(std::move(node));
   shapes_.push_back(std::move(shape));

@@ -123,12 +123,17 @@ nlohmann::json QFormat::to_json() const {
 
 QFormat QFormat::from_json(const nlohmann::json& j) {
   const std::string s = j.at("scheme").get<std::string>();
-  if (s == "pow2")
-    return pow2(j.at("bits").get<int>(), j.at("frac_bits").get<std::vector<int>>(),
-                j.at("per_channel").get<bool>());
+  const int bits = j.at("bits").get<int>();
+  if (bits < 1 || bits > 32) throw Error("format bits " + std::to_string(bits) + " not in 1..32");
+  if (s == "pow2") {
+    const auto frac_bits = j.at("frac_bits").get<std::vector<int>>();
+    for (int n : frac_bits)
+      if (n < -64 || n > 64)
+        throw Error("format frac_bits " + std::to_string(n) + " not in -64..64");
+    return pow2(bits, frac_bits, j.at("per_channel").get<bool>());
+  }
   if (s == "affine")
-    return affine(j.at("bits").get<int>(), j.at("signed").get<bool>(),
-                  j.at("scale").get<std::vector<double>>(),
+    return affine(bits, j.at("signed").get<bool>(), j.at("scale").get<std::vector<double>>(),
                   j.at("zero_point").get<std::vector<int64_t>>(), j.at("per_channel").get<bool>());
   throw Error("unknown quantization scheme '" + s + "' (allowed: pow2, affine)");
 }
