@@ -146,6 +146,11 @@ DetectionDataset load_coco(const std::string& images_dir, const std::string& ann
     if (!bbox.is_array() || bbox.size() != 4) e.fail("'bbox' is not [x, y, width, height]");
     detail::SourceBox b{e.number(bbox[0], "bbox[0]"), e.number(bbox[1], "bbox[1]"),
                         e.number(bbox[2], "bbox[2]"), e.number(bbox[3], "bbox[3]"), cls};
+    // A zero-sized box is a degenerate annotation (dropped as too small below); a negative one
+    // is a corrupt file.
+    if (b.w < 0 || b.h < 0)
+      e.fail("has a negative bbox width or height (" + bbox.dump() +
+             "; COCO boxes are [x, y, width, height])");
     images[img->second].boxes.push_back(b);
   }
 

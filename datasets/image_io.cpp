@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vector>
@@ -11,13 +13,41 @@
 
 namespace qat::data::detail {
 
+namespace {
+
+// libjpeg decodes a truncated JPEG into a partly gray image with only a warning on stderr
+// ("Premature end of JPEG file"), which OpenCV does not report. A complete file has its
+// end-of-image marker (FF D9) after the last start-of-scan (FF DA); entropy-coded data never
+// holds FF D9 (an FF byte there is stuffed as FF 00), and an EXIF thumbnail's own markers come
+// before the main image's scan.
+bool jpeg_truncated(const std::vector<uchar>& bytes) {
+  if (bytes.size() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8) return false;  // not a JPEG
+  size_t last_sos = 0, last_eoi = 0;
+  for (size_t i = 2; i + 1 < bytes.size(); ++i) {
+    if (bytes[i] != 0xFF) continue;
+    if (bytes[i + 1] == 0xDA) last_sos = i;
+    if (bytes[i + 1] == 0xD9) last_eoi = i;
+  }
+  return last_sos == 0 || last_eoi < last_sos;
+}
+
+}  // namespace
+
 cv::Mat read_image(const std::string& path, const std::string& context) {
   const std::string where = context.empty() ? "" : " (" + context + ")";
   if (!std::filesystem::is_regular_file(path))
     throw DatasetError("missing image '" + path + "'" + where);
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uchar> bytes((std::istreambuf_iterator<char>(in)), {});
+  if (!in.good() && !in.eof()) throw DatasetError("cannot read image '" + path + "'" + where);
+  if (jpeg_truncated(bytes))
+    throw DatasetError("image '" + path +
+                       "' is a truncated JPEG (no end-of-image marker after "
+                       "its last scan)" +
+                       where);
   cv::Mat img;
   try {
-    img = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    img = cv::imdecode(bytes, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     throw DatasetError("image '" + path + "' does not decode" + where + ": " + e.what());
   }

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "export/kernel_sources.h"
@@ -36,6 +37,45 @@ std::string c_array(const std::vector<T>& v) {
   o << "\n}";
   return o.str();
 }
+
+// The export writes <name>.h, <name>.c, <name>_io.c, <name>_vectors.h/.c next to kernels/ and is
+// compiled with -I.: a name that is a C keyword, a standard header (stdio.h would shadow
+// <stdio.h>) or in the kernel library's namespace (qk.h would shadow kernels/qk.h) gives C that
+// does not compile, or worse, compiles against the wrong file.
+}  // namespace
+
+void check_export_name(const std::string& name) {
+  if (c_ident(name) != name)
+    throw ExportError("export name '" + name + "' is not a C identifier (try '" + c_ident(name) +
+                      "')");
+  static const std::set<std::string> keywords = {
+      "auto",     "break",  "case",   "char",     "const",      "continue", "default",  "do",
+      "double",   "else",   "enum",   "extern",   "float",      "for",      "goto",     "if",
+      "inline",   "int",    "long",   "register", "restrict",   "return",   "short",    "signed",
+      "sizeof",   "static", "struct", "switch",   "typedef",    "union",    "unsigned", "void",
+      "volatile", "while",  "_Bool",  "_Complex", "_Imaginary", "main"};
+  static const std::set<std::string> headers = {
+      "assert",  "complex", "ctype",  "errno",  "fenv",   "float",        "inttypes", "iso646",
+      "limits",  "locale",  "math",   "setjmp", "signal", "stdalign",     "stdarg",   "stdatomic",
+      "stdbool", "stddef",  "stdint", "stdio",  "stdlib", "stdnoreturn",  "string",   "tgmath",
+      "threads", "time",    "uchar",  "wchar",  "wctype", "example_main", "kernels"};
+  if (keywords.count(name))
+    throw ExportError("export name '" + name + "' is a C keyword; choose another --name");
+  if (headers.count(name))
+    throw ExportError("export name '" + name + "' would write " + name +
+                      ".h, which shadows the C standard header or a file of the export; choose "
+                      "another --name");
+  if (name == "qk" || name.rfind("qk_", 0) == 0 || name.rfind("qk__", 0) == 0)
+    throw ExportError("export name '" + name +
+                      "' clashes with the qk kernel library (its files and symbols start with "
+                      "qk); choose another --name");
+  if (name.rfind("__", 0) == 0 ||
+      (name.size() > 1 && name[0] == '_' && std::isupper(static_cast<unsigned char>(name[1]))))
+    throw ExportError("export name '" + name +
+                      "' is reserved in C (leading __ or _ and a capital)");
+}
+
+namespace {
 
 std::string c_double_array(const std::vector<double>& v) {
   std::ostringstream o;
@@ -240,6 +280,9 @@ std::string io_source(const IntModel& m, const Program& p, const std::string& na
     << "    const float x = (raw[i] - " << name << "_mean[c]) / " << name << "_std[c];\n"
     << "    double q = floor((double)x / " << in.scale[0] << " + 0.5) + " << in.zero_point[0]
     << ";\n"
+    << "    /* Saturate before converting (a float -> int conversion out of range is undefined\n"
+    << "     * behaviour); a NaN reading becomes the zero point, i.e. the value 0. */\n"
+    << "    if (q != q) q = " << in.zero_point[0] << ";\n"
     << "    if (q < " << in.qmin() << ") q = " << in.qmin() << ";\n"
     << "    if (q > " << in.qmax() << ") q = " << in.qmax() << ";\n"
     << "    input[i] = (" << name << "_input_t)q;\n  }\n}\n\n"
@@ -372,9 +415,8 @@ std::string readme(const IntModel& m, const Program& p, const std::string& name)
 std::vector<std::string> write_c_export(const IntModel& m, const Program& p,
                                         const std::vector<TestVector>& vectors,
                                         const std::string& out_dir, const CodegenOptions& opts) {
-  const std::string name = c_ident(opts.name);
-  if (name != opts.name)
-    throw ExportError("export name '" + opts.name + "' is not a C identifier (try '" + name + "')");
+  check_export_name(opts.name);
+  const std::string& name = opts.name;
   if (vectors.empty()) throw ExportError("the C export needs at least one test vector");
   fs::create_directories(fs::path(out_dir) / "kernels");
   std::vector<std::string> files;

@@ -27,6 +27,10 @@ struct CodegenOptions {
   std::string name = "model";  // C identifier prefix and file stem
 };
 
+// Throws ExportError when `name` cannot be an export's C prefix: not an identifier, a C keyword,
+// a standard header's name (name.h would shadow it), or in the qk kernel library's namespace.
+void check_export_name(const std::string& name);
+
 // Writes the export; returns the list of files written (relative to out_dir).
 std::vector<std::string> write_c_export(const IntModel& m, const Program& p,
                                         const std::vector<TestVector>& vectors,

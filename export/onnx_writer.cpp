@@ -1,5 +1,6 @@
 #include "export/onnx_writer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -31,12 +32,13 @@ const char* const kInt16Refusal =
 
 const char* const kRoundingNote =
     "ONNX QuantizeLinear rounds half to even while the toolkit (training, integer engine, "
-    "generated C) rounds half up, so ONNX Runtime may differ by 1 LSB at every quantization "
-    "step where a value lies exactly halfway between two codes; such differences inside the "
-    "network propagate, so outputs can differ by more (power-of-two models, whose "
-    "requantizations are pure shifts, tie often). The scales here are the exact real scales; the "
-    "integer engine applies them as fixed-point multipliers (affine) or shifts (pow2). The "
-    "integer checkpoint and the C export are the reference.";
+    "generated C) rounds half up. Where the toolkit's requantization is exact (power-of-two "
+    "shifts, average pools), a tie offset (an Add named <layer>_out_tie, a quarter of the "
+    "smallest step between values the layer can produce) comes before the QuantizeLinear, so "
+    "that ties round up as on the microcontroller and nothing else moves. Affine convs, linears "
+    "and adds are applied by the integer engine as Q31 fixed-point multipliers, not the exact "
+    "real scales here, and can differ by 1 LSB where the two round differently. The integer "
+    "checkpoint and the C export are the reference.";
 
 [[noreturn]] void fail(const std::string& node, const std::string& why) {
   throw ExportError("ONNX export, layer '" + node + "': " + why);
@@ -223,10 +225,16 @@ class Exporter {
   }
 
   // x -> QuantizeLinear -> DequantizeLinear in format f; returns the dequantized tensor.
+  // tie_offset > 0 is added first (see tie_offset()).
   std::string qdq(const std::string& node_name, const std::string& base, const std::string& x,
-                  const QFormat& f) {
+                  const QFormat& f, double tie_offset = 0) {
     check_activation_format(node_name, f);
     std::string in = x;
+    if (tie_offset > 0) {
+      floats(base + "_tie_offset", {}, {tie_offset});
+      node("Add", base + "_tie", {in, base + "_tie_offset"}, base + "_tie");
+      in = base + "_tie";
+    }
     if (f.bits < 8) {
       // QuantizeLinear saturates to the int8 range only; a narrower format needs its range as a
       // clip first. The bounds are codes of the format, so clip-then-quantize equals
@@ -349,7 +357,59 @@ class Exporter {
     const IntNode& q = m_.nodes[i];
     if (!q.has_output_format && plan_[i].quantizes_output)
       fail(q.name, "no output format (an integer model quantizes every input/conv/linear/add)");
-    tensor_[i] = q.has_output_format ? qdq(q.name, q.name + "_out", y, q.output) : y;
+    tensor_[i] = q.has_output_format ? qdq(q.name, q.name + "_out", y, q.output, tie_offset(i)) : y;
+  }
+
+  // Half up vs half to even. Where the toolkit's requantization of node i is exact, its result
+  // before rounding lies on a grid of step g (real units), and a tie is a grid point halfway
+  // between two codes. Adding min(g, s_out) / 4 moves every tie above the half so that
+  // QuantizeLinear rounds it up like the kernels, and moves no other grid point across a half
+  // (they are at least g, or a whole code, away from it). The grid:
+  //   pow2 conv / linear: s_in * min_c s_w[c] (the accumulator unit; the bias is on it too);
+  //   pow2 add: min(s_a, s_b);
+  //   average pool (both schemes, output in the input's format): s / (2 count) bounds the
+  //   distance of a mean of `count` codes from any half it does not hit, so s / (4 count).
+  // Affine conv / linear / add use Q31 multipliers in the engine, not the real scale: there the
+  // exact real value's ties are not the engine's, and no offset is added. 0 = no offset.
+  double tie_offset(size_t i) const {
+    const Node& n = m_.graph.at(i);
+    const IntNode& q = m_.nodes[i];
+    const double s_out = q.output.scale[0];
+    switch (n.op) {
+      case OpType::kConv:
+      case OpType::kLinear: {
+        const QFormat& fin = format_of(index(n.inputs[0]));
+        if (q.requant.scheme != Scheme::kPow2 || fin.scheme != Scheme::kPow2 ||
+            q.weight_format.scheme != Scheme::kPow2)
+          return 0;
+        const double s_w =
+            *std::min_element(q.weight_format.scale.begin(), q.weight_format.scale.end());
+        return std::min(fin.scale[0] * s_w, s_out) / 4;
+      }
+      case OpType::kAdd: {
+        const QFormat& fa = format_of(index(n.inputs[0]));
+        const QFormat& fb = format_of(index(n.inputs[1]));
+        if (q.output.scheme != Scheme::kPow2 || fa.scheme != Scheme::kPow2 ||
+            fb.scheme != Scheme::kPow2)
+          return 0;
+        return std::min({fa.scale[0], fb.scale[0], s_out}) / 4;
+      }
+      case OpType::kAvgPool: {
+        const double s_in = format_of(index(n.inputs[0])).scale[0];
+        const int64_t count = std::accumulate(n.kernel.begin(), n.kernel.end(), int64_t{1},
+                                              std::multiplies<int64_t>());
+        return std::min(s_in, s_out) / (4.0 * static_cast<double>(count));
+      }
+      case OpType::kGlobalAvgPool: {
+        const double s_in = format_of(index(n.inputs[0])).scale[0];
+        const std::vector<int64_t>& shape = m_.graph.shape_at(index(n.inputs[0]));
+        const int64_t count =
+            std::accumulate(shape.begin() + 1, shape.end(), int64_t{1}, std::multiplies<int64_t>());
+        return std::min(s_in, s_out) / (4.0 * static_cast<double>(count));
+      }
+      default:
+        return 0;
+    }
   }
 
   // ---- one method per graph op -----------------------------------------------------------
@@ -429,7 +489,7 @@ class Exporter {
       set_ints(p, "pads", pads);
     }
     // The average pool's integer kernel rounds the mean into the (input's) format: finish()
-    // adds that Q/DQ, which is where ONNX and the toolkit can differ at ties.
+    // adds that Q/DQ, with the tie offset that makes ONNX round its ties up too.
     if (!max && !m_.nodes[i].has_output_format) fail(n.name, "average pool without a format");
     finish(i, n.name + "_pool");
   }
@@ -546,7 +606,9 @@ onnx::ModelProto to_onnx(const IntModel& m) {
   add_metadata(model, "input_std", json_array(m.input_std));
   add_metadata(model, "head", nlohmann::json(m.head).dump());
   add_metadata(model, "metric", m.metric);
-  add_metadata(model, "rounding", "half_up (toolkit); ONNX QuantizeLinear rounds half to even");
+  add_metadata(model, "rounding",
+               "half_up (toolkit); ties shifted before QuantizeLinear (round half to even) "
+               "where the requantization is exact: nodes <layer>_out_tie");
 
   validate(model);
   return model;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "qat/errors.h"
@@ -57,12 +58,39 @@ void apply_override(YAML::Node& root, const std::string& spec, ConfigSource& sou
   source.overridden.insert(key);
 }
 
+// yaml-cpp keeps every pair of a mapping but answers lookups with the first: a key written
+// twice would silently lose its second value (and the saved config would keep both).
+void check_duplicate_keys(const YAML::Node& n, const std::string& file, const std::string& path) {
+  if (n.IsMap()) {
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      const std::string sub = path.empty() ? key : path + "." + key;
+      const auto [first, fresh] = seen.emplace(key, it->first.Mark());
+      if (!fresh)
+        throw ConfigError(mark_str(file, it->first.Mark()) + ": duplicate key '" + key + "' in " +
+                          (path.empty() ? std::string("the top level") : "'" + path + "'") +
+                          " (first at line " + std::to_string(first->second.line + 1) +
+                          "); each key may appear once");
+      check_duplicate_keys(it->second, file, sub);
+    }
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i)
+      check_duplicate_keys(n[i], file, path + "[" + std::to_string(i) + "]");
+  }
+}
+
 LoadedConfig finish_load(YAML::Node root, const std::string& name,
                          const std::vector<std::string>& overrides) {
   auto source = std::make_shared<ConfigSource>();
   source->file = name;
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  if (!root.IsMap()) throw ConfigError(name + ": the top level of a config must be a mapping");
+  if (!root.IsMap())
+    throw ConfigError(mark_str(name, root.Mark()) +
+                      ": the top level of a config must be a mapping "
+                      "of keys (name, dataset, model, ...), got " +
+                      describe(root));
+  check_duplicate_keys(root, name, "");
   for (const auto& o : overrides) apply_override(root, o, *source);
   return {root, source};
 }
@@ -115,7 +143,14 @@ std::string ConfigNode::where(const std::string& key) const {
     if (o == full || full.rfind(o + ".", 0) == 0) return "--set " + o;
   if (node_ && node_.IsMap())
     for (auto it = node_.begin(); it != node_.end(); ++it)
-      if (it->first.Scalar() == key) return mark_str(source_->file, it->first.Mark());
+      if (it->first.Scalar() == key) {
+        // A key that --set created (e.g. --set quant.overrides.x.weights.bits=4 makes 'x') has
+        // no place in the file: blame the --set below it.
+        if (it->first.Mark().is_null())
+          for (const auto& o : source_->overridden)
+            if (o.rfind(full + ".", 0) == 0) return "--set " + o;
+        return mark_str(source_->file, it->first.Mark());
+      }
   return where();
 }
 

@@ -141,3 +141,45 @@ TEST(ConfigErrors, SyntaxErrorNamesLine) {
 
 }  // namespace
 }  // namespace qat
+
+namespace qat {
+namespace {
+
+TEST(ConfigFile, DuplicateKeysAreErrorsWithBothLines) {
+  EXPECT_EQ(error_of("quant: {bits: 8}\nname: a\nquant: {bits: 4}\n"),
+            "test.yaml:3:1: duplicate key 'quant' in the top level (first at line 1); each key "
+            "may appear once");
+  EXPECT_EQ(error_of("quant:\n  bits: 8\n  scheme: pow2\n  bits: 4\n"),
+            "test.yaml:4:3: duplicate key 'bits' in 'quant' (first at line 2); each key may appear "
+            "once");
+  EXPECT_NE(error_of("quant:\n  overrides:\n    conv1: {weights: {bits: 4, bits: 2}}\n")
+                .find("duplicate key 'bits' in 'quant.overrides.conv1.weights'"),
+            std::string::npos);
+}
+
+TEST(ConfigFile, TopLevelMustBeAMappingWithItsLine) {
+  EXPECT_EQ(error_of("\n- a\n- b\n"),
+            "test.yaml:2:1: the top level of a config must be a mapping of keys (name, dataset, "
+            "model, ...), got a list");
+}
+
+// A key that only --set created is blamed on that --set, not on the file.
+TEST(ConfigFile, ErrorsInsideASetValueNameTheSet) {
+  Graph g;
+  g.input("input", {3, 8});
+  g.conv("conv1", "input", 4, {3}, {1}, {1});
+  const QuantConfig q = parse("quant: {bits: 8}\n", {"quant.overrides.nonode.weights.bits=4"});
+  try {
+    q.check_against(g);
+    FAIL() << "an override of no node was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--set quant.overrides.nonode.weights.bits: ", 0), 0u)
+        << e.what();
+  }
+  EXPECT_EQ(error_of("quant: {bits: 8}\n", {"quant.overrides.conv1.weights.bits=1"})
+                .rfind("--set quant.overrides.conv1.weights.bits: ", 0),
+            0u);
+}
+
+}  // namespace
+}  // namespace qat

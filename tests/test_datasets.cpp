@@ -1032,6 +1032,30 @@ TEST(CocoErrors, ImageThatDoesNotDecode) {
   EXPECT_MENTIONS(msg, "000000183709.jpg");
 }
 
+// libjpeg decodes a truncated JPEG with only a warning; the loader refuses it by name.
+TEST(CocoErrors, TruncatedJpegNamesTheFile) {
+  TempDir tmp;
+  copy_tree(kCocoSample / "val2017", tmp / "val2017");
+  const std::string jpg = read_file(tmp / "val2017/000000183709.jpg");
+  write_file(tmp / "val2017/000000183709.jpg", jpg.substr(0, jpg.size() * 2 / 3));
+  const std::string msg =
+      error_of([&] { load_coco((tmp / "val2017").string(), kCocoSampleJson.string()); });
+  EXPECT_MENTIONS(msg, "000000183709.jpg");
+  EXPECT_MENTIONS(msg, "truncated JPEG");
+  // Bytes after the end-of-image marker are not a truncation.
+  write_file(tmp / "val2017/000000183709.jpg", jpg + "trailing bytes");
+  EXPECT_NO_THROW(load_coco((tmp / "val2017").string(), kCocoSampleJson.string()));
+}
+
+TEST(CocoErrors, NegativeBoxSizeNamesTheAnnotation) {
+  const CocoCopy c([](nlohmann::json& j) {
+    j["annotations"][1]["bbox"][2] = -4.5;
+    j["annotations"][1]["id"] = 4242;
+  });
+  EXPECT_MENTIONS(c.error(), "annotation id 4242");
+  EXPECT_MENTIONS(c.error(), "negative bbox width or height");
+}
+
 TEST(CocoReal, MiniValAndCoco128) {
   const fs::path mini = kShared / "coco" / "coco-mini";
   SKIP_UNLESS_EXISTS(mini);

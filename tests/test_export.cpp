@@ -1,12 +1,14 @@
 // Export pieces: the arena planner, overflow refusal, the integer checkpoint round trip.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include <torch/torch.h>
 
+#include "export/codegen.h"
 #include "export/engine.h"
 #include "export/int_model.h"
 #include "export/lower.h"
@@ -187,6 +189,50 @@ TEST(Program, SummaryReportsTotals) {
   }
   EXPECT_EQ(weights + biases, 3958);
   EXPECT_EQ(p.weight_bytes(), weights + 4 * biases + 7);
+}
+
+// Names that would give C that does not compile, or compiles against the wrong header.
+TEST(Codegen, RefusesExportNamesThatClash) {
+  for (const char* bad :
+       {"qk", "qk_model", "stdio", "math", "int", "main", "__x", "9lives", "my-model", "kernels"})
+    EXPECT_THROW(check_export_name(bad), ExportError) << bad;
+  for (const char* good : {"model", "har_net", "Qk2", "mystdio"})
+    EXPECT_NO_THROW(check_export_name(good)) << good;
+}
+
+// The float helper saturates NaN and infinite readings instead of converting them to an integer
+// (undefined behaviour): built with -fsanitize=float-cast-overflow, a bad conversion aborts.
+TEST(Codegen, QuantizeInputSaturatesNanAndInfinity) {
+  GraphModule m = calibrated_resnet({9, 128});
+  const IntModel im = lower(*m, meta(9));
+  const Program p = build_program(im);
+  const fs::path dir = fs::temp_directory_path() / "qat_test_io_nan";
+  fs::remove_all(dir);
+  write_c_export(im, p, random_test_vectors(im, p, 1), dir.string(), CodegenOptions{});
+  std::ofstream(dir / "nan_main.c")
+      << "#include <math.h>\n#include <stdio.h>\n#include \"model.h\"\n"
+      << "int main(void) {\n"
+      << "  static float raw[MODEL_INPUT_ELEMENTS];\n"
+      << "  static model_input_t in[MODEL_INPUT_ELEMENTS];\n"
+      << "  const float bad[4] = {NAN, INFINITY, -INFINITY, 1e30f};\n"
+      << "  int i;\n"
+      << "  for (i = 0; i < MODEL_INPUT_ELEMENTS; ++i) raw[i] = bad[i % 4];\n"
+      << "  model_quantize_input(raw, in);\n"
+      << "  printf(\"%d %d %d %d\\n\", in[0], in[1], in[2], in[3]);\n"
+      << "  return 0;\n}\n";
+  const std::string cmd = "cd " + dir.string() +
+                          " && cc -std=c99 -O1 -fsanitize=float-cast-overflow,undefined "
+                          "-fno-sanitize-recover=all -I. -o nan_main nan_main.c model_io.c -lm "
+                          "> build.log 2>&1 && ./nan_main > run.log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "see " << dir;
+  std::ifstream run(dir / "run.log");
+  int nan_code = 1, pos_inf = 0, neg_inf = 0, huge = 0;
+  run >> nan_code >> pos_inf >> neg_inf >> huge;
+  EXPECT_EQ(nan_code, im.input_format().zero_point[0]);  // NaN reads as the value 0
+  EXPECT_EQ(pos_inf, im.input_format().qmax());
+  EXPECT_EQ(neg_inf, im.input_format().qmin());
+  EXPECT_EQ(huge, im.input_format().qmax());
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -504,6 +505,15 @@ const onnx::TensorProto* find_init(const onnx::ModelProto& p, const std::string&
   return nullptr;
 }
 
+// The value of a float32 scalar initializer (NaN when there is none).
+float scalar(const onnx::ModelProto& p, const std::string& name) {
+  const onnx::TensorProto* t = find_init(p, name);
+  float v = std::nanf("");
+  if (t && t->data_type() == onnx::TensorProto::FLOAT && t->raw_data().size() == 4)
+    std::memcpy(&v, t->raw_data().data(), 4);
+  return v;
+}
+
 std::vector<int64_t> dims(const onnx::TensorProto& t) {
   return {t.dims().begin(), t.dims().end()};
 }
@@ -628,10 +638,11 @@ TEST(OnnxWriter, Net2dPerChannelAndRelu6) {
   const onnx::ModelProto p = qat::exporter::to_onnx(m);
   EXPECT_NO_THROW(onnx::checker::check_model(p));
   expect_topological(p);
-  // Q/DQ on img, c1, dw, pw, ap, r3, fl, fc; DQ on 4 weights and 3 biases (pw has none).
+  // Q/DQ on img, c1, dw, pw, ap, r3, fl, fc; DQ on 4 weights and 3 biases (pw has none). The
+  // only Add is the average pool's tie offset: affine convs get none (see tie_offset()).
   const std::map<std::string, int> expected{
       {"QuantizeLinear", 8}, {"DequantizeLinear", 15}, {"Conv", 3}, {"Clip", 3},
-      {"AveragePool", 1},    {"Flatten", 1},           {"Gemm", 1}};
+      {"AveragePool", 1},    {"Flatten", 1},           {"Gemm", 1}, {"Add", 1}};
   EXPECT_EQ(op_counts(p), expected);
 
   for (const std::string& layer :
@@ -661,9 +672,13 @@ TEST(OnnxWriter, Net2dPerChannelAndRelu6) {
   EXPECT_EQ(clip->input(0), "c1_conv");
   EXPECT_EQ(find_node(p, "c1_out_q")->input(0), "c1_relu6");
   EXPECT_EQ(find_node(p, "r3_relu6")->input(0), "ap_out_dq");
-  // The average pool rounds into its format: Q/DQ right after it.
-  EXPECT_EQ(find_node(p, "ap_out_q")->input(0), "ap_pool");
+  // The average pool rounds into its format: Q/DQ right after it, behind the tie offset, a
+  // quarter of the distance 1 / (2 * 4) codes between a 2x2 mean and a half it does not hit.
+  EXPECT_EQ(find_node(p, "ap_out_tie")->input(0), "ap_pool");
+  EXPECT_EQ(find_node(p, "ap_out_q")->input(0), "ap_out_tie");
   EXPECT_EQ(find_node(p, "ap_out_q")->input(1), "ap_out_scale");
+  EXPECT_EQ(scalar(p, "ap_out_tie_offset"), static_cast<float>(m.node("ap").output.scale[0] / 16));
+  EXPECT_EQ(find_init(p, "c1_out_tie_offset"), nullptr);
   EXPECT_EQ(attr(*find_node(p, "ap"), "pads"), nullptr);
   EXPECT_EQ(find_node(p, "fc")->input(0), "fl_out_dq");
 }
@@ -674,19 +689,21 @@ TEST(OnnxWriter, Pow2NetAndNarrowActivations) {
   EXPECT_NO_THROW(onnx::checker::check_model(p));
   expect_topological(p);
   // The 6-bit c1 output (and the maxpool, which keeps its format) get a range Clip before the
-  // QuantizeLinear, which itself only saturates to int8.
+  // QuantizeLinear, which itself only saturates to int8. Every requantization here is exact, so
+  // c1, c2, a, gap and fc have a tie offset (an Add) before it, besides the residual Add.
   const std::map<std::string, int> expected{{"QuantizeLinear", 7},
                                             {"DequantizeLinear", 13},
                                             {"Conv", 2},
                                             {"Relu", 2},
                                             {"Clip", 2},
                                             {"MaxPool", 1},
-                                            {"Add", 1},
+                                            {"Add", 6},
                                             {"GlobalAveragePool", 1},
                                             {"Flatten", 1},
                                             {"Gemm", 1}};
   EXPECT_EQ(op_counts(p), expected);
-  EXPECT_EQ(find_node(p, "c1_out_range")->input(0), "c1_relu");
+  EXPECT_EQ(find_node(p, "c1_out_tie")->input(0), "c1_relu");
+  EXPECT_EQ(find_node(p, "c1_out_range")->input(0), "c1_out_tie");
   EXPECT_EQ(find_node(p, "c1_out_q")->input(0), "c1_out_range");
   EXPECT_EQ(find_node(p, "mp_out_q")->input(0), "mp_out_range");
   const QFormat& f = m.node("c1").output;
@@ -699,7 +716,42 @@ TEST(OnnxWriter, Pow2NetAndNarrowActivations) {
   // Scales are exact powers of two; c2 weights per channel with axis 0.
   EXPECT_EQ(attr(*find_node(p, "c2_w_dq"), "axis")->i(), 0);
   EXPECT_EQ(attr(*find_node(p, "c1_w_dq"), "axis"), nullptr);
-  EXPECT_EQ(find_node(p, "gap_out_q")->input(0), "gap_flat");
+  EXPECT_EQ(find_node(p, "gap_out_tie")->input(0), "gap_flat");
+  EXPECT_EQ(find_node(p, "gap_out_q")->input(0), "gap_out_tie");
+  EXPECT_EQ(find_init(p, "mp_out_tie_offset"), nullptr);  // a max pool never rounds
+
+  // The offsets: a quarter of the finest step the exact result can take (accumulator unit, the
+  // finer add input, a mean's 1 / (2 count) codes), capped at a quarter of the output code.
+  const auto input_scale = [&](const std::string& layer) {
+    const Graph& g = m.graph;
+    std::string src = g.node(layer).inputs[0];
+    while (!m.node(src).has_output_format) src = g.node(src).inputs[0];
+    return m.node(src).output.scale[0];
+  };
+  for (const std::string layer : {"c1", "c2", "fc"}) {
+    SCOPED_TRACE(layer);
+    const QFormat& w = m.node(layer).weight_format;
+    const double s_w = *std::min_element(w.scale.begin(), w.scale.end());
+    EXPECT_EQ(
+        scalar(p, layer + "_out_tie_offset"),
+        static_cast<float>(std::min(input_scale(layer) * s_w, m.node(layer).output.scale[0]) / 4));
+  }
+  const Node& add = m.graph.node("a");
+  std::vector<double> add_scales{m.node("a").output.scale[0]};
+  for (const std::string& in : add.inputs) {
+    std::string src = in;
+    while (!m.node(src).has_output_format) src = m.graph.node(src).inputs[0];
+    add_scales.push_back(m.node(src).output.scale[0]);
+  }
+  EXPECT_EQ(scalar(p, "a_out_tie_offset"),
+            static_cast<float>(*std::min_element(add_scales.begin(), add_scales.end()) / 4));
+  const std::vector<int64_t>& gap_in =
+      m.graph.shape_at(m.graph.index_of(m.graph.node("gap").inputs[0]));
+  const double gap_count = static_cast<double>(
+      std::accumulate(gap_in.begin() + 1, gap_in.end(), int64_t{1}, std::multiplies<int64_t>()));
+  EXPECT_EQ(scalar(p, "gap_out_tie_offset"),
+            static_cast<float>(std::min(input_scale("gap"), m.node("gap").output.scale[0]) /
+                               (4 * gap_count)));
 }
 
 TEST(OnnxWriter, RefusesInt16) {
@@ -846,6 +898,12 @@ TEST(OnnxWriter, AgreesWithPythonEvaluation) {
   cases.push_back({"net1d", net_1d(), {}});
   cases.push_back({"net2d", net_2d(), {}});
   cases.push_back({"netpow2", net_pow2(), {}});
+  // Integer checkpoints of a 1D ResNet as `qat export` writes them (the fuzz test's seeds).
+  for (const std::string format : {"pow2", "affine", "w4"})
+    cases.push_back({"resnet4_" + format,
+                     IntModel::load(std::string(QAT_SOURCE_DIR) +
+                                    "/tests/data/checkpoints/resnet4_" + format + ".qint.json"),
+                     {}});
   constexpr int64_t kBatch = 64;
   std::string args;
   for (size_t c = 0; c < cases.size(); ++c) {
@@ -904,13 +962,15 @@ TEST(OnnxWriter, AgreesWithPythonEvaluation) {
       };
       forced.run(k.input, kBatch, &ties);
 
-      // 2. End to end: the reference on its own against the ONNX output. Ties inside the network
-      //    propagate and can grow through later layers, so this is reported, not bounded, except
-      //    that with half-up rounding a pow2 net (dyadic, exact in float32) must agree exactly.
+      // 2. End to end: the reference on its own against the ONNX output. A pow2 net (dyadic,
+      //    exact in float32, every requantization exact) must agree bit for bit with either
+      //    rounding: the tie offsets make round half to even round ties up. Affine nets are
+      //    reported: their convs, linears and adds are exact reals here, Q31 multipliers in the
+      //    engine, and a difference inside the network can grow through later layers.
       IntModel copy2 = k.model;
       const Values ref = Reference(copy2, nullptr).run(k.input, kBatch, nullptr);
       const Agreement e2e = compare(read_floats(out + suffix), ref, fo);
-      if (!spec && fo.scheme == Scheme::kPow2) {
+      if (fo.scheme == Scheme::kPow2) {
         EXPECT_EQ(e2e.max_lsb, 0);
       }
       // 3. The same against the toolkit's integer engine (the qk kernels the MCU runs).
@@ -919,7 +979,7 @@ TEST(OnnxWriter, AgreesWithPythonEvaluation) {
       const std::vector<double> engine =
           qat::exporter::run_batch(k.model, prog, in_f.data(), kBatch, 1);
       const Agreement vs_engine = compare(read_floats(out + suffix), engine, fo);
-      if (!spec && fo.scheme == Scheme::kPow2) {
+      if (fo.scheme == Scheme::kPow2) {
         EXPECT_EQ(vs_engine.max_lsb, 0);
       }
       const Agreement ref_engine = compare(std::vector<float>(ref.begin(), ref.end()), engine, fo);

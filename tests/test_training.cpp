@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <torch/torch.h>
 
@@ -152,6 +153,8 @@ TEST(Training, ResumeContinuesExactly) {
   EXPECT_EQ(rows, 7);
 }
 
+// --resume refuses a changed model (or data, quantization ...), naming the key; learning rates,
+// schedules and epochs may change (to continue a diverged run at a lower rate), and are logged.
 TEST(Training, ResumeRefusesAChangedConfig) {
   const std::string path = write_config("resume_changed");
   TrainOptions o = quiet();
@@ -159,12 +162,46 @@ TEST(Training, ResumeRefusesAChangedConfig) {
   train_run(load_run_config(path), o);
   o.resume = true;
   try {
-    train_run(load_run_config(path, {"train.epochs=5"}), o);
+    train_run(load_run_config(path, {"model.filters=12"}), o);
     FAIL();
   } catch (const TrainingError& e) {
     EXPECT_NE(std::string(e.what()).find("differs from the config given now"), std::string::npos)
         << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.filters"), std::string::npos) << e.what();
   }
+  o.stop_after_epochs = -1;
+  const RunConfig lower = load_run_config(path, {"train.optimizer.lr=0.01", "train.epochs=4"});
+  EXPECT_FALSE(train_run(lower, o).interrupted);
+  std::ifstream saved(fs::path(lower.output) / "config.yaml");
+  const std::string text((std::istreambuf_iterator<char>(saved)), {});
+  EXPECT_NE(text.find("lr: 0.01"), std::string::npos) << text;
+}
+
+// Resume always has a way forward: no state.json yet (killed in the first epoch) starts the run;
+// an unreadable state.json is rebuilt from the newest checkpoint; unreadable metrics rows are
+// dropped; a finished run is reported, not trained again. Results stay bit-exact.
+TEST(Training, ResumeHasAWayForward) {
+  const RunConfig ref = load_run_config(write_config("forward_ref"));
+  train_run(ref, quiet());
+  const RunConfig cfg = load_run_config(write_config("forward"));
+  fs::remove_all(cfg.output);
+  TrainOptions o = quiet();
+  o.resume = true;
+  o.stop_after_epochs = 2;
+  EXPECT_TRUE(train_run(cfg, o).interrupted);  // nothing to resume: started from scratch
+  const fs::path dir(cfg.output);
+  std::ofstream(dir / "state.json") << "{\"phase\": \"flo";  // truncated
+  {
+    std::ofstream metrics(dir / "metrics.csv", std::ios::app);
+    metrics << "garbage row without numbers\n";
+  }
+  o.stop_after_epochs = -1;
+  EXPECT_FALSE(train_run(cfg, o).interrupted);
+  expect_same(weights_of(ref.output + "/model.pt"), weights_of(cfg.output + "/model.pt"));
+  const auto stamp = fs::last_write_time(dir / "model.pt");
+  const RunSummary again = train_run(cfg, o);  // complete: nothing is trained
+  EXPECT_EQ(fs::last_write_time(dir / "model.pt"), stamp);
+  EXPECT_DOUBLE_EQ(again.qat.metric, train_run(cfg, o).qat.metric);
 }
 
 TEST(Training, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {

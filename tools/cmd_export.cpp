@@ -45,6 +45,7 @@ Runner add_export(CLI::App& app) {
       else
         throw Error("--format: unknown format '" + f + "'; allowed: c, onnx, ckpt");
     }
+    if (c) exporter::check_export_name(a->name);  // before anything is written
     const exporter::ExportSource src = exporter::resolve_source(a->target, a->checkpoint, a->set);
     const std::string out = !a->out.empty() ? a->out
                             : !src.run_dir.empty()

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <iomanip>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -60,12 +61,27 @@ void load_optimizer_state(const std::string& path, torch::optim::Optimizer& opt)
 class MetricsLog {
  public:
   explicit MetricsLog(fs::path path) : path_(std::move(path)) {}
+  // The rows of an earlier session. A row that does not parse (a hand-edited or damaged file)
+  // is dropped with a warning naming the line: the checkpoints, not this log, are what the run
+  // continues from.
   void load() {
     std::ifstream in(path_);
     std::string line;
     std::getline(in, line);  // header
-    while (std::getline(in, line))
-      if (!line.empty()) rows_.push_back(line);
+    for (size_t n = 2; std::getline(in, line); ++n) {
+      if (line.empty()) continue;
+      const size_t comma = line.find(',');
+      bool ok = comma != std::string::npos && phase_from_name(line.substr(0, comma)).has_value();
+      if (ok) {
+        const std::string epoch = line.substr(comma + 1, line.find(',', comma + 1) - comma - 1);
+        ok = !epoch.empty() && epoch.find_first_not_of("0123456789") == std::string::npos;
+      }
+      if (ok)
+        rows_.push_back(line);
+      else
+        spdlog::warn("{}:{}: unreadable row '{}' dropped (expected phase,epoch,...)",
+                     path_.string(), n, line.substr(0, 60));
+    }
   }
   // Keeps rows of earlier phases and rows of `phase` up to epoch `keep` (-1: none of it), so a
   // resumed run rewrites what comes after.
@@ -73,8 +89,7 @@ class MetricsLog {
     std::vector<std::string> kept;
     for (const auto& r : rows_) {
       const std::optional<Phase> p = phase_from_name(r.substr(0, r.find(',')));
-      if (!p) throw TrainingError(path_.string() + ": unknown phase in row '" + r + "'");
-      const int64_t e = std::stoll(r.substr(r.find(',') + 1));
+      const int64_t e = std::stoll(r.substr(r.find(',') + 1));  // load() checked both
       if (*p < phase || (*p == phase && e <= keep)) kept.push_back(r);
     }
     rows_ = kept;
@@ -123,6 +138,13 @@ BudgetRecord budget_record(const exporter::PrecisionPlan& p) {
   return r;
 }
 
+// A tenth of `lr`, as the NaN message suggests it.
+std::string lower_lr(double lr) {
+  std::ostringstream o;
+  o << lr / 10.0;
+  return o.str();
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -150,6 +172,7 @@ class Run {
 
   RunSummary execute() {
     prepare();
+    if (complete_) return summary_;
     summary_.run_dir = dir_.string();
     summary_.metric_name = task_->metric_name();
     GraphModule model = float_phase();
@@ -177,18 +200,16 @@ class Run {
     yaml << cfg_.resolved;
     const std::string config_text = std::string(yaml.c_str()) + "\n";
     const fs::path config_path = dir_ / "config.yaml";
-    if (opts_.resume) {
-      if (!fs::exists(dir_ / "state.json"))
-        throw TrainingError(dir_.string() +
-                            ": nothing to resume (no state.json); start without --resume");
-      state_ = read_json_file<RunState>((dir_ / "state.json").string());
-      std::ifstream cin(config_path);
-      std::stringstream saved;
-      saved << cin.rdbuf();
-      if (saved.str() != config_text)
-        throw TrainingError(config_path.string() +
-                            " differs from the config given now; --resume continues the same run "
-                            "(use a new output directory for a changed config)");
+    const bool resumable =
+        opts_.resume && (fs::exists(dir_ / "state.json") || fs::exists(dir_ / "float.pt"));
+    if (opts_.resume && !resumable)
+      spdlog::info(
+          "{}: nothing to resume (the run stopped before its first epoch ended); "
+          "starting it from scratch",
+          dir_.string());
+    if (resumable) {
+      accept_config_change(config_path, config_text);
+      state_ = resume_state();
       metrics_.load();
       spdlog::info("resuming {} at {} epoch {}", dir_.string(), phase_name(state_.phase),
                    state_.epoch);
@@ -201,6 +222,14 @@ class Run {
       fs::remove(dir_ / "metrics.csv");
       fs::remove(dir_ / "summary.json");
     }
+    // A complete run has nothing to continue: report it instead of training its QAT again.
+    if (resumable && state_.phase == Phase::kDone && fs::exists(dir_ / "summary.json")) {
+      summary_ = read_json_file<RunSummary>((dir_ / "summary.json").string());
+      spdlog::info("{} is complete; nothing to resume (start it without --resume to run it again)",
+                   dir_.string());
+      complete_ = true;
+      return;
+    }
     load_data();
     if (cfg_.precision)
       spdlog::info(
@@ -209,6 +238,96 @@ class Run {
           cfg_.precision->table());
     spdlog::info("run {}: {} parameters, {} MACs per inference", cfg_.name,
                  cfg_.model.graph.parameter_count(), cfg_.model.graph.macs());
+  }
+
+  // --resume continues the same run: the config may change only in what a continuation can
+  // honour (learning rate and the optimizer's other numbers, schedule, epochs, evaluation
+  // interval, threads), e.g. to resume a diverged run at a lower learning rate. Those changes
+  // are logged and saved; any other difference is an error naming the keys.
+  void accept_config_change(const fs::path& config_path, const std::string& config_text) {
+    if (!fs::exists(config_path)) {
+      write_file_atomic(config_path.string(), config_text);
+      return;
+    }
+    std::ifstream cin(config_path);
+    std::stringstream saved;
+    saved << cin.rdbuf();
+    if (saved.str() == config_text) return;
+    std::vector<std::string> changed;
+    try {
+      yaml_differences(YAML::Load(saved.str()), YAML::Load(config_text), "", changed);
+    } catch (const YAML::Exception& e) {
+      throw TrainingError(config_path.string() + " is not readable YAML (" + e.msg +
+                          "); start the run again without --resume");
+    }
+    static const std::vector<std::string> allowed = {"threads",
+                                                     "train.epochs",
+                                                     "train.eval_every",
+                                                     "train.schedule",
+                                                     "train.optimizer.lr",
+                                                     "train.optimizer.momentum",
+                                                     "qat.epochs",
+                                                     "train.optimizer.weight_decay",
+                                                     "train.optimizer.nesterov",
+                                                     "qat.eval_every",
+                                                     "qat.schedule",
+                                                     "qat.optimizer.lr",
+                                                     "qat.optimizer.momentum",
+                                                     "qat.optimizer.weight_decay",
+                                                     "qat.optimizer.nesterov"};
+    std::string refused, accepted;
+    for (const auto& key : changed) {
+      const bool ok = std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+        return key == a || key.rfind(a + ".", 0) == 0;
+      });
+      (ok ? accepted : refused) += (ok ? accepted : refused).empty() ? key : ", " + key;
+    }
+    if (!refused.empty())
+      throw TrainingError(config_path.string() + " differs from the config given now in " +
+                          refused +
+                          "; --resume continues the same run and may change only learning "
+                          "rates, optimizer numbers, schedules, epochs, eval_every and threads "
+                          "(use a new output directory for a changed config)");
+    spdlog::warn("resuming with a changed {}; the run's config.yaml is updated", accepted);
+    write_file_atomic(config_path.string(), config_text);
+  }
+
+  // Dotted keys whose values differ between two YAML trees (a key present in one only counts).
+  static void yaml_differences(const YAML::Node& a, const YAML::Node& b, const std::string& path,
+                               std::vector<std::string>& out) {
+    if (a.IsMap() && b.IsMap()) {
+      std::set<std::string> keys;
+      for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it->first.Scalar());
+      for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it->first.Scalar());
+      for (const auto& k : keys)
+        yaml_differences(a[k], b[k], path.empty() ? k : path + "." + k, out);
+      return;
+    }
+    YAML::Emitter ea, eb;
+    ea << a;
+    eb << b;
+    if (std::string(ea.c_str()) != eb.c_str())
+      out.push_back(path.empty() ? "(the whole file)" : path);
+  }
+
+  // Where the run stands: state.json, or, when that is unreadable, the newest checkpoint (they
+  // record their phase and epoch), so a damaged state file never blocks a resume.
+  RunState resume_state() {
+    const fs::path path = dir_ / "state.json";
+    try {
+      return read_json_file<RunState>(path.string());
+    } catch (const Error& e) {
+      RunState s;
+      if (fs::exists(dir_ / "qat.pt"))
+        s = {Phase::kQat, load_checkpoint((dir_ / "qat.pt").string()).meta.epoch};
+      else if (fs::exists(dir_ / "ptq.pt"))
+        s = {Phase::kQat, 0};
+      else if (fs::exists(dir_ / "float.pt"))
+        s = {Phase::kFloat, load_checkpoint((dir_ / "float.pt").string()).meta.epoch};
+      spdlog::warn("{}; continuing from the newest checkpoint instead: {} epoch {}", e.what(),
+                   phase_name(s.phase), s.epoch);
+      return s;
+    }
   }
 
   void load_data() {
@@ -285,7 +404,10 @@ class Run {
         throw TrainingError("the " + label + " loss became " + (std::isnan(l) ? "NaN" : "Inf") +
                             " at epoch " + std::to_string(epoch + 1) + ", batch " +
                             std::to_string(batches + 1) + "; the last good checkpoint is kept in " +
-                            dir_.string() + " (lower the learning rate, then --resume)");
+                            dir_.string() + ". Continue it at a lower learning rate: qat train " +
+                            cfg_.config_file + " --resume --set " +
+                            (mode == Mode::kFloat ? "train" : "qat") +
+                            ".optimizer.lr=" + lower_lr(phase.optimizer.lr));
       opt.zero_grad();
       loss.backward();
       opt.step();
@@ -522,6 +644,7 @@ class Run {
   RunState state_;
   RunSummary summary_;
   int64_t epochs_this_session_ = 0;
+  bool complete_ = false;  // --resume of a finished run
 };
 
 }  // namespace
