@@ -26,6 +26,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/bench_util.h"
 #include "export/codegen.h"
 #include "export/deploy.h"
 #include "export/engine.h"
@@ -42,20 +43,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace qat;
 using namespace qat::exporter;
+using bench::split;
+using bench::thousands;
 
 struct ModelSpec {
   std::string key, label;
   Graph graph;
   int vectors;  // test vectors per deployment (fewer for the big models)
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 std::vector<ModelSpec> all_models() {
   std::vector<ModelSpec> m;
@@ -108,19 +103,7 @@ IntModel prepare(const Graph& g, const std::string& fmt) {
 // Writes the C export with `n` test vectors: random normal inputs quantized with the model's
 // input format, expected outputs from the host integer engine.
 void write_export(const IntModel& im, const Program& p, int n, const fs::path& dir) {
-  Engine engine(p);
-  std::mt19937 rng(42);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const Shape& shape = im.graph.input_node().shape;
-  int64_t elems = 1;
-  for (int64_t d : shape) elems *= d;
-  std::vector<TestVector> tv(static_cast<size_t>(n));
-  for (auto& v : tv) {
-    std::vector<float> chw(static_cast<size_t>(elems));
-    for (auto& x : chw) x = normal(rng);
-    v.input = quantize_input(chw.data(), shape, im.input_format());
-    engine.run(v.input, v.output);
-  }
+  const std::vector<TestVector> tv = bench::random_normal_vectors(im, p, n);
   fs::remove_all(dir);
   write_c_export(im, p, tv, dir.string(), CodegenOptions{});
 }
@@ -131,23 +114,17 @@ struct Row {
   DeployResult ref, opt;
 };
 
-std::string thousands(double v) {
-  std::string s = std::to_string(static_cast<long long>(v + 0.5));
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
-}
-
 void print_table(const std::vector<Row>& rows) {
   std::printf(
       "\n| model | format | core | MACs | weights + constants (B) | instr/inference ref | "
       "instr/inference opt | instr/MAC ref | instr/MAC opt | speedup | flash ref / opt (B) | "
-      "static RAM (arena + scratch) (B) | stack ref / opt (B) | bit-exact |\n"
+      "static RAM (arena; largest scratch, inside it) (B) | stack ref / opt (B) | bit-exact |\n"
       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
       "--- |\n");
   for (const auto& r : rows) {
     const bool exact = r.ref.passed() && r.opt.passed();
     std::printf(
-        "| %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.2fx | %s / %s | %s (%s + %s) | "
+        "| %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.2fx | %s / %s | %s (%s; %s) | "
         "%lld / %lld | %s |\n",
         r.model.c_str(), r.format.c_str(), r.target.c_str(), thousands(double(r.macs)).c_str(),
         thousands(double(r.opt.weight_bytes)).c_str(), thousands(r.ref.mean_instructions).c_str(),

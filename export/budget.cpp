@@ -9,6 +9,7 @@
 
 #include "export/int_model.h"
 #include "export/program.h"
+#include "export/schedule.h"
 #include "qat/errors.h"
 #include "qat/quant_plan.h"
 
@@ -82,16 +83,30 @@ constexpr double kKernelCodeMargin = 1.05;
 
 }  // namespace
 
+int64_t stack_reserve_bytes(const Program& p) {
+  for (const Call& c : p.calls)
+    if (c.fused) return kFusedStackReserveBytes;
+  return kStackReserveBytes;
+}
+
 int64_t estimate_code_bytes(const Program& p) {
   std::set<std::string> parts;
   int64_t kernels = 0, bytes = kRunBytes;
-  for (const Call& c : p.calls) {
+  const auto count = [&](const Call& c, bool in_block) {
     for (const auto& part : c.kernel->code)
       if (part.part && parts.insert(part.part).second) kernels += part.bytes;
-    bytes += kBytesPerCall;
-    if (c.kernel->params_type)
+    bytes += in_block ? static_cast<int64_t>(sizeof(qk_fused_layer)) : kBytesPerCall;
+    if (c.kernel->params_type && !c.fused)
       bytes += std::visit([](const auto& v) { return static_cast<int64_t>(sizeof(v)); }, c.params);
     if (c.weighted()) bytes += kRequantStructBytes;
+  };
+  for (const Call& c : p.calls) {
+    count(c, false);
+    if (!c.fused) continue;
+    // The block's description: tensors, layers (counted with them), the block struct.
+    bytes += static_cast<int64_t>(sizeof(qk_fused_block) +
+                                  c.fused->tensors.size() * sizeof(qk_fused_tensor));
+    for (const Call& l : c.fused->layers) count(l, true);
   }
   return bytes + static_cast<int64_t>(static_cast<double>(kernels) * kKernelCodeMargin + 0.5);
 }
@@ -104,17 +119,27 @@ struct Sized {
   MemoryEstimate memory;
 };
 
-Sized size_of(const Graph& folded, const QuantConfig& quant) {
+// With a RAM budget, the arena is the one the fusion scheduler reaches for it (or the smallest it
+// finds), and the code includes the fused executor: activation bits are only cut for what fusion
+// cannot reach.
+Sized size_of(const Graph& folded, const QuantConfig& quant,
+              std::optional<int64_t> ram_budget = std::nullopt) {
   Sized s;
   s.model = shape_model(folded, quant);
   s.program = build_program(s.model);
+  if (ram_budget && s.program.plan.arena_bytes + kStackReserveBytes > *ram_budget) {
+    ScheduleOptions opt;
+    opt.arena_budget = std::max<int64_t>(0, *ram_budget - kFusedStackReserveBytes);
+    Schedule fused = schedule_fusion(s.program, opt);
+    if (fused.arena < s.program.plan.arena_bytes) s.program = std::move(fused.program);
+  }
   s.memory.weight_bytes = s.program.weight_bytes();
   s.memory.code_bytes = estimate_code_bytes(s.program);
   s.memory.arena_bytes = s.program.plan.arena_bytes;
   s.memory.scratch_bytes = s.program.scratch_bytes;
   s.memory.layer_weight_bytes.assign(folded.size(), 0);
-  for (const Call& c : s.program.calls)
-    if (c.weighted()) s.memory.layer_weight_bytes[folded.index_of(c.node)] += c.constant_bytes();
+  for (const Call* c : s.program.kernel_calls())
+    if (c->weighted()) s.memory.layer_weight_bytes[folded.index_of(c->node)] += c->constant_bytes();
   return s;
 }
 
@@ -186,7 +211,8 @@ std::string PrecisionPlan::table() const {
     << " B, kernels ~" << thousands(code_bytes) << " B)";
   if (budget.flash) o << " of " << format_bytes(*budget.flash) << " budget";
   o << " | RAM " << thousands(ram_bytes()) << " B (arena " << thousands(arena_bytes)
-    << " + scratch " << thousands(scratch_bytes) << ")";
+    << " B: activations + scratch, largest scratch " << thousands(scratch_bytes) << " B; + "
+    << thousands(stack_reserve_bytes) << " B stack reserve)";
   if (budget.ram) o << " of " << format_bytes(*budget.ram) << " budget";
   o << "\n";
   return o.str();
@@ -216,7 +242,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     for (auto& o : plan.overrides(quant)) q.overrides.push_back(std::move(o));
     return q;
   };
-  Sized s = size_of(g, config());
+  Sized s = size_of(g, config(), budget.ram);
   // Shares of the weight memory with every layer at 8 bits.
   int64_t total8 = 0;
   for (int64_t b : s.memory.layer_weight_bytes) total8 += b;
@@ -225,7 +251,10 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                          ? static_cast<double>(s.memory.layer_weight_bytes[g.index_of(l.node)]) /
                                static_cast<double>(total8)
                          : 0.0;
-  const auto ram_of = [](const Sized& z) { return z.memory.arena_bytes + z.memory.scratch_bytes; };
+  // RAM for one inference: the arena and the stack it runs on.
+  const auto ram_of = [](const Sized& z) {
+    return z.memory.arena_bytes + stack_reserve_bytes(z.program);
+  };
   const auto flash_of = [](const Sized& z) { return z.memory.weight_bytes + z.memory.code_bytes; };
   // The smallest the model can get: activations at 8 bits and uniform 8-, 4- or 2-bit weights
   // where the kernels pack them, whichever takes the least flash (packed kernels add code, so a
@@ -240,7 +269,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
       }
       QuantConfig q = quant;
       for (auto& o : low.overrides(quant)) q.overrides.push_back(std::move(o));
-      Sized z = size_of(g, q);
+      Sized z = size_of(g, q, budget.ram);
       if (!best || flash_of(z) < flash_of(*best)) best = std::move(z);
     }
     return *best;
@@ -253,9 +282,11 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                   thousands(flash_of(low)) + " B (weights + constants " +
                   thousands(low.memory.weight_bytes) + " B, kernels ~" +
                   thousands(low.memory.code_bytes) + " B) and RAM " + thousands(ram_of(low)) +
-                  " B (arena " + thousands(low.memory.arena_bytes) + " + scratch " +
-                  thousands(low.memory.scratch_bytes) +
-                  " with 8-bit activations); raise the budget or shrink the model");
+                  " B (arena " + thousands(low.memory.arena_bytes) + " B with 8-bit activations" +
+                  (budget.ram ? ", layers fused where it helps" : "") + ", including scratch " +
+                  thousands(low.memory.scratch_bytes) + " B; + " +
+                  thousands(stack_reserve_bytes(low.program)) +
+                  " B stack reserve); raise the budget or shrink the model");
   };
 
   // RAM: cut the 16-bit tensors of the largest input + output pair.
@@ -263,9 +294,15 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     const Program& p = s.program;
     int64_t best = -1;
     std::vector<std::string> owners;
-    for (const Call& c : p.calls) {
+    for (const Call* call : p.kernel_calls()) {  // a fused block's layers one by one
+      const Call& c = *call;
       if (c.kind() == CallKind::kCast) continue;
-      int64_t bytes = p.buffers[static_cast<size_t>(c.output)].bytes();
+      // Whole tensors: inside a fused block they are windows, but the pair is the layer's.
+      const auto whole = [&](int b) {
+        const Buffer& bf = p.buffers[static_cast<size_t>(b)];
+        return bf.elements() * dtype_bytes(bf.type);
+      };
+      int64_t bytes = whole(c.output);
       std::vector<std::string> wide;
       std::vector<int> touched = c.inputs;
       touched.push_back(c.output);
@@ -277,7 +314,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
             std::find(wide.begin(), wide.end(), owner) == wide.end())
           wide.push_back(owner);
       }
-      for (int b : c.inputs) bytes += p.buffers[static_cast<size_t>(b)].bytes();
+      for (int b : c.inputs) bytes += whole(b);
       if (!wide.empty() && bytes > best) {
         best = bytes;
         owners = wide;
@@ -292,9 +329,11 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                        ", largest input + output pair " + thousands(best) + " B");
       l.activation_bits = 8;
     }
-    s = size_of(g, config());
+    s = size_of(g, config(), budget.ram);
   }
 
+  const int64_t fusion_code =
+      budget.ram ? s.memory.code_bytes - size_of(g, config()).memory.code_bytes : 0;
   // Flash: cut the weights of the layer with the largest share, 8 -> 4 -> 2.
   while (budget.flash && flash_of(s) > *budget.flash) {
     int64_t most = 0;
@@ -321,8 +360,12 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                          std::to_string(to) + " bits: flash " + thousands(flash_of(s)) + " B > " +
                          format_bytes(*budget.flash) + ", largest weight share " + share);
     pick->weight_bits = to;
+    // Weight bits do not move activations: the flash loop sizes layer by layer and adds the code
+    // the fused blocks took (fusion is scheduled again once the bits are chosen).
     s = size_of(g, config());
+    s.memory.code_bytes += fusion_code;
   }
+  if (budget.ram) s = size_of(g, config(), budget.ram);
 
   for (LayerPrecision& l : plan.layers)
     if (l.weight_bits) l.weight_bytes = s.memory.layer_weight_bytes[g.index_of(l.node)];
@@ -330,6 +373,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
   plan.code_bytes = s.memory.code_bytes;
   plan.arena_bytes = s.memory.arena_bytes;
   plan.scratch_bytes = s.memory.scratch_bytes;
+  plan.stack_reserve_bytes = stack_reserve_bytes(s.program);
   return plan;
 }
 

@@ -7,7 +7,10 @@
 // code_bytes of the kernel table.
 //
 //   RAM first (activation bits decide which layers compute in int16, and those cannot pack their
-//   weights): while arena + scratch exceed the budget, the kernel call with the largest input +
+//   weights). The RAM of one inference is the arena (activations + scratch) + a stack reserve;
+//   the arena is the one the fusion scheduler (export/schedule.h) reaches for the budget, so bits
+//   are only cut for what fusion cannot reach. While it exceeds the budget, the kernel call with
+//   the largest input +
 //   output activation bytes that holds a 16-bit tensor has its 16-bit tensors cut to 8 bits.
 //   Activations are not packed below 8 bits, so 8 is the floor.
 //   Flash: every conv/linear starts at 8-bit weights; while weights + constants + kernel code
@@ -31,6 +34,15 @@ namespace qat::exporter {
 
 struct Program;
 
+// The stack one inference takes on top of the static RAM, reserved from a RAM budget (which
+// counts static RAM + stack): above the largest high-water mark `qat deploy` measured on the
+// bundled and benchmark models at -O2 (layer by layer 624 B; with fused blocks, whose executor
+// walks the block on the stack, 1,072 B on the UCI-HAR ResNet), docs/DEPLOY.md.
+constexpr int64_t kStackReserveBytes = 768;
+constexpr int64_t kFusedStackReserveBytes = 1280;
+// kFusedStackReserveBytes when `program` runs fused blocks, else kStackReserveBytes.
+int64_t stack_reserve_bytes(const Program& program);
+
 struct MemoryBudget {
   std::optional<int64_t> flash, ram;  // bytes
   bool any() const { return flash || ram; }
@@ -49,11 +61,13 @@ struct LayerPrecision {
 struct PrecisionPlan {
   MemoryBudget budget;
   std::vector<LayerPrecision> layers;
-  int64_t weight_bytes = 0;  // weights + constants at the chosen bits
-  int64_t code_bytes = 0;    // kernel code and parameter structs (estimate)
-  int64_t arena_bytes = 0, scratch_bytes = 0;
+  int64_t weight_bytes = 0;   // weights + constants at the chosen bits
+  int64_t code_bytes = 0;     // kernel code and parameter structs (estimate)
+  int64_t arena_bytes = 0;    // activations and kernel scratch (the input is the caller's)
+  int64_t scratch_bytes = 0;  // the largest kernel scratch, part of the arena
   int64_t flash_bytes() const { return weight_bytes + code_bytes; }
-  int64_t ram_bytes() const { return arena_bytes + scratch_bytes; }
+  int64_t stack_reserve_bytes = kStackReserveBytes;
+  int64_t ram_bytes() const { return arena_bytes + stack_reserve_bytes; }  // + the stack
 
   // Per-node overrides that apply the plan to a quant config (appended after the user's).
   std::vector<NodeOverride> overrides(const QuantConfig& base) const;
@@ -63,7 +77,9 @@ struct PrecisionPlan {
 
 // Flash and RAM of `graph` (batchnorm folded) quantized by `quant`, as exported.
 struct MemoryEstimate {
-  int64_t weight_bytes = 0, code_bytes = 0, arena_bytes = 0, scratch_bytes = 0;
+  int64_t weight_bytes = 0, code_bytes = 0;
+  int64_t arena_bytes = 0;    // static RAM: activations + scratch (the input is the caller's)
+  int64_t scratch_bytes = 0;  // the largest kernel scratch, part of the arena
   std::vector<int64_t> layer_weight_bytes;  // per graph node (0 without weights)
 };
 MemoryEstimate estimate_memory(const Graph& graph, const QuantConfig& quant);

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "export/fusion.h"
 #include "export/kernel_sources.h"
 #include "qat/atomic_file.h"
 #include "qat/errors.h"
@@ -131,6 +132,8 @@ std::string header(const IntModel& m, const Program& p, const std::string& name)
     << "#define " << N << "_INPUT_C " << in.c << "\n"
     << "#define " << N << "_INPUT_ELEMENTS " << p.input_elements() << "\n"
     << "#define " << N << "_OUTPUT_ELEMENTS " << p.output_elements() << "\n"
+    << "/* Static RAM of the model: activations and kernel scratch (the input is the caller's). "
+       "*/\n"
     << "#define " << N << "_ARENA_BYTES " << p.plan.arena_bytes << "\n"
     << "#define " << N << "_ARENA_LOWER_BOUND_BYTES " << p.plan.lower_bound << "\n"
     << "#define " << N << "_WEIGHT_BYTES " << p.weight_bytes() << "\n"
@@ -148,7 +151,10 @@ std::string header(const IntModel& m, const Program& p, const std::string& name)
                   "_act_t; /* input and output codes share one type */\n"
             : std::string())
     << "\n"
-    << "/* One inference: quantized channels-last input -> quantized output. Returns 0. */\n"
+    << "/* One inference: quantized channels-last input -> quantized output. Returns 0 (-1 if a\n"
+    << " * fused block's description were inconsistent, which an export never is). The\n"
+    << " * input is read in place (it is not part of the arena; it may be in flash) and is not\n"
+    << " * modified; the output must not overlap it. */\n"
     << "int " << name << "_run(const " << name << "_input_t *input, " << name
     << "_output_t *output);\n\n"
     << "/* Index of the largest output code (classification). */\n"
@@ -170,7 +176,8 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
   std::istringstream summary(p.summary());
   for (std::string line; std::getline(summary, line);) o << " *   " << line << "\n";
   o << " */\n#include \"" << name << ".h\"\n\n#include \"kernels/qk.h\"\n\n";
-  for (const auto& c : p.calls) {
+  // The constants of one call: weights, bias, requantization, parameter struct.
+  const auto constants = [&](const Call& c) {
     const std::string id = c_ident(c.node);
     if (c.weighted()) {
       if (c.packed.empty())
@@ -194,33 +201,102 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
     if (c.kernel->params_type)
       o << "static const " << c.kernel->params_type << " " << id
         << "_p = " << c_initializer(c.params) << ";\n\n";
+    if (c.kind() == CallKind::kClamp) {
+      const auto& cp = std::get<ClampParams>(c.params);
+      o << "static const qk_fused_clamp_params " << id << "_cp = {.lo = " << cp.lo
+        << ", .hi = " << cp.hi << "};\n\n";
+    }
+  };
+  const auto fused_block = [&](const Call& fc) {
+    const FusedBlock& b = *fc.fused;
+    o << "/* " << b.name << ": " << b.layers.size() << " layers run tile by tile ("
+      << (b.retain ? "line buffers" : "patches") << ", tile " << b.tile_h << "x" << b.tile_w
+      << ") by qk_fused_run. */\n";
+    for (const Call& l : b.layers) constants(l);
+    o << "static const qk_fused_tensor " << b.name << "_t[" << b.tensors.size() << "] = {\n";
+    for (const FusedBlock::Tensor& t : b.tensors) {
+      const Buffer& bf = p.buffers[static_cast<size_t>(t.buffer)];
+      o << "    {.h = " << bf.h << ", .w = " << bf.w << ", .c = " << bf.c
+        << ", .elem_bytes = " << dtype_bytes(bf.type)
+        << ", .storage = " << (t.window ? "QK_FUSED_WINDOW" : "QK_FUSED_WHOLE")
+        << ", .capacity = " << (t.window ? bf.window_bytes : 0) << "}, /* " << bf.name << " */\n";
+    }
+    o << "};\n";
+    o << "static const qk_fused_layer " << b.name << "_l[" << b.layers.size() << "] = {\n";
+    static const char* const kinds[] = {
+        "QK_FUSED_CONV_S8",     "QK_FUSED_CONV_S8_PACKED", "QK_FUSED_CONV_S16",
+        "QK_FUSED_CONV_S16_W8", "QK_FUSED_POOL_S8",        "QK_FUSED_POOL_S16",
+        "QK_FUSED_ADD_S8",      "QK_FUSED_ADD_S16",        "QK_FUSED_CLAMP_S8",
+        "QK_FUSED_CLAMP_S16",   "QK_FUSED_CAST_S8_S16",    "QK_FUSED_CAST_S16_S8"};
+    for (size_t k = 0; k < b.layers.size(); ++k) {
+      const Call& l = b.layers[k];
+      const std::string id = c_ident(l.node);
+      o << "    {.kind = " << kinds[fused_kind(*l.kernel)] << ", .fn = {."
+        << fused_member(*l.kernel) << " = " << l.kernel->name << "}, .params = ";
+      if (l.kind() == CallKind::kClamp)
+        o << "&" << id << "_cp";
+      else if (l.kernel->params_type)
+        o << "&" << id << "_p";
+      else
+        o << "0";
+      if (l.weighted())
+        o << ", .weights = " << id << "_w, .bias = " << id << "_b, .rq = &" << id << "_rq";
+      o << ", .in0 = " << b.io[k].in0 << ", .in1 = " << b.io[k].in1 << ", .out = " << b.io[k].out
+        << "},\n";
+    }
+    o << "};\n";
+    o << "static const qk_fused_block " << b.name << "_blk = {.tensors = " << b.name
+      << "_t, .n_tensors = " << b.tensors.size() << ", .layers = " << b.name
+      << "_l, .n_layers = " << b.layers.size() << ", .output = " << b.output
+      << ", .tile_h = " << b.tile_h << ", .tile_w = " << b.tile_w
+      << ", .retain = " << (b.retain ? 1 : 0) << ", .work_bytes = " << b.work_bytes << "};\n\n";
+  };
+  for (const auto& c : p.calls) {
+    if (c.kind() == CallKind::kFused)
+      fused_block(c);
+    else
+      constants(c);
   }
   bool any8 = false, any16 = false;
-  for (const auto& b : p.buffers) (b.type == DType::kInt16 ? any16 : any8) = true;
+  for (const auto& b : p.buffers)
+    if (!b.external) (b.type == DType::kInt16 ? any16 : any8) = true;
+  any8 = any8 || p.scratch_bytes > 0 || !any16;
   const int64_t arena_bytes = std::max<int64_t>(8, p.plan.arena_bytes);
   o << "/* Activation arena (" << p.plan.arena_bytes << " bytes; lower bound " << p.plan.lower_bound
-    << "), buffers placed by lifetime. The union aligns it to 8 bytes";
+    << "): the tensors and the kernels' scratch, placed by lifetime. The input is read in place\n"
+    << " * from the caller's buffer. The union aligns the arena to 8 bytes";
   if (any8 && any16) o << "; int8 and int16 tensors are addressed through their own member";
   o << ". */\n"
     << "static union {\n  int64_t align;\n";
   if (any8) o << "  int8_t s8[" << arena_bytes << "];\n";
   if (any16) o << "  int16_t s16[" << arena_bytes / 2 << "];\n";
-  o << "} " << name << "_arena;\n"
-    << "static int16_t " << name << "_scratch[" << std::max<int64_t>(1, (p.scratch_bytes + 1) / 2)
-    << "];\n\n";
+  o << "} " << name << "_arena;\n\n";
+  const std::string out_t = act_c_type(p.output_type());
   const auto buf = [&](int b) {
     const Buffer& bf = p.buffers[static_cast<size_t>(b)];
+    if (bf.external) return std::string("input");
     return arena_ref(name, bf.type, p.plan.offsets[static_cast<size_t>(b)]);
   };
-  const std::string in_t = act_c_type(p.input_type()), out_t = act_c_type(p.output_type());
+  const auto scratch = [&](const Call& c) {
+    return c.scratch_offset >= 0
+               ? "(void *)(" + name + "_arena.s8 + " + std::to_string(c.scratch_offset) + ")"
+               : std::string("0");
+  };
   o << "int " << name << "_run(const " << name << "_input_t *input, " << name
     << "_output_t *output) {\n"
     << "  int32_t i;\n"
-    << "  " << in_t << " *const in = " << buf(p.input) << ";\n"
-    << "  const " << out_t << " *out;\n"
-    << "  for (i = 0; i < " << p.input_elements() << "; ++i) in[i] = input[i];\n";
+    << "  const " << out_t << " *out;\n";
   for (const auto& c : p.calls) {
     const std::string id = c_ident(c.node);
+    if (c.kind() == CallKind::kFused) {
+      const FusedBlock& b = *c.fused;
+      o << "  {\n    void *const d[" << b.tensors.size() << "] = {";
+      for (size_t t = 0; t < b.tensors.size(); ++t)
+        o << (t ? ", " : "") << "(void *)(" << buf(b.tensors[t].buffer) << ")";
+      o << "};\n    if (qk_fused_run(&" << b.name << "_blk, d, (void *)(" << buf(b.work_buffer)
+        << "), " << scratch(c) << ") != QK_FUSED_OK) return -1;\n  }\n";
+      continue;
+    }
     const std::string act = act_c_type(c.kernel->act);
     const auto input = [&](size_t k) {
       return "(const " + act + " *)(" + buf(c.inputs.at(k)) + ")";
@@ -230,7 +306,7 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
     switch (c.kernel->signature) {
       case Signature::kWeighted:
         o << "&" << id << "_p, " << input(0) << ", " << id << "_w, " << id << "_b, &" << id
-          << "_rq, " << out_p << ", " << name << "_scratch";
+          << "_rq, " << out_p << ", " << scratch(c);
         break;
       case Signature::kBinary:
         o << "&" << id << "_p, " << input(0) << ", " << input(1) << ", " << out_p;
@@ -244,12 +320,13 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
         for (const auto& [field, value] : param_fields(c.params)) o << value << ", ";
         o << input(0) << ", " << out_p;
         break;
+      case Signature::kFused:
+        break;  // above
     }
     o << ");\n";
   }
   o << "  out = " << buf(p.output) << ";\n"
     << "  for (i = 0; i < " << p.output_elements() << "; ++i) output[i] = out[i];\n"
-    << "  (void)" << name << "_scratch;\n"
     << "  return 0;\n}\n\n"
     << "int " << name << "_argmax(const " << name << "_output_t *output) {\n"
     << "  int i, best = 0;\n"

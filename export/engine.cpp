@@ -11,11 +11,33 @@ namespace qat::exporter {
 
 Engine::Engine(const Program& program) : p_(program) {
   arena_.assign(static_cast<size_t>((p_.plan.arena_bytes + 7) / 8), 0);
-  scratch_.assign(static_cast<size_t>((p_.scratch_bytes + 1) / 2), 0);
+  input_.assign(static_cast<size_t>((p_.input_bytes() + 7) / 8), 0);
   // Kernel-typed weights, converted once (packed ones as the program packed them).
   for (const auto& c : p_.calls) {
     w8_.emplace_back();
     w16_.emplace_back();
+    fused_.emplace_back();
+    if (c.kind() == CallKind::kFused) {
+      auto f = std::make_unique<Fused>();
+      f->d = describe(*c.fused, p_);
+      f->w8.resize(c.fused->layers.size());
+      f->w16.resize(c.fused->layers.size());
+      for (size_t k = 0; k < c.fused->layers.size(); ++k) {
+        const Call& l = c.fused->layers[k];
+        if (!l.weighted()) continue;
+        if (!l.packed.empty()) {
+          f->d.layers[k].weights = l.packed.data();
+        } else if (l.kernel->weight == DType::kInt16) {
+          f->w16[k].assign(l.weights.begin(), l.weights.end());
+          f->d.layers[k].weights = f->w16[k].data();
+        } else {
+          f->w8[k].assign(l.weights.begin(), l.weights.end());
+          f->d.layers[k].weights = f->w8[k].data();
+        }
+      }
+      fused_.back() = std::move(f);
+      continue;
+    }
     if (!c.weighted()) continue;
     if (c.kernel->weight == DType::kInt8) w8_.back().assign(c.weights.begin(), c.weights.end());
     if (c.kernel->weight == DType::kInt16) w16_.back().assign(c.weights.begin(), c.weights.end());
@@ -23,7 +45,35 @@ Engine::Engine(const Program& program) : p_(program) {
 }
 
 void* Engine::ptr(int buffer) {
+  if (p_.buffers[static_cast<size_t>(buffer)].external) return input_.data();
   return reinterpret_cast<uint8_t*>(arena_.data()) + p_.plan.offsets[static_cast<size_t>(buffer)];
+}
+
+void Engine::poison_dead(size_t call) {
+  const int ci = static_cast<int>(call);
+  // Byte ranges that are dead after this call, minus those of buffers still alive.
+  std::vector<std::pair<int64_t, int64_t>> dead, live;
+  for (size_t b = 0; b < p_.buffers.size(); ++b) {
+    const Buffer& bf = p_.buffers[b];
+    if (bf.external) continue;
+    const int64_t lo = p_.plan.offsets[b], hi = lo + bf.bytes();
+    if (bf.last == ci && static_cast<int>(b) != p_.output)
+      dead.emplace_back(lo, hi);
+    else if (bf.first <= ci && ci < bf.last)
+      live.emplace_back(lo, hi);
+    else if (static_cast<int>(b) == p_.output && bf.first <= ci)
+      live.emplace_back(lo, hi);
+  }
+  const Call& c = p_.calls[call];
+  if (c.scratch_offset >= 0)
+    dead.emplace_back(c.scratch_offset, c.scratch_offset + c.scratch_bytes);
+  uint8_t* base = reinterpret_cast<uint8_t*>(arena_.data());
+  for (const auto& [lo, hi] : dead)
+    for (int64_t x = lo; x < hi; ++x) {
+      bool keep = false;
+      for (const auto& [a, b] : live) keep = keep || (a <= x && x < b);
+      if (!keep) base[x] = 0x5A;
+    }
 }
 
 namespace {
@@ -44,8 +94,9 @@ void set_code(void* base, DType t, size_t i, int32_t v) {
 
 std::vector<int32_t> Engine::buffer_codes(int buffer) const {
   const Buffer& b = p_.buffers[static_cast<size_t>(buffer)];
-  const uint8_t* base = reinterpret_cast<const uint8_t*>(arena_.data()) +
-                        p_.plan.offsets[static_cast<size_t>(buffer)];
+  const uint8_t* base = b.external ? reinterpret_cast<const uint8_t*>(input_.data())
+                                   : reinterpret_cast<const uint8_t*>(arena_.data()) +
+                                         p_.plan.offsets[static_cast<size_t>(buffer)];
   std::vector<int32_t> out(static_cast<size_t>(b.elements()));
   for (size_t i = 0; i < out.size(); ++i) out[i] = code_at(base, b.type, i);
   return out;
@@ -60,6 +111,21 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
   for (size_t i = 0; i < input.size(); ++i) set_code(in, p_.input_type(), i, input[i]);
   for (size_t ci = 0; ci < p_.calls.size(); ++ci) {
     const Call& c = p_.calls[ci];
+    if (c.kind() == CallKind::kFused) {
+      const FusedBlock& b = *c.fused;
+      std::vector<void*> data;
+      for (const FusedBlock::Tensor& t : b.tensors) data.push_back(ptr(t.buffer));
+      void* scratch = c.scratch_offset >= 0
+                          ? reinterpret_cast<uint8_t*>(arena_.data()) + c.scratch_offset
+                          : nullptr;
+      const int32_t e =
+          qk_fused_run(&fused_[ci]->d.block, data.data(), ptr(b.work_buffer), scratch);
+      if (e != QK_FUSED_OK)
+        throw ExportError("engine: fused block " + b.name + " failed (qk_fused_run " +
+                          std::to_string(e) + ")");
+      if (poison_) poison_dead(ci);
+      continue;
+    }
     const qk_requant rq{c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
                         c.shift.size() > 1 ? 1 : 0};
     KernelArgs args;
@@ -72,14 +138,12 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
                                         : static_cast<const void*>(w16_[ci].data());
       args.bias = c.bias.data();
       args.rq = &rq;
-      args.scratch = scratch_.data();
+      args.scratch = c.scratch_offset >= 0
+                         ? reinterpret_cast<uint8_t*>(arena_.data()) + c.scratch_offset
+                         : nullptr;
     }
     c.kernel->run(args);
-    if (poison_) {
-      for (size_t b = 0; b < p_.buffers.size(); ++b)
-        if (p_.buffers[b].last == static_cast<int>(ci) && static_cast<int>(b) != p_.output)
-          std::memset(ptr(static_cast<int>(b)), 0x5A, static_cast<size_t>(p_.buffers[b].bytes()));
-    }
+    if (poison_) poison_dead(ci);
   }
   const void* o = ptr(p_.output);
   output.resize(static_cast<size_t>(p_.output_elements()));

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "export/codegen.h"
+#include "export/fusion.h"
 #include "export/program.h"
 
 namespace qat::exporter {
@@ -17,8 +18,9 @@ class Engine {
   // One inference: input codes channels-last (program.input_elements()), output codes.
   void run(const std::vector<int32_t>& input, std::vector<int32_t>& output);
 
-  // Test hook: after every call, overwrite buffers whose lifetime ended with a pattern, so a
-  // planner that overlapped live buffers changes the results.
+  // Test hook: after every call, overwrite the arena bytes of buffers whose lifetime ended and
+  // of the call's scratch (where no live buffer is) with a pattern, so a plan that overlapped
+  // live data, or a kernel that kept state in its scratch, changes the results.
   void set_poison_dead_buffers(bool on) { poison_ = on; }
 
   // Codes of one buffer after the last run (debugging, per-layer comparisons).
@@ -26,12 +28,20 @@ class Engine {
 
  private:
   void* ptr(int buffer);
+  void poison_dead(size_t call);
   const Program& p_;
   std::vector<int64_t> arena_;  // 8-byte aligned storage
-  std::vector<int16_t> scratch_;
+  std::vector<int64_t> input_;  // the external input buffer (the caller's on the target)
   // Per call, the weights in the kernel's storage type (empty for calls without weights).
   std::vector<std::vector<int8_t>> w8_;
   std::vector<std::vector<int16_t>> w16_;
+  // Per fused call: the executor's block description and its layers' weights.
+  struct Fused {
+    FusedDescriptor d;
+    std::vector<std::vector<int8_t>> w8;
+    std::vector<std::vector<int16_t>> w16;
+  };
+  std::vector<std::unique_ptr<Fused>> fused_;
   bool poison_ = false;
 };
 

@@ -93,6 +93,8 @@ const char* call_kind_name(CallKind k) {
       return "clamp";
     case CallKind::kCast:
       return "cast";
+    case CallKind::kFused:
+      return "fused";
   }
   return "?";
 }
@@ -136,7 +138,8 @@ std::vector<std::pair<const char*, int32_t>> param_fields(const KernelParams& pa
           },
           [](const CastParams& p) -> std::vector<std::pair<const char*, int32_t>> {
             return {{"size", p.size}};
-          }},
+          },
+          [](const FusedParams&) -> std::vector<std::pair<const char*, int32_t>> { return {}; }},
       params);
 }
 
@@ -366,6 +369,104 @@ const std::vector<KernelEntry>& kernel_table() {
        {{"qk_cast_s16_s8", 48}, {nullptr, 0}}},
   };
   return table;
+}
+
+const KernelEntry& fused_kernel() {
+  // The host runs blocks itself (Engine), so `run` is empty; the code size is the executor's
+  // .text on the M4 (arm-none-eabi-gcc -O2 -DQK_USE_DSP: qk_fused.c without qk_fused_plan, which
+  // the target never calls).
+  static const KernelEntry entry{"qk_fused_run",
+                                 CallKind::kFused,
+                                 k8,
+                                 k8,
+                                 Signature::kFused,
+                                 "qk_fused_block",
+                                 no_scratch,
+                                 nullptr,
+                                 {{"qk_fused", 4460}, {nullptr, 0}}};
+  return entry;
+}
+
+namespace {
+
+struct FusedRow {
+  const char* kernel;
+  int kind;
+  const char* member;
+};
+
+const FusedRow* fused_row(const KernelEntry& e) {
+  static const FusedRow rows[] = {
+      {"qk_conv_s8", QK_FUSED_CONV_S8, "conv_s8"},
+      {"qk_conv_s8_w4", QK_FUSED_CONV_S8_PACKED, "conv_s8_packed"},
+      {"qk_conv_s8_w2", QK_FUSED_CONV_S8_PACKED, "conv_s8_packed"},
+      {"qk_conv_s16", QK_FUSED_CONV_S16, "conv_s16"},
+      {"qk_conv_s16_w8", QK_FUSED_CONV_S16_W8, "conv_s16_w8"},
+      {"qk_maxpool_s8", QK_FUSED_POOL_S8, "pool_s8"},
+      {"qk_avgpool_s8", QK_FUSED_POOL_S8, "pool_s8"},
+      {"qk_maxpool_s16", QK_FUSED_POOL_S16, "pool_s16"},
+      {"qk_avgpool_s16", QK_FUSED_POOL_S16, "pool_s16"},
+      {"qk_add_s8", QK_FUSED_ADD_S8, "add_s8"},
+      {"qk_add_s16", QK_FUSED_ADD_S16, "add_s16"},
+      {"qk_clamp_s8", QK_FUSED_CLAMP_S8, "clamp_s8"},
+      {"qk_clamp_s16", QK_FUSED_CLAMP_S16, "clamp_s16"},
+      {"qk_cast_s8_s16", QK_FUSED_CAST_S8_S16, "cast_s8_s16"},
+      {"qk_cast_s16_s8", QK_FUSED_CAST_S16_S8, "cast_s16_s8"},
+  };
+  for (const FusedRow& r : rows)
+    if (std::string(r.kernel) == e.name) return &r;
+  return nullptr;
+}
+
+}  // namespace
+
+int fused_kind(const KernelEntry& e) {
+  const FusedRow* r = fused_row(e);
+  return r ? r->kind : -1;
+}
+
+const char* fused_member(const KernelEntry& e) {
+  const FusedRow* r = fused_row(e);
+  if (!r) throw ExportError(std::string("kernel ") + e.name + " cannot run in a fused block");
+  return r->member;
+}
+
+qk_fused_fn fused_function(const KernelEntry& e) {
+  const std::string n = e.name;
+  qk_fused_fn f{};
+  if (n == "qk_conv_s8")
+    f.conv_s8 = qk_conv_s8;
+  else if (n == "qk_conv_s8_w4")
+    f.conv_s8_packed = qk_conv_s8_w4;
+  else if (n == "qk_conv_s8_w2")
+    f.conv_s8_packed = qk_conv_s8_w2;
+  else if (n == "qk_conv_s16")
+    f.conv_s16 = qk_conv_s16;
+  else if (n == "qk_conv_s16_w8")
+    f.conv_s16_w8 = qk_conv_s16_w8;
+  else if (n == "qk_maxpool_s8")
+    f.pool_s8 = qk_maxpool_s8;
+  else if (n == "qk_avgpool_s8")
+    f.pool_s8 = qk_avgpool_s8;
+  else if (n == "qk_maxpool_s16")
+    f.pool_s16 = qk_maxpool_s16;
+  else if (n == "qk_avgpool_s16")
+    f.pool_s16 = qk_avgpool_s16;
+  else if (n == "qk_add_s8")
+    f.add_s8 = qk_add_s8;
+  else if (n == "qk_add_s16")
+    f.add_s16 = qk_add_s16;
+  else if (n == "qk_clamp_s8")
+    f.clamp_s8 = qk_clamp_s8;
+  else if (n == "qk_clamp_s16")
+    f.clamp_s16 = qk_clamp_s16;
+  else if (n == "qk_cast_s8_s16")
+    f.cast_s8_s16 = qk_cast_s8_s16;
+  else if (n == "qk_cast_s16_s8")
+    f.cast_s16_s8 = qk_cast_s16_s8;
+  else
+    throw ExportError("kernel " + n + " cannot run in a fused block");
+  return f;
 }
 
 const KernelEntry& find_cast(DType from, DType to) {

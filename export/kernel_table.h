@@ -25,7 +25,8 @@ enum class CallKind {
   kGlobalMaxPool,
   kGlobalAvgPool,
   kClamp,
-  kCast  // an int8 tensor as int16 or back (mixed-precision models)
+  kCast,  // an int8 tensor as int16 or back (mixed-precision models)
+  kFused  // a block of the above run tile by tile (qk_fused_run)
 };
 const char* call_kind_name(CallKind k);
 
@@ -37,6 +38,7 @@ enum class Signature {
   kGlobalPool,  // f(spatial, channels, in, out)
   kClamp,       // f(size, lo, hi, in, out)
   kCast,        // f(size, in, out)
+  kFused,       // qk_fused_run(&block, data, work, scratch)
 };
 
 // Scalar arguments of the kernels without a parameter struct, as structs so that every call
@@ -50,8 +52,10 @@ struct ClampParams {
 struct CastParams {
   int32_t size = 0;
 };
+// A fused call's parameters are its block (Call::fused).
+struct FusedParams {};
 using KernelParams = std::variant<qk_conv_params, qk_linear_params, qk_add_params, qk_pool_params,
-                                  GlobalPoolParams, ClampParams, CastParams>;
+                                  GlobalPoolParams, ClampParams, CastParams, FusedParams>;
 
 // The parameters as (field, value) pairs in declaration order: designated initializers for the
 // structs in generated C, positional arguments for the scalar signatures.
@@ -92,6 +96,13 @@ struct KernelEntry {
 };
 
 const std::vector<KernelEntry>& kernel_table();
+// The row of qk_fused_run.
+const KernelEntry& fused_kernel();
+// How a fused block calls this kernel: its qk_fused_kind (-1: it cannot be part of a block),
+// the typed pointer to it, and the qk_fused_fn member the generated C initializes.
+int fused_kind(const KernelEntry& e);
+qk_fused_fn fused_function(const KernelEntry& e);
+const char* fused_member(const KernelEntry& e);
 // The row computing `kind` with these types; throws ExportError when no kernel does.
 const KernelEntry& find_kernel(CallKind kind, DType act, DType weight);
 // The conversion of a tensor from one activation type to the other.

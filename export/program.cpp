@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "export/fusion.h"
 #include "export/packing.h"
 #include "qat/errors.h"
 
@@ -70,6 +71,11 @@ std::vector<double> to_channels_first(const double* hwc, const Shape& s) {
 }
 
 int64_t Call::constant_bytes() const {
+  if (fused) {
+    int64_t bytes = 0;
+    for (const Call& l : fused->layers) bytes += l.constant_bytes();
+    return bytes;
+  }
   const int64_t w =
       weighted() ? storage_bytes(kernel->weight, static_cast<int64_t>(weights.size())) : 0;
   return w + static_cast<int64_t>(bias.size() * 4 + shift.size() + mult.size() * 4);
@@ -79,6 +85,17 @@ int64_t Program::weight_bytes() const {
   int64_t bytes = 0;
   for (const auto& c : calls) bytes += c.constant_bytes();
   return bytes;
+}
+
+std::vector<const Call*> Program::kernel_calls() const {
+  std::vector<const Call*> out;
+  for (const auto& c : calls) {
+    if (c.fused)
+      for (const Call& l : c.fused->layers) out.push_back(&l);
+    else
+      out.push_back(&c);
+  }
+  return out;
 }
 
 int64_t Program::macs() const {
@@ -116,6 +133,7 @@ class ProgramBuilder {
     if (n.op == OpType::kInput) {
       buf_of_[i] = new_buffer(i, stored_type(i));
       p_.input = buf_of_[i];
+      p_.buffers[static_cast<size_t>(p_.input)].external = true;
       return;
     }
     if (n.op == OpType::kFlatten ||
@@ -401,9 +419,27 @@ class ProgramBuilder {
     if (p_.calls.empty()) throw ExportError("the model has no layers");
     // The output must survive until it is copied out after the last call.
     p_.buffers[static_cast<size_t>(p_.output)].last = static_cast<int>(p_.calls.size()) - 1;
-    std::vector<PlanItem> items;
-    for (const auto& b : p_.buffers) items.push_back({b.bytes(), b.first, b.last});
-    p_.plan = plan_arena(items);
+    add_in_place();
+    plan_memory(p_);
+  }
+
+  // An add that reads an input for the last time writes its result over it (the kernel reads
+  // each element before writing the same element).
+  void add_in_place() {
+    for (size_t ci = 0; ci < p_.calls.size(); ++ci) {
+      const Call& c = p_.calls[ci];
+      if (c.kind() != CallKind::kAdd) continue;
+      Buffer& out = p_.buffers[static_cast<size_t>(c.output)];
+      for (int b : c.inputs) {
+        const Buffer& in = p_.buffers[static_cast<size_t>(b)];
+        if (in.external || in.last != static_cast<int>(ci) || in.type != out.type ||
+            in.elements() != out.elements())
+          continue;
+        out.alias_of = b;
+        out.alias_offset = 0;
+        break;
+      }
+    }
   }
 
   int new_buffer(size_t node_index, DType type) {
@@ -444,8 +480,92 @@ class ProgramBuilder {
 
 }  // namespace
 
+void plan_memory(Program& p) {
+  std::vector<PlanItem> items;
+  for (const auto& b : p.buffers) {
+    PlanItem it{b.external ? 0 : b.bytes(), b.first, b.last};
+    if (b.alias_of >= 0) {
+      it.anchor = b.alias_of;
+      it.anchor_offset = b.alias_offset;
+    }
+    items.push_back(it);
+  }
+  for (size_t ci = 0; ci < p.calls.size(); ++ci)
+    if (p.calls[ci].scratch_bytes > 0)
+      items.push_back({p.calls[ci].scratch_bytes, static_cast<int>(ci), static_cast<int>(ci)});
+  p.plan = plan_arena(items);
+  p.scratch_bytes = 0;
+  for (const auto& c : p.calls) p.scratch_bytes = std::max(p.scratch_bytes, c.scratch_bytes);
+  size_t k = p.buffers.size();
+  for (auto& c : p.calls) c.scratch_offset = c.scratch_bytes > 0 ? p.plan.offsets[k++] : -1;
+  check_program_memory(p);
+}
+
 Program build_program(const IntModel& m) {
   return ProgramBuilder(m).build();
+}
+
+void check_program_memory(const Program& p) {
+  struct Area {
+    std::string what;
+    int64_t lo, hi;
+    int first, last;
+    int buffer;  // -1 for scratch
+  };
+  std::vector<Area> areas;
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const Buffer& bf = p.buffers[b];
+    if (bf.external) continue;
+    const int64_t off = p.plan.offsets.at(b);
+    areas.push_back({"buffer '" + bf.name + "'", off, off + bf.bytes(), bf.first, bf.last,
+                     static_cast<int>(b)});
+  }
+  for (size_t ci = 0; ci < p.calls.size(); ++ci) {
+    const Call& c = p.calls[ci];
+    if (c.scratch_bytes <= 0) continue;
+    areas.push_back({"the scratch of '" + c.node + "'", c.scratch_offset,
+                     c.scratch_offset + c.scratch_bytes, static_cast<int>(ci), static_cast<int>(ci),
+                     -1});
+  }
+  // An alias is safe when the call that starts the aliased buffer reads the other buffer for the
+  // last time and either is an element-wise add writing each element over the one it reads, or
+  // is a fused block whose access trace proves the output far enough below the input.
+  const auto declared = [&](const Area& a, const Area& b) {
+    if (a.buffer < 0 || b.buffer < 0) return false;
+    const Buffer& x = p.buffers[static_cast<size_t>(a.buffer)];
+    const Buffer& y = p.buffers[static_cast<size_t>(b.buffer)];
+    const auto ok = [&](const Buffer& out, int out_index, int in_index) {
+      if (out.alias_of != in_index) return false;
+      const Buffer& in = p.buffers[static_cast<size_t>(in_index)];
+      const Call& c = p.calls.at(static_cast<size_t>(out.first));
+      if (c.output != out_index || in.last != out.first ||
+          std::find(c.inputs.begin(), c.inputs.end(), in_index) == c.inputs.end())
+        return false;
+      if (c.kind() == CallKind::kAdd) return out.alias_offset == 0;
+      if (c.kind() != CallKind::kFused || out.alias_offset > 0) return false;
+      const FusedBlock& block = *c.fused;
+      for (size_t t = 0; t < block.tensors.size(); ++t)
+        if (block.tensors[t].buffer == in_index && !block.tensors[t].window)
+          return -out.alias_offset >= in_place_distance(block, p, static_cast<int>(t));
+      return false;
+    };
+    return ok(x, a.buffer, b.buffer) || ok(y, b.buffer, a.buffer);
+  };
+  for (size_t i = 0; i < areas.size(); ++i) {
+    const Area& a = areas[i];
+    if (a.lo < 0 || a.hi > p.plan.arena_bytes)
+      throw ExportError("memory plan: " + a.what + " [" + std::to_string(a.lo) + ", " +
+                        std::to_string(a.hi) + ") lies outside the " +
+                        std::to_string(p.plan.arena_bytes) + "-byte arena");
+    for (size_t j = i + 1; j < areas.size(); ++j) {
+      const Area& b = areas[j];
+      if (a.first > b.last || b.first > a.last) continue;
+      if (a.hi <= b.lo || b.hi <= a.lo || a.lo == a.hi || b.lo == b.hi) continue;
+      if (declared(a, b)) continue;
+      throw ExportError("memory plan: " + a.what + " and " + b.what +
+                        " overlap in the arena while both are alive");
+    }
+  }
 }
 
 std::string Program::type_summary() const {
@@ -461,9 +581,10 @@ std::string Program::type_summary() const {
     return std::any_of(buffers.begin(), buffers.end(),
                        [&](const Buffer& b) { return b.type == t; });
   });
+  const std::vector<const Call*> leaves = kernel_calls();
   std::string weights = join([&](DType t) {
-    return std::any_of(calls.begin(), calls.end(),
-                       [&](const Call& c) { return c.weighted() && c.kernel->weight == t; });
+    return std::any_of(leaves.begin(), leaves.end(),
+                       [&](const Call* c) { return c->weighted() && c->kernel->weight == t; });
   });
   if (weights.empty()) weights = "no";
   return acts + " activations, " + weights + " weights";
@@ -475,19 +596,28 @@ std::string Program::summary() const {
   std::snprintf(line, sizeof line, "%-18s %-15s %-12s %10s %12s  %s\n", "layer", "kernel", "output",
                 "weight B", "MACs", "formats (input x weights -> output)");
   o << line;
-  for (const auto& c : calls) {
-    const int64_t wb = c.constant_bytes();
-    std::snprintf(line, sizeof line, "%-18s %-15s %-12s %10lld %12lld  %s\n", c.node.c_str(),
-                  call_kind_name(c.kind()), hwc_str(buffers[static_cast<size_t>(c.output)]).c_str(),
-                  static_cast<long long>(wb), static_cast<long long>(c.macs), c.formats.c_str());
+  const auto row = [&](const Call& c, const std::string& prefix) {
+    std::snprintf(line, sizeof line, "%-18s %-15s %-12s %10lld %12lld  %s\n",
+                  (prefix + c.node).c_str(), call_kind_name(c.kind()),
+                  hwc_str(buffers[static_cast<size_t>(c.output)]).c_str(),
+                  static_cast<long long>(c.constant_bytes()), static_cast<long long>(c.macs),
+                  c.formats.c_str());
     o << line;
+  };
+  for (const auto& c : calls) {
+    row(c, "");
+    if (c.fused)
+      for (const Call& l : c.fused->layers) row(l, "  ");
   }
-  std::snprintf(line, sizeof line,
-                "totals: %s | flash (weights + constants) %lld B | arena %lld B "
-                "(lower bound %lld B) | scratch %lld B | %lld MACs\n",
-                type_summary().c_str(), static_cast<long long>(weight_bytes()),
-                static_cast<long long>(plan.arena_bytes), static_cast<long long>(plan.lower_bound),
-                static_cast<long long>(scratch_bytes), static_cast<long long>(macs()));
+  std::snprintf(
+      line, sizeof line,
+      "totals: %s | flash (weights + constants) %lld B | arena %lld B "
+      "(activations + scratch; lower bound %lld B; largest scratch %lld B) | input %lld B "
+      "read in place | %lld MACs\n",
+      type_summary().c_str(), static_cast<long long>(weight_bytes()),
+      static_cast<long long>(plan.arena_bytes), static_cast<long long>(plan.lower_bound),
+      static_cast<long long>(scratch_bytes), static_cast<long long>(input_bytes()),
+      static_cast<long long>(macs()));
   o << line;
   return o.str();
 }

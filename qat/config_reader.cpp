@@ -208,8 +208,6 @@ int64_t ConfigNode::get_int(const std::string& key, int64_t def, int64_t min, in
   return x;
 }
 
-namespace {
-
 std::optional<int64_t> parse_size(const std::string& text) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
@@ -235,8 +233,6 @@ std::optional<int64_t> parse_size(const std::string& text) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 std::optional<int64_t> ConfigNode::get_size(const std::string& key) {
   const auto v = value(key);

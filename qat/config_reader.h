@@ -34,6 +34,10 @@ LoadedConfig load_config_file(const std::string& path,
 LoadedConfig load_config_string(const std::string& text, const std::string& name,
                                 const std::vector<std::string>& overrides = {});
 
+// A memory size: a whole number of bytes with an optional unit, "64KiB", "1.5 MiB", "32KB"
+// (B, KB = 1000, KiB = 1024, MB = 10^6, MiB = 2^20); nullopt when it is not one or not > 0.
+std::optional<int64_t> parse_size(const std::string& text);
+
 class ConfigNode {
  public:
   ConfigNode(YAML::Node node, std::string path, std::shared_ptr<ConfigSource> source);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end through the command line on the bundled sample: train (float, PTQ, QAT), integer
 # engine == simulation, export (C, ONNX, integer checkpoint), the generated C reproduces the
-# host engine's test vectors, and the integer checkpoint alone evaluates the same.
+# host engine's test vectors, and the integer checkpoint alone evaluates the same; a RAM budget
+# fuses layers (qat export --ram-budget).
 set -euo pipefail
 QAT=$1
 SRC=$2
@@ -17,4 +18,21 @@ grep -q "16 vectors, 0 mismatching outputs" "$WORK/c.txt"
 a=$("$QAT" eval "$WORK/run" --engine int | grep -o "acc [0-9.]*%")
 b=$("$QAT" eval "$WORK/run" --checkpoint "$WORK/export/model.qint.json" | grep -o "acc [0-9.]*%")
 [[ "$a" == "$b" ]] || { echo "integer checkpoint evaluates to $b, model.pt to $a"; exit 1; }
+# A RAM budget: fused export, its C reproduces the layer-by-layer vectors; an infeasible budget is
+# an error naming the smallest budget; --fuse off keeps layer by layer with a warning.
+"$QAT" export "$WORK/run" --out "$WORK/fused" --format c --ram-budget 5KiB | tee "$WORK/fused.txt"
+grep -q "fusion schedule" "$WORK/fused.txt"
+grep -q "fused0" "$WORK/fused.txt"
+make -s -C "$WORK/fused" run | tee "$WORK/fc.txt"
+grep -q "8 vectors, 0 mismatching outputs" "$WORK/fc.txt"
+if "$QAT" export "$WORK/run" --out "$WORK/tiny" --format c --ram-budget 2KiB > "$WORK/tiny.txt" 2>&1; then
+  echo "a 2 KiB budget was accepted"; exit 1
+fi
+grep -q "smallest budget is" "$WORK/tiny.txt"
+"$QAT" export "$WORK/run" --out "$WORK/off" --format c --ram-budget 5KiB --fuse off | tee "$WORK/off.txt"
+grep -q "fusion is off" "$WORK/off.txt"
+if "$QAT" export "$WORK/run" --out "$WORK/bad" --ram-budget 5KiBs > "$WORK/bad.txt" 2>&1; then
+  echo "a malformed budget was accepted"; exit 1
+fi
+grep -q "not a memory size" "$WORK/bad.txt"
 echo "pipeline ok: $a"

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include <torch/torch.h>
@@ -19,6 +20,8 @@
 #include "export/engine.h"
 #include "export/lower.h"
 #include "export/program.h"
+#include "export/schedule.h"
+#include "models/mobilenet.h"
 #include "models/resnet.h"
 #include "qat/errors.h"
 #include "qat/graph_module.h"
@@ -68,16 +71,25 @@ struct TempExport {
 // ResNetv1-6 for UCI-HAR-shaped input [9, 128] with random weights, calibrated on random data,
 // lowered and written as a C export with `vectors` random input vectors whose expected outputs
 // come from the host engine. corrupt: the expected output code 0 of vector 1 is off by one.
-void make_export(TempExport& e, Fmt f, const std::string& tag, int vectors, bool corrupt = false) {
+// fuse: turns the layer-by-layer program into the one exported (fused blocks); the expected
+// outputs still come from layer-by-layer execution.
+using Transform = std::function<Program(const Program&)>;
+
+Graph har_resnet() {
   models::ResNetOptions o;
   o.input = {9, 128};
   o.batch_norm = false;
-  const Graph g = models::build_resnet(o);
+  return models::build_resnet(o);
+}
+
+void make_export(TempExport& e, Fmt f, const std::string& tag, int vectors, bool corrupt = false,
+                 const Graph& g = har_resnet(), const Transform& fuse = nullptr) {
   GraphModule m = random_calibrated_model(g, config(f, g), 7);
   const IntModel im = lower(*m, identity_input_meta(g));
   e.program = build_program(im);
   std::vector<TestVector> tv = random_test_vectors(im, e.program, vectors, 42);
   if (corrupt) tv[1].output[0] += tv[1].output[0] < 0 ? 1 : -1;
+  if (fuse) e.program = fuse(e.program);
   e.dir = fs::temp_directory_path() / ("qat_test_deploy_" + tag + "_" + std::to_string(::getpid()));
   fs::remove_all(e.dir);
   write_c_export(im, e.program, tv, e.dir.string(), CodegenOptions{});
@@ -113,10 +125,11 @@ void expect_sound(const DeployResult& r, const TempExport& e, int vectors) {
   EXPECT_TRUE(r.build_dir.empty()) << "temporary build directory reported";
 }
 
-void check_format(Fmt f, const std::string& tag) {
+void check_format(Fmt f, const std::string& tag, const Graph& g = har_resnet(),
+                  const Transform& fuse = nullptr) {
   SKIP_WITHOUT_TOOLS();
   TempExport e;
-  make_export(e, f, tag, 3);
+  make_export(e, f, tag, 3, false, g, fuse);
   for (const char* target : {"cortex-m4", "cortex-m7"}) {
     DeployOptions opts;
     opts.target = target;
@@ -172,6 +185,78 @@ TEST(Deploy, PackedFourBitWeightsBitExactOnM4AndM7) {
 
 TEST(Deploy, MixedPrecisionBitExactOnM4AndM7) {
   check_format(Fmt::kMixedPow2, "mixed");
+}
+
+// Fused execution (qk_fused_run driving the DSP kernels on bands of rows / columns and patches):
+// the scheduler's 1D line-buffer blocks under a tight budget, int8 and mixed precision; 2D
+// MobileNetV2 blocks as one-row bands and as 5x5 patches (depthwise and pointwise kernels on
+// windows, in place).
+Transform scheduled(int64_t arena_budget) {
+  return [arena_budget](const Program& lw) {
+    Schedule s = schedule_fusion(lw, {arena_budget, 16});
+    EXPECT_TRUE(s.feasible()) << s.report();
+    EXPECT_FALSE(s.blocks.empty());
+    return std::move(s.program);
+  };
+}
+
+Transform every_block(int tile_h, int tile_w, bool retain) {
+  return [=](const Program& lw) {
+    std::vector<BlockChoice> blocks;
+    const int n = static_cast<int>(lw.calls.size());
+    for (int i = 0; i < n;) {
+      int last = -1;
+      for (int j = i; j < n && j < i + 12; ++j)
+        if (fusable(lw, i, j).empty()) last = j;
+      if (last < 0) {
+        ++i;
+        continue;
+      }
+      blocks.push_back({i, last, tile_h, tile_w, retain, true});
+      i = last + 1;
+    }
+    EXPECT_FALSE(blocks.empty());
+    return fuse(lw, blocks);
+  };
+}
+
+Graph small_mobilenet_v2() {
+  models::MobileNetOptions o;
+  o.input = {3, 24, 24};
+  o.width = 0.35;
+  return models::build_mobilenet_v2(o);
+}
+
+TEST(Deploy, FusedLineBuffersBitExactOnM4AndM7) {
+  check_format(Fmt::kPow2Int8, "fused_int8", har_resnet(), scheduled(4096));
+}
+
+TEST(Deploy, FusedMixedPrecisionBitExactOnM4AndM7) {
+  check_format(Fmt::kMixedPow2, "fused_mixed", har_resnet(), every_block(1, 3, true));
+}
+
+TEST(Deploy, FusedBandsAndPatchesBitExactOnM4AndM7) {
+  check_format(Fmt::kPow2Int8, "fused_bands", small_mobilenet_v2(), every_block(1, 1 << 30, true));
+  check_format(Fmt::kAffineInt8, "fused_patches", small_mobilenet_v2(), every_block(5, 5, false));
+}
+
+// A board with less RAM (the linker script's region cut): an image that fits runs as before; one
+// whose .data + .bss leave less than the 16 KiB minimum stack does not link, and says so.
+TEST(Deploy, RamLimitLinksOnlyWhatFits) {
+  SKIP_WITHOUT_TOOLS();
+  TempExport e;
+  make_export(e, Fmt::kPow2Int8, "ram_limit", 2);
+  DeployOptions opts;
+  opts.ram_limit_bytes = 64 * 1024;
+  expect_sound(deploy(e.dir.string(), opts), e, 2);
+  opts.ram_limit_bytes = 16 * 1024 + 1024;
+  try {
+    deploy(e.dir.string(), opts);
+    FAIL() << "an arena of " << e.program.plan.arena_bytes
+           << " B linked into 17 KiB with a 16 KiB stack";
+  } catch (const ExportError& err) {
+    EXPECT_NE(std::string(err.what()).find("linking"), std::string::npos) << err.what();
+  }
 }
 
 TEST(Deploy, ReportsMismatchesAndKeepsTheBuild) {

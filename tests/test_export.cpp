@@ -54,6 +54,25 @@ TEST(Planner, NeverOverlapsLiveBuffersAndReusesDeadOnes) {
   EXPECT_EQ(chain.offsets[0], chain.offsets[2]);
 }
 
+TEST(Planner, AnchoredItemsMoveTogether) {
+  // b sits 16 bytes below a's start (a layer written a few rows behind what it reads), c at a's
+  // offset (in place); d lives with the group and must not touch any of it.
+  std::vector<PlanItem> items{{100, 0, 1}, {100, 1, 2}, {100, 2, 3}, {50, 0, 3}};
+  items[1].anchor = 0;
+  items[1].anchor_offset = -16;
+  items[2].anchor = 1;
+  items[2].anchor_offset = 16;
+  const ArenaPlan plan = plan_arena(items, 8);
+  EXPECT_EQ(plan.offsets[1], plan.offsets[0] - 16);
+  EXPECT_EQ(plan.offsets[2], plan.offsets[0]);
+  const int64_t lo = plan.offsets[1], hi = plan.offsets[0] + 100;
+  EXPECT_TRUE(plan.offsets[3] + 50 <= lo || plan.offsets[3] >= hi);
+  EXPECT_EQ(plan.arena_bytes, 176);  // the group's 116 bytes, then d's 50 at 120, aligned
+  EXPECT_EQ(plan.lower_bound, 166);  // step 1: a and b overlap, 116 bytes, plus d
+  items[0].anchor = 2;
+  EXPECT_THROW(plan_arena(items, 8), std::invalid_argument);
+}
+
 GraphModule calibrated_resnet(const std::vector<int64_t>& input) {
   models::ResNetOptions o;
   o.input = input;
@@ -189,6 +208,60 @@ TEST(Program, SummaryReportsTotals) {
   }
   EXPECT_EQ(weights + biases, 3958);
   EXPECT_EQ(p.weight_bytes(), weights + 4 * biases + 7);
+}
+
+// A residual add that reads its input for the last time writes over it; the kernels' scratch is
+// in the arena, alive for its call only; the input is the caller's. The checker refuses a plan
+// that overlaps live data, and poisoning dead memory after every call changes nothing.
+TEST(Program, InPlaceAddScratchInTheArenaAndTheChecker) {
+  GraphModule m = calibrated_resnet({9, 128});
+  const IntModel im = lower(*m, meta(9));
+  Program p = build_program(im);
+  int in_place = 0;
+  for (const Call& c : p.calls)
+    if (c.kind() == CallKind::kAdd) {
+      const Buffer& out = p.buffers[static_cast<size_t>(c.output)];
+      ASSERT_GE(out.alias_of, 0) << c.node;
+      EXPECT_EQ(p.plan.offsets[static_cast<size_t>(c.output)],
+                p.plan.offsets[static_cast<size_t>(out.alias_of)]);
+      ++in_place;
+    }
+  EXPECT_EQ(in_place, 2);
+  int with_scratch = 0;
+  for (const Call& c : p.calls)
+    if (c.scratch_bytes > 0) {
+      ++with_scratch;
+      EXPECT_GE(c.scratch_offset, 0);
+      EXPECT_LE(c.scratch_offset + c.scratch_bytes, p.plan.arena_bytes);
+    }
+  EXPECT_GT(with_scratch, 0);
+  EXPECT_TRUE(p.buffers[static_cast<size_t>(p.input)].external);
+  EXPECT_NO_THROW(check_program_memory(p));
+
+  const std::vector<TestVector> vectors = random_test_vectors(im, p, 4);
+  Engine poisoned(p);
+  poisoned.set_poison_dead_buffers(true);
+  for (const TestVector& v : vectors) {
+    std::vector<int32_t> out;
+    poisoned.run(v.input, out);
+    EXPECT_EQ(out, v.output);
+  }
+
+  // Move a conv's output onto its own input: both are alive during that call.
+  for (const Call& c : p.calls)
+    if (c.kind() == CallKind::kConv && c.inputs[0] != p.input) {
+      p.plan.offsets[static_cast<size_t>(c.output)] =
+          p.plan.offsets[static_cast<size_t>(c.inputs[0])];
+      break;
+    }
+  try {
+    check_program_memory(p);
+    FAIL() << "overlapping live buffers passed the check";
+  } catch (const ExportError& e) {
+    EXPECT_NE(std::string(e.what()).find("overlap in the arena while both are alive"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // Names that would give C that does not compile, or compiles against the wrong header.

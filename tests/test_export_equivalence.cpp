@@ -101,6 +101,11 @@ void check_case(const Case& c, Fmt f, bool compile_c) {
     separate.plan.offsets[b] = offset;
     offset += (separate.buffers[b].bytes() + 7) / 8 * 8;
   }
+  for (auto& call : separate.calls)
+    if (call.scratch_bytes > 0) {
+      call.scratch_offset = offset;
+      offset += (call.scratch_bytes + 7) / 8 * 8;
+    }
   separate.plan.arena_bytes = offset;
   Engine layered(separate);
   // End to end with the planned (reusing) arena, freed buffers poisoned after their last use.

@@ -10,6 +10,7 @@
 #include "export/codegen.h"
 #include "export/deploy.h"
 #include "qat/atomic_file.h"
+#include "qat/config_reader.h"
 #include "qat/errors.h"
 #include "tools/commands.h"
 #include "tools/source.h"
@@ -57,10 +58,10 @@ exporter::ExportSource source_of_export(const fs::path& dir, const std::string& 
 }
 
 // The C export (and its integer checkpoint) of `src` with n test vectors, written into out.
-void write_export(const exporter::ExportSource& src, const fs::path& out, int n,
-                  const std::string& name) {
+void write_export(exporter::ExportSource src, const fs::path& out, int n, const std::string& name,
+                  const exporter::FusionFlags& fusion) {
   fs::create_directories(out);
-  const exporter::Program program = exporter::build_program(src.model);
+  const exporter::Program program = exporter::export_program(src, fusion);
   const auto vectors = exporter::make_vectors(src, program, n);
   if (static_cast<int>(vectors.size()) < n)
     spdlog::warn("the test split has only {} samples: exporting {} vectors", vectors.size(),
@@ -100,6 +101,8 @@ Runner add_deploy(CLI::App& app) {
     int vectors = 0, timeout = 600;
     bool keep_build = false, no_dsp = false;
     std::vector<std::string> cflags;
+    exporter::FusionFlags fusion;
+    std::string ram_limit;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("export_dir", a->dir,
@@ -120,6 +123,14 @@ Runner add_deploy(CLI::App& app) {
       ->check(CLI::IsMember({"-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Ofast"}));
   cmd->add_option("--cflag", a->cflags, "extra compiler flag (repeatable)");
   cmd->add_flag("--no-dsp", a->no_dsp, "compile without -DQK_USE_DSP (portable kernels only)");
+  cmd->add_option("--ram-budget", a->fusion.ram_budget,
+                  "when exporting: RAM for one inference, static + stack (default: the run's "
+                  "budget.ram); layers are fused to fit it, and the deploy checks it");
+  cmd->add_option("--fuse", a->fusion.fuse, "when exporting: auto (default) or off")
+      ->check(CLI::IsMember({"auto", "off"}));
+  cmd->add_option("--ram-limit", a->ram_limit,
+                  "the board's RAM (e.g. 512KiB; default its 4 MiB): the image must fit it with "
+                  "the harness and a 16 KiB minimum stack");
   cmd->add_option("--timeout", a->timeout, "emulator time limit in seconds (default 600)")
       ->check(CLI::Range(1, 86400));
   return [a] {
@@ -131,14 +142,15 @@ Runner add_deploy(CLI::App& app) {
       const exporter::ExportSource src = exporter::resolve_source(a->dir, "");
       if (name.empty()) name = "model";
       export_dir = export_dir / "export";
-      write_export(src, export_dir, a->vectors > 0 ? a->vectors : 8, name);
+      write_export(src, export_dir, a->vectors > 0 ? a->vectors : 8, name, a->fusion);
     } else {
       if (name.empty()) name = exporter::detect_export_name(export_dir.string());
       const int available = exporter::export_vector_count(export_dir.string(), name);
       if (a->vectors > available) {
         spdlog::info("{} holds {} test vectors, {} requested: re-exporting", export_dir.string(),
                      available, a->vectors);
-        write_export(source_of_export(export_dir, name), export_dir, a->vectors, name);
+        // The integer checkpoint keeps the budget: the same schedule is made again.
+        write_export(source_of_export(export_dir, name), export_dir, a->vectors, name, a->fusion);
       }
     }
     exporter::DeployOptions opts;
@@ -150,7 +162,18 @@ Runner add_deploy(CLI::App& app) {
     for (const auto& f : a->cflags) opts.extra_cflags.push_back(f);
     opts.keep_build = a->keep_build;
     opts.timeout_seconds = a->timeout;
-    const exporter::DeployResult r = exporter::deploy(export_dir.string(), opts);
+    if (!a->ram_limit.empty()) {
+      const std::optional<int64_t> bytes = parse_size(a->ram_limit);
+      if (!bytes) throw Error("--ram-limit: '" + a->ram_limit + "' is not a memory size");
+      opts.ram_limit_bytes = *bytes;
+    }
+    exporter::DeployResult r = exporter::deploy(export_dir.string(), opts);
+    if (!a->fusion.ram_budget.empty()) {
+      // Checked against the budget asked for, also when an existing export is deployed.
+      const std::optional<int64_t> bytes = parse_size(a->fusion.ram_budget);
+      if (!bytes) throw Error("--ram-budget: '" + a->fusion.ram_budget + "' is not a memory size");
+      r.budget_ram = bytes;
+    }
     std::printf("%s", exporter::format_report(r).c_str());
     write_deploy_json(export_dir, r);
     if (!r.passed()) {
@@ -162,7 +185,8 @@ Runner add_deploy(CLI::App& app) {
     if (!r.within_budget()) {
       spdlog::error(
           "{}: the export exceeds its memory budget on {} (see `memory budget` above); "
-          "lower the budget in the config so the allocator cuts more, or raise it",
+          "for flash, lower budget.flash so the allocator cuts more weight bits; for RAM, export "
+          "with --ram-budget (fusion) or lower budget.ram; or raise the budget",
           export_dir.string(), r.target);
       return 3;
     }

@@ -19,6 +19,7 @@ Runner add_export(CLI::App& app) {
     std::string target, checkpoint, out, formats = "c,onnx,ckpt", name = "model";
     int vectors = 8;
     std::vector<std::string> set;
+    exporter::FusionFlags fusion;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("run", a->target,
@@ -31,6 +32,11 @@ Runner add_export(CLI::App& app) {
   cmd->add_option("--vectors", a->vectors, "test vectors embedded in the C export (default 8)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--set", a->set, "override a config value");
+  cmd->add_option("--ram-budget", a->fusion.ram_budget,
+                  "RAM for one inference, static + stack (e.g. 64KiB; default: the run's "
+                  "budget.ram): layers are fused to fit it");
+  cmd->add_option("--fuse", a->fusion.fuse,
+                  "auto: fuse layers when the RAM budget needs it (default); off: layer by layer");
   return [a, cmd] {
     const bool explicit_formats = cmd->count("--format") > 0;
     bool c = false, onnx = false, ckpt = false;
@@ -46,13 +52,13 @@ Runner add_export(CLI::App& app) {
         throw Error("--format: unknown format '" + f + "'; allowed: c, onnx, ckpt");
     }
     if (c) exporter::check_export_name(a->name);  // before anything is written
-    const exporter::ExportSource src = exporter::resolve_source(a->target, a->checkpoint, a->set);
+    exporter::ExportSource src = exporter::resolve_source(a->target, a->checkpoint, a->set);
     const std::string out = !a->out.empty() ? a->out
                             : !src.run_dir.empty()
                                 ? (std::filesystem::path(src.run_dir) / "export").string()
                                 : "export";
     std::filesystem::create_directories(out);
-    const exporter::Program program = exporter::build_program(src.model);
+    const exporter::Program program = exporter::export_program(src, a->fusion);
     std::printf("%s\n", program.summary().c_str());
     if (ckpt) {
       const std::string path = (std::filesystem::path(out) / (a->name + ".qint.json")).string();

@@ -1,11 +1,14 @@
 #include "tools/source.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
 #include "export/engine.h"
 #include "export/lower.h"
+#include "export/schedule.h"
 #include "qat/checkpoint.h"
+#include "qat/config_reader.h"
 #include "qat/errors.h"
 #include "train/evaluate.h"
 
@@ -39,6 +42,24 @@ ExportSource resolve_source(const std::string& target, const std::string& checkp
     }
   }
   return s;
+}
+
+Program export_program(ExportSource& s, const FusionFlags& flags) {
+  if (flags.fuse != "auto" && flags.fuse != "off")
+    throw Error("--fuse: '" + flags.fuse + "' is not one of: auto, off");
+  if (!flags.ram_budget.empty()) {
+    const std::optional<int64_t> bytes = parse_size(flags.ram_budget);
+    if (!bytes)
+      throw Error("--ram-budget: '" + flags.ram_budget +
+                  "' is not a memory size; write a whole number of bytes > 0 with an optional "
+                  "unit: B, KB (1000), KiB (1024), MB, MiB, e.g. 64KiB");
+    s.model.budget_ram = bytes;
+  }
+  const Program layerwise = build_program(s.model);
+  std::string report;
+  Program p = program_for_budget(layerwise, {s.model.budget_ram, flags.fuse == "auto"}, &report);
+  if (!report.empty()) std::printf("%s", report.c_str());
+  return p;
 }
 
 TensorData test_split(const ExportSource& s) {

@@ -26,6 +26,18 @@ struct ExportSource {
 ExportSource resolve_source(const std::string& target, const std::string& checkpoint,
                             const std::vector<std::string>& overrides = {});
 
+// The fusion request of `qat export` / `qat deploy`: --ram-budget (a size such as 64KiB; empty:
+// the run's budget.ram, if any) and --fuse auto|off.
+struct FusionFlags {
+  std::string ram_budget;
+  std::string fuse = "auto";
+};
+
+// The program to export for `s` under the flags (export/schedule.h): the budget it used is
+// recorded in s.model.budget_ram (the header's <NAME>_BUDGET_RAM_BYTES, checked by qat deploy);
+// prints the schedule. Throws Error for a malformed size, InfeasibleRamBudget.
+Program export_program(ExportSource& s, const FusionFlags& flags);
+
 // The run's test split, normalised as in training (requires a run).
 TensorData test_split(const ExportSource& s);
 

@@ -281,6 +281,163 @@ void qk_global_avgpool_s16(int32_t spatial, int32_t c, const int16_t* in, int16_
 void qk_clamp_s16(int32_t size, int32_t lo, int32_t hi, const int16_t* in, int16_t* out);
 
 /* ----------------------------------------------------------------------------------------------
+ * Fused execution (qk_fused.c): a block of layers computed tile by tile
+ *
+ * A block is a chain (or small DAG: residual adds) of convolutions, pools, adds, clamps and
+ * casts whose intermediate tensors never exist whole. The block output (a whole tensor) is
+ * computed in tiles of tile_h x tile_w output positions, in row-major tile order. For each
+ * tile the executor works out the region of every intermediate tensor the tile needs (a
+ * window's rows and columns, clamped to the tensor), computes what is missing of it with the
+ * ordinary kernels above (their parameters describing the sub-tensor: its rows, the padding it
+ * still has, the tile's output size) and keeps it in the tensor's window buffer:
+ *   - retain = 1 (line buffers, "fused-layer"): tiles span the whole output width (1D: tiles
+ *     along the length), each window keeps the rows (1D: positions) that later tiles still
+ *     need, moved to the front of its buffer, so nothing is computed twice;
+ *   - retain = 0 (patches, "patch-based"): every tile computes its whole region from the
+ *     block inputs; neighbouring tiles recompute the halo they share.
+ * Every output element is computed by the same kernel code from the same input values as in
+ * layer-by-layer execution: the results are identical bit for bit.
+ *
+ * A conv / pool whose input region does not start at the first column its source holds
+ * (patches of a whole tensor, or of a window wider than this layer needs) reads it through the
+ * staging area of the work buffer (a copy); a result that is not contiguous in its destination
+ * (a patch of the whole block output) is computed one output row per call.
+ * ------------------------------------------------------------------------------------------- */
+
+#define QK_FUSED_MAX_TENSORS 64 /* qk_fused_plan's limit; qk_fused_run has none */
+
+/* Error codes of qk_fused_run / qk_fused_plan. */
+#define QK_FUSED_OK 0
+#define QK_FUSED_E_BLOCK -1    /* inconsistent block description */
+#define QK_FUSED_E_REGION -2   /* a layer needs input the block does not hold */
+#define QK_FUSED_E_CAPACITY -3 /* a window or the work buffer is too small */
+
+/* How a tensor of the block is stored. */
+typedef enum {
+  QK_FUSED_WHOLE = 0, /* the whole tensor: a block input (read only) or the block output */
+  QK_FUSED_WINDOW = 1 /* an intermediate: the region the current tile needs, channels-last, in
+                         a buffer of `capacity` bytes */
+} qk_fused_storage;
+
+/* A tensor of a block: its full extent [h][w][c] (1D: h = 1) and storage. */
+typedef struct {
+  int32_t h, w, c;
+  int32_t elem_bytes; /* 1: int8, 2: int16 */
+  int32_t storage;    /* qk_fused_storage */
+  int32_t capacity;   /* QK_FUSED_WINDOW: bytes of the window buffer (from qk_fused_plan) */
+} qk_fused_tensor;
+
+/* The kernel a layer runs, selecting the member of qk_fused_fn it calls through. */
+typedef enum {
+  QK_FUSED_CONV_S8 = 0,        /* fn.conv_s8: qk_conv_s8 */
+  QK_FUSED_CONV_S8_PACKED = 1, /* fn.conv_s8_packed: qk_conv_s8_w4 / _w2 */
+  QK_FUSED_CONV_S16 = 2,       /* fn.conv_s16: qk_conv_s16 */
+  QK_FUSED_CONV_S16_W8 = 3,    /* fn.conv_s16_w8: qk_conv_s16_w8 */
+  QK_FUSED_POOL_S8 = 4,        /* fn.pool_s8: qk_maxpool_s8 / qk_avgpool_s8 */
+  QK_FUSED_POOL_S16 = 5,       /* fn.pool_s16 */
+  QK_FUSED_ADD_S8 = 6,         /* fn.add_s8: qk_add_s8 */
+  QK_FUSED_ADD_S16 = 7,        /* fn.add_s16 */
+  QK_FUSED_CLAMP_S8 = 8,       /* fn.clamp_s8: qk_clamp_s8 */
+  QK_FUSED_CLAMP_S16 = 9,      /* fn.clamp_s16 */
+  QK_FUSED_CAST_S8_S16 = 10,   /* fn.cast_s8_s16: qk_cast_s8_s16 */
+  QK_FUSED_CAST_S16_S8 = 11    /* fn.cast_s16_s8: qk_cast_s16_s8 */
+} qk_fused_kind;
+
+/* The kernel, typed (a block only links the kernels its layers name). */
+typedef union {
+  void (*conv_s8)(const qk_conv_params*, const int8_t*, const int8_t*, const int32_t*,
+                  const qk_requant*, int8_t*, void*);
+  void (*conv_s8_packed)(const qk_conv_params*, const int8_t*, const uint8_t*, const int32_t*,
+                         const qk_requant*, int8_t*, void*);
+  void (*conv_s16)(const qk_conv_params*, const int16_t*, const int16_t*, const int32_t*,
+                   const qk_requant*, int16_t*, void*);
+  void (*conv_s16_w8)(const qk_conv_params*, const int16_t*, const int8_t*, const int32_t*,
+                      const qk_requant*, int16_t*, void*);
+  void (*pool_s8)(const qk_pool_params*, const int8_t*, int8_t*);
+  void (*pool_s16)(const qk_pool_params*, const int16_t*, int16_t*);
+  void (*add_s8)(const qk_add_params*, const int8_t*, const int8_t*, int8_t*);
+  void (*add_s16)(const qk_add_params*, const int16_t*, const int16_t*, int16_t*);
+  void (*clamp_s8)(int32_t, int32_t, int32_t, const int8_t*, int8_t*);
+  void (*clamp_s16)(int32_t, int32_t, int32_t, const int16_t*, int16_t*);
+  void (*cast_s8_s16)(int32_t, const int8_t*, int16_t*);
+  void (*cast_s16_s8)(int32_t, const int16_t*, int8_t*);
+} qk_fused_fn;
+
+/* Bounds of a standalone clamp layer, in codes. */
+typedef struct {
+  int32_t lo, hi;
+} qk_fused_clamp_params;
+
+/* One layer of a block. params describes the layer on its whole tensors, as for a
+ * layer-by-layer call: qk_conv_params, qk_pool_params, qk_add_params (size is ignored),
+ * qk_fused_clamp_params, or NULL for casts. weights / bias / rq as the conv kernels take them.
+ * in0 / in1 / out index the block's tensors (in1 = -1 except for adds); a layer reads whole
+ * tensors or windows of earlier layers and writes a window or the block output. */
+typedef struct {
+  int32_t kind; /* qk_fused_kind */
+  qk_fused_fn fn;
+  const void* params;
+  const void* weights;
+  const int32_t* bias;
+  const qk_requant* rq;
+  int32_t in0, in1, out;
+} qk_fused_layer;
+
+/* A block: tensors, layers in execution order, the output tensor (QK_FUSED_WHOLE), the tile
+ * size in output positions (tile_h = 1 for 1D; values beyond the output clamp to it), retain
+ * (see above; 2D retaining blocks need tile_w >= the output width) and the bytes of the work
+ * buffer (qk_fused_state_size() plus the largest staged input, from qk_fused_plan). */
+typedef struct {
+  const qk_fused_tensor* tensors;
+  int32_t n_tensors;
+  const qk_fused_layer* layers;
+  int32_t n_layers;
+  int32_t output;
+  int32_t tile_h, tile_w;
+  int32_t retain;
+  int32_t work_bytes;
+} qk_fused_block;
+
+/* Bytes of the executor's state at the start of the work buffer (n_tensors * 32). */
+size_t qk_fused_state_size(const qk_fused_block* b);
+
+/* Runs a block.
+ *   data     per tensor: the whole tensor, or the tensor's window buffer (capacity bytes)
+ *   work     b->work_bytes bytes, 4-byte aligned: executor state, then the staging area
+ *   scratch  for the kernels: the largest scratch any of the block's conv calls needs (their
+ *            scratch size depends on channels and kernel size only, as layer by layer), or NULL
+ * Returns QK_FUSED_OK, or a QK_FUSED_E_* code for a block the planner did not size (nothing is
+ * computed beyond that point). Windows, work and scratch must not overlap each other or any
+ * tensor; the block output may overlap a block input it is the last reader of only where the
+ * exporter proved, from qk_fused_plan's trace, that no byte is written before its last read. */
+int32_t qk_fused_run(const qk_fused_block* b, void* const* data, void* work, void* scratch);
+
+/* What one run of a block does, from qk_fused_plan (host side: sizing and cost). */
+typedef struct {
+  int32_t window_bytes[QK_FUSED_MAX_TENSORS]; /* the most each window holds (0: whole tensors) */
+  int32_t stage_bytes;                        /* the largest staged input */
+  int64_t macs;                               /* MACs of the conv calls, recomputation included */
+  int64_t moved_bytes;                        /* window bytes moved to keep retained rows */
+  int64_t staged_bytes;                       /* input bytes copied to the staging area */
+  int64_t kernel_calls;
+  int32_t layer_calls[QK_FUSED_MAX_TENSORS];  /* kernel calls per layer (layers < tensors) */
+  int32_t error; /* QK_FUSED_OK or a QK_FUSED_E_* code */
+} qk_fused_stats;
+
+/* One access of a run to a whole tensor: bytes [lo, hi) of tensor `tensor` read (write = 0) or
+ * written by kernel call number `call` (0, 1, ... in execution order), an element-wise call
+ * (elementwise = 1: each element is read before the element at the same index is written) or a
+ * conv / pool call. A call's reads come before its write. */
+typedef void (*qk_fused_trace_fn)(void* ctx, int64_t call, int32_t tensor, int32_t write,
+                                  int64_t lo, int64_t hi, int32_t elementwise);
+
+/* Walks the block as qk_fused_run would, without data or kernels (window capacities are not
+ * checked: stats reports what they must be). state: qk_fused_state_size(b) bytes, 4-byte
+ * aligned. trace may be NULL. Returns stats->error. At most QK_FUSED_MAX_TENSORS tensors. */
+int32_t qk_fused_plan(const qk_fused_block* b, void* state, qk_fused_stats* stats,
+                      qk_fused_trace_fn trace, void* ctx);
+
+/* ----------------------------------------------------------------------------------------------
  * Portable references and scalar helpers (tests compare the optimized kernels with these)
  * ------------------------------------------------------------------------------------------- */
 

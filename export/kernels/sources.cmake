@@ -9,6 +9,7 @@ set(QK_SOURCES
   qk_pool.c
   qk_pack.c
   qk_dispatch.c
+  qk_fused.c
   qk_conv_s8_dsp.c
   qk_dw_s8_dsp.c
   qk_linear_s8_dsp.c)
