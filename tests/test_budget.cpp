@@ -7,8 +7,12 @@
 #include <fstream>
 
 #include "export/budget.h"
+#include "export/lower.h"
+#include "export/program.h"
+#include "export/schedule.h"
 #include "qat/config_reader.h"
 #include "qat/errors.h"
+#include "qat/graph_module.h"
 #include "qat/random_model.h"
 #include "train/run_config.h"
 
@@ -124,6 +128,27 @@ TEST(Budget, RamIsMetByFusionBeforeBitsAreCut) {
   for (const char* n : {"input", "a", "b", "c"}) EXPECT_EQ(layer(p, n).activation_bits, 16) << n;
   EXPECT_LE(p.ram_bytes(), *budget.ram);
   EXPECT_LT(p.arena_bytes, wide.arena_bytes);
+}
+
+// What the allocator promised, the export keeps: the trained (here: calibrated) model with the
+// plan's bits, exported for the same RAM budget, is fused to fit it.
+TEST(Budget, TheExportFusesToTheRamTheAllocatorCounted) {
+  QuantConfig q16 = pow2_8();
+  q16.activations.bits = 16;
+  const MemoryEstimate wide = estimate_memory(long_chain(), q16);
+  MemoryBudget budget;
+  budget.ram = wide.arena_bytes + kStackReserveBytes - 1;
+  const PrecisionPlan plan = plan_precision(long_chain(), q16, budget);
+  QuantConfig applied = q16;
+  for (auto& o : plan.overrides(q16)) applied.overrides.push_back(o);
+  GraphModule m = random_calibrated_model(long_chain(), applied, 3, 1, 4);
+  const Program lw = build_program(lower(*m, identity_input_meta(m->graph())));
+  EXPECT_GT(lw.plan.arena_bytes + kStackReserveBytes, *budget.ram);  // layer by layer: over
+  std::string report;
+  const Program fused = program_for_budget(lw, {budget.ram, true}, &report);
+  EXPECT_LE(fused.plan.arena_bytes + stack_reserve_bytes(fused), *budget.ram) << report;
+  EXPECT_EQ(fused.plan.arena_bytes, plan.arena_bytes) << report;
+  EXPECT_NE(report.find("fusion schedule"), std::string::npos) << report;
 }
 
 TEST(Budget, RamCutsTheSixteenBitTensorsOfTheLargestPair) {
