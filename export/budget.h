@@ -37,7 +37,7 @@ struct Program;
 // The stack one inference takes on top of the static RAM, reserved from a RAM budget (which
 // counts static RAM + stack): above the largest high-water mark `qat deploy` measured on the
 // bundled and benchmark models at -O2 (layer by layer 624 B; with fused blocks, whose executor
-// walks the block on the stack, 1,072 B on the UCI-HAR ResNet), docs/DEPLOY.md.
+// walks the block on the stack, up to 1,120 B on the benchmark models), docs/DEPLOY.md.
 constexpr int64_t kStackReserveBytes = 768;
 constexpr int64_t kFusedStackReserveBytes = 1280;
 // kFusedStackReserveBytes when `program` runs fused blocks, else kStackReserveBytes.

@@ -227,7 +227,9 @@ std::string source(const IntModel& m, const Program& p, const std::string& name)
         "QK_FUSED_CONV_S8",     "QK_FUSED_CONV_S8_PACKED", "QK_FUSED_CONV_S16",
         "QK_FUSED_CONV_S16_W8", "QK_FUSED_POOL_S8",        "QK_FUSED_POOL_S16",
         "QK_FUSED_ADD_S8",      "QK_FUSED_ADD_S16",        "QK_FUSED_CLAMP_S8",
-        "QK_FUSED_CLAMP_S16",   "QK_FUSED_CAST_S8_S16",    "QK_FUSED_CAST_S16_S8"};
+        "QK_FUSED_CLAMP_S16",   "QK_FUSED_CAST_S8_S16",    "QK_FUSED_CAST_S16_S8",
+        "QK_FUSED_GAVGPOOL_S8", "QK_FUSED_GAVGPOOL_S16",   "QK_FUSED_GMAXPOOL_S8",
+        "QK_FUSED_GMAXPOOL_S16"};
     for (size_t k = 0; k < b.layers.size(); ++k) {
       const Call& l = b.layers[k];
       const std::string id = c_ident(l.node);

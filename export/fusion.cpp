@@ -9,6 +9,15 @@
 
 namespace qat::exporter {
 
+bool is_global_pool(const Call& c) {
+  return c.kind() == CallKind::kGlobalMaxPool || c.kind() == CallKind::kGlobalAvgPool;
+}
+
+int block_tile_buffer(const Program& p, int last) {
+  const Call& c = p.calls[static_cast<size_t>(last)];
+  return is_global_pool(c) ? c.inputs.at(0) : c.output;
+}
+
 bool fusable_call(const Call& c) {
   switch (c.kind()) {
     case CallKind::kConv:
@@ -17,6 +26,8 @@ bool fusable_call(const Call& c) {
     case CallKind::kAdd:
     case CallKind::kClamp:
     case CallKind::kCast:
+    case CallKind::kGlobalMaxPool:
+    case CallKind::kGlobalAvgPool:
       return fused_kind(*c.kernel) >= 0;
     default:
       return false;
@@ -33,7 +44,18 @@ std::string fusable(const Program& p, int first, int last) {
     const Call& c = p.calls[static_cast<size_t>(i)];
     if (!fusable_call(c))
       return "'" + c.node + "' is a " + call_kind_name(c.kind()) + ", which a block cannot hold";
+    if (is_global_pool(c) && (i != last || i == first))
+      return "'" + c.node + "' is a global pool, which can only end a block of several calls";
     if (i < last) produced.insert(c.output);
+  }
+  if (is_global_pool(p.calls[static_cast<size_t>(last)])) {
+    const int in = p.calls[static_cast<size_t>(last)].inputs.at(0);
+    if (!produced.count(in))
+      return "the global pool '" + p.calls[static_cast<size_t>(last)].node +
+             "' must reduce a tensor the block computes";
+    for (int i = first; i < last; ++i)
+      for (int b : p.calls[static_cast<size_t>(i)].inputs)
+        if (b == in) return "the tensor the global pool reduces is read by another layer";
   }
   for (int b : produced) {
     if (b == p.output) return "the model output would be inside the block";
@@ -53,7 +75,7 @@ std::string fusable(const Program& p, int first, int last) {
   }
   if (tensors.size() > QK_FUSED_MAX_TENSORS)
     return "a block holds at most " + std::to_string(QK_FUSED_MAX_TENSORS) + " tensors";
-  const Buffer& out = p.buffers[static_cast<size_t>(p.calls[static_cast<size_t>(last)].output)];
+  const Buffer& out = p.buffers[static_cast<size_t>(block_tile_buffer(p, last))];
   for (int i = first; i <= last; ++i)
     for (int b : p.calls[static_cast<size_t>(i)].inputs)
       if ((p.buffers[static_cast<size_t>(b)].h == 1) != (out.h == 1) && out.h == 1)
@@ -86,7 +108,7 @@ FusedDescriptor describe(const FusedBlock& b, const Program& p) {
       const auto& cp = std::get<ClampParams>(c.params);
       d.clamp[k] = {cp.lo, cp.hi};
       l.params = &d.clamp[k];
-    } else if (c.kind() == CallKind::kCast) {
+    } else if (c.kind() == CallKind::kCast || is_global_pool(c)) {
       l.params = nullptr;
     } else {
       l.params = param_data(c.params);

@@ -25,12 +25,18 @@ struct BlockChoice {
 };
 
 // Whether calls [first, last] of `p` can form a block: only convs, windowed pools, adds, clamps
-// and casts; every tensor produced inside read only inside (the last call's output excepted) and
-// not the model output. Empty when they can; else why not.
+// and casts, and a global pool at the end; every tensor produced inside read only inside (the last
+// call's output excepted) and not the model output. Empty when they can; else why not.
 std::string fusable(const Program& p, int first, int last);
 
-// Calls that can start or be part of a block (conv, windowed pool, add, clamp, cast).
+// Calls that can be part of a block (conv, windowed pool, add, clamp, cast; a global pool as
+// the last call, reducing a tensor the block computes).
 bool fusable_call(const Call& c);
+bool is_global_pool(const Call& c);
+
+// The buffer a block ending at call `last` is tiled over: the output of that call, or the
+// input of a global pool that ends it.
+int block_tile_buffer(const Program& p, int last);
 
 // `layerwise` with each choice's calls replaced by one fused call; windows, work buffer and
 // scratch sized by qk_fused_plan, the arena planned again. Choices must not overlap; throws

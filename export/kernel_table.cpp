@@ -412,6 +412,10 @@ const FusedRow* fused_row(const KernelEntry& e) {
       {"qk_clamp_s16", QK_FUSED_CLAMP_S16, "clamp_s16"},
       {"qk_cast_s8_s16", QK_FUSED_CAST_S8_S16, "cast_s8_s16"},
       {"qk_cast_s16_s8", QK_FUSED_CAST_S16_S8, "cast_s16_s8"},
+      {"qk_global_avgpool_s8", QK_FUSED_GAVGPOOL_S8, "gpool_s8"},
+      {"qk_global_avgpool_s16", QK_FUSED_GAVGPOOL_S16, "gpool_s16"},
+      {"qk_global_maxpool_s8", QK_FUSED_GMAXPOOL_S8, "gpool_s8"},
+      {"qk_global_maxpool_s16", QK_FUSED_GMAXPOOL_S16, "gpool_s16"},
   };
   for (const FusedRow& r : rows)
     if (std::string(r.kernel) == e.name) return &r;
@@ -462,6 +466,14 @@ qk_fused_fn fused_function(const KernelEntry& e) {
     f.clamp_s16 = qk_clamp_s16;
   else if (n == "qk_cast_s8_s16")
     f.cast_s8_s16 = qk_cast_s8_s16;
+  else if (n == "qk_global_avgpool_s8")
+    f.gpool_s8 = qk_global_avgpool_s8;
+  else if (n == "qk_global_maxpool_s8")
+    f.gpool_s8 = qk_global_maxpool_s8;
+  else if (n == "qk_global_avgpool_s16")
+    f.gpool_s16 = qk_global_avgpool_s16;
+  else if (n == "qk_global_maxpool_s16")
+    f.gpool_s16 = qk_global_maxpool_s16;
   else if (n == "qk_cast_s16_s8")
     f.cast_s16_s8 = qk_cast_s16_s8;
   else

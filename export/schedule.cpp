@@ -20,12 +20,13 @@ constexpr double kOtherCallOverhead = 400.0;
 constexpr double kPerByteMoved = 0.25;
 constexpr int kWholeWidth = 1 << 30;
 
-bool is_2d(const Program& p, const BlockChoice& c) {
-  return p.buffers[static_cast<size_t>(p.calls[static_cast<size_t>(c.last)].output)].h > 1;
+// The tensor a block's tiles cover (its output, or what its closing global pool reduces).
+const Buffer& block_output(const Program& p, const BlockChoice& c) {
+  return p.buffers[static_cast<size_t>(block_tile_buffer(p, c.last))];
 }
 
-const Buffer& block_output(const Program& p, const BlockChoice& c) {
-  return p.buffers[static_cast<size_t>(p.calls[static_cast<size_t>(c.last)].output)];
+bool is_2d(const Program& p, const BlockChoice& c) {
+  return block_output(p, c).h > 1;
 }
 
 // The tiles that keep the least in RAM: one-row (one-column in 1D) line buffers, and for 2D small

@@ -20,7 +20,7 @@ b=$("$QAT" eval "$WORK/run" --checkpoint "$WORK/export/model.qint.json" | grep -
 [[ "$a" == "$b" ]] || { echo "integer checkpoint evaluates to $b, model.pt to $a"; exit 1; }
 # A RAM budget: fused export, its C reproduces the layer-by-layer vectors; an infeasible budget is
 # an error naming the smallest budget; --fuse off keeps layer by layer with a warning.
-"$QAT" export "$WORK/run" --out "$WORK/fused" --format c --ram-budget 5KiB | tee "$WORK/fused.txt"
+"$QAT" export "$WORK/run" --out "$WORK/fused" --format c --ram-budget 4KiB | tee "$WORK/fused.txt"
 grep -q "fusion schedule" "$WORK/fused.txt"
 grep -q "fused0" "$WORK/fused.txt"
 make -s -C "$WORK/fused" run | tee "$WORK/fc.txt"

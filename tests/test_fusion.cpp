@@ -248,10 +248,47 @@ TEST(Fusion, RefusesWhatCannotBeFused) {
   // c1's output is read by the add: c1..c2 alone would leave it inside.
   EXPECT_NE(fusable(lw, 0, 1).find("also read by"), std::string::npos) << fusable(lw, 0, 1);
   EXPECT_TRUE(fusable(lw, 0, 2).empty());
-  // The global pool and the linear layer need whole tensors.
-  EXPECT_NE(fusable(lw, 0, 3).find("cannot hold"), std::string::npos);
+  // A global pool can end a block over what the block computes, not stand alone or go on; the
+  // linear layer needs a whole tensor.
+  EXPECT_TRUE(fusable(lw, 0, 3).empty()) << fusable(lw, 0, 3);
+  EXPECT_NE(fusable(lw, 3, 3).find("global pool"), std::string::npos) << fusable(lw, 3, 3);
+  EXPECT_NE(fusable(lw, 0, 4).find("only end a block"), std::string::npos) << fusable(lw, 0, 4);
+  EXPECT_NE(fusable(lw, 4, 4).find("cannot hold"), std::string::npos) << fusable(lw, 4, 4);
   EXPECT_THROW(fuse(lw, {{0, 1, 1, 1, true, false}}), ExportError);
   EXPECT_THROW(fuse(lw, {{0, 2, 1, 1, true, false}, {2, 2, 1, 1, true, false}}), ExportError);
+}
+
+// A block ending in the global pool: the head's wide tensor never exists whole, the pooled
+// result is the layer-by-layer one (average and max, int8 and int16, bands and patches).
+TEST(Fusion, GlobalPoolsEndBlocksExactly) {
+  for (const bool use_max : {false, true})
+    for (const int bits : {8, 16}) {
+      Graph g;
+      g.input("input", {3, 13, 11});
+      g.relu("r1", g.conv("c1", "input", 6, {3, 3}, {2, 2}, {1, 1}));
+      g.relu("r2", g.conv("c2", "r1", 40, {1, 1}, {1, 1}, {0, 0}));
+      if (use_max)
+        g.global_maxpool("gp", "r2");
+      else
+        g.global_avgpool("gp", "r2");
+      g.flatten("flat", "gp");
+      g.linear("fc", "flat", 3);
+      const Built b = build(g, quant_config_for(Scheme::kPow2, bits), 11 + bits);
+      const Program& lw = b.layerwise;
+      ASSERT_TRUE(fusable(lw, 0, 2).empty()) << fusable(lw, 0, 2);
+      for (const BlockChoice& c :
+           {BlockChoice{0, 2, 1, 1 << 30, true, false}, BlockChoice{0, 2, 2, 3, false, false},
+            BlockChoice{0, 2, 3, 1 << 30, true, true}}) {
+        const Program f = fuse(lw, {c});
+        ASSERT_EQ(f.calls[0].kind(), CallKind::kFused);
+        ASSERT_EQ(f.calls[0].fused->layers.back().kind(),
+                  use_max ? CallKind::kGlobalMaxPool : CallKind::kGlobalAvgPool);
+        expect_same(b, f, std::string(use_max ? "max" : "avg") + " int" + std::to_string(bits));
+        if (::testing::Test::HasFatalFailure()) return;
+        // c2's output (7x6x40) only exists as a window.
+        EXPECT_LT(f.plan.arena_bytes, lw.plan.arena_bytes);
+      }
+    }
 }
 
 struct Family {

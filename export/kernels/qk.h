@@ -340,7 +340,15 @@ typedef enum {
   QK_FUSED_CLAMP_S8 = 8,       /* fn.clamp_s8: qk_clamp_s8 */
   QK_FUSED_CLAMP_S16 = 9,      /* fn.clamp_s16 */
   QK_FUSED_CAST_S8_S16 = 10,   /* fn.cast_s8_s16: qk_cast_s8_s16 */
-  QK_FUSED_CAST_S16_S8 = 11    /* fn.cast_s16_s8: qk_cast_s16_s8 */
+  QK_FUSED_CAST_S16_S8 = 11,   /* fn.cast_s16_s8: qk_cast_s16_s8 */
+  /* Global pools, only as the last layer, reading a window: the block is tiled over the pool's
+   * input instead of its output, and the executor accumulates per-channel sums (avg: int32 for
+   * int8, int64 for int16, then the kernel's rounded mean) or maxima across tiles, so the
+   * result is qk_global_*pool's. fn names that kernel (not called). */
+  QK_FUSED_GAVGPOOL_S8 = 12,  /* fn.gpool_s8: qk_global_avgpool_s8 */
+  QK_FUSED_GAVGPOOL_S16 = 13, /* fn.gpool_s16: qk_global_avgpool_s16 */
+  QK_FUSED_GMAXPOOL_S8 = 14,  /* fn.gpool_s8: qk_global_maxpool_s8 */
+  QK_FUSED_GMAXPOOL_S16 = 15  /* fn.gpool_s16: qk_global_maxpool_s16 */
 } qk_fused_kind;
 
 /* The kernel, typed (a block only links the kernels its layers name). */
@@ -361,6 +369,8 @@ typedef union {
   void (*clamp_s16)(int32_t, int32_t, int32_t, const int16_t*, int16_t*);
   void (*cast_s8_s16)(int32_t, const int8_t*, int16_t*);
   void (*cast_s16_s8)(int32_t, const int16_t*, int8_t*);
+  void (*gpool_s8)(int32_t, int32_t, const int8_t*, int8_t*);
+  void (*gpool_s16)(int32_t, int32_t, const int16_t*, int16_t*);
 } qk_fused_fn;
 
 /* Bounds of a standalone clamp layer, in codes. */
@@ -398,12 +408,14 @@ typedef struct {
   int32_t work_bytes;
 } qk_fused_block;
 
-/* Bytes of the executor's state at the start of the work buffer (n_tensors * 32). */
+/* Bytes of the executor's state at the start of the work buffer (n_tensors * 32, + 8 per
+ * output channel when the block ends in a global pool: its accumulators). */
 size_t qk_fused_state_size(const qk_fused_block* b);
 
 /* Runs a block.
  *   data     per tensor: the whole tensor, or the tensor's window buffer (capacity bytes)
- *   work     b->work_bytes bytes, 4-byte aligned: executor state, then the staging area
+ *   work     b->work_bytes bytes, 8-byte aligned: executor state (and a closing global pool's int64
+ *            accumulators), then the staging area
  *   scratch  for the kernels: the largest scratch any of the block's conv calls needs (their
  *            scratch size depends on channels and kernel size only, as layer by layer), or NULL
  * Returns QK_FUSED_OK, or a QK_FUSED_E_* code for a block the planner did not size (nothing is
@@ -420,8 +432,8 @@ typedef struct {
   int64_t moved_bytes;                        /* window bytes moved to keep retained rows */
   int64_t staged_bytes;                       /* input bytes copied to the staging area */
   int64_t kernel_calls;
-  int32_t layer_calls[QK_FUSED_MAX_TENSORS];  /* kernel calls per layer (layers < tensors) */
-  int32_t error; /* QK_FUSED_OK or a QK_FUSED_E_* code */
+  int32_t layer_calls[QK_FUSED_MAX_TENSORS]; /* kernel calls per layer (layers < tensors) */
+  int32_t error;                             /* QK_FUSED_OK or a QK_FUSED_E_* code */
 } qk_fused_stats;
 
 /* One access of a run to a whole tensor: bytes [lo, hi) of tensor `tensor` read (write = 0) or

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "qk.h"
+#include "qk_internal.h"
 
 typedef struct {
   int32_t y0, y1, x0, x1; /* rows [y0, y1), columns [x0, x1); empty when either is empty */
@@ -71,6 +72,17 @@ static int qk__is_conv(int32_t kind) {
 
 static int qk__is_pool(int32_t kind) {
   return kind == QK_FUSED_POOL_S8 || kind == QK_FUSED_POOL_S16;
+}
+
+static int qk__is_global(int32_t kind) {
+  return kind >= QK_FUSED_GAVGPOOL_S8 && kind <= QK_FUSED_GMAXPOOL_S16;
+}
+
+/* The layer a block ends in when it is a global pool (the block is then tiled over its input
+ * and reduces across tiles), else NULL. */
+static const qk_fused_layer* qk__reduction(const qk_fused_block* b) {
+  const qk_fused_layer* l = &b->layers[b->n_layers - 1];
+  return qk__is_global(l->kind) ? l : NULL;
 }
 
 static qk__geom qk__geom_of(const qk_fused_layer* l) {
@@ -365,7 +377,10 @@ static qk__rect qk__todo(const qk__walk* w, int32_t t, int32_t axis) {
 }
 
 size_t qk_fused_state_size(const qk_fused_block* b) {
-  return (size_t)b->n_tensors * 2 * sizeof(qk__rect);
+  size_t bytes = (size_t)b->n_tensors * 2 * sizeof(qk__rect);
+  if (b->n_layers > 0 && b->output >= 0 && b->output < b->n_tensors && qk__reduction(b))
+    bytes += (size_t)b->tensors[b->output].c * sizeof(int64_t);
+  return bytes;
 }
 
 /* A block the walk can run: indices in range, every layer writing a window or the output
@@ -379,7 +394,19 @@ static int qk__valid(const qk_fused_block* b) {
     const qk_fused_layer* l = &b->layers[li];
     const int32_t ins[2] = {l->in0, l->in1};
     int32_t k;
-    if (l->kind < QK_FUSED_CONV_S8 || l->kind > QK_FUSED_CAST_S16_S8) return 0;
+    if (l->kind < QK_FUSED_CONV_S8 || l->kind > QK_FUSED_GMAXPOOL_S16) return 0;
+    /* A global pool ends the block, writes its [1][1][c] output and reads a window of c
+     * channels that no other layer reads. */
+    if (qk__is_global(l->kind)) {
+      if (li != b->n_layers - 1 || l->out != b->output || l->in1 >= 0 || l->in0 < 0 ||
+          l->in0 >= b->n_tensors || b->tensors[l->in0].storage != QK_FUSED_WINDOW ||
+          b->tensors[l->out].h != 1 || b->tensors[l->out].w != 1 ||
+          b->tensors[l->out].c != b->tensors[l->in0].c ||
+          b->tensors[l->out].elem_bytes != b->tensors[l->in0].elem_bytes)
+        return 0;
+      for (lj = 0; lj < li; ++lj)
+        if (b->layers[lj].in0 == l->in0 || b->layers[lj].in1 == l->in0) return 0;
+    }
     if (l->out < 0 || l->out >= b->n_tensors || l->in0 < 0 || l->in0 >= b->n_tensors ||
         l->in1 >= b->n_tensors)
       return 0;
@@ -400,12 +427,78 @@ static int qk__valid(const qk_fused_block* b) {
   return 1;
 }
 
+/* Adds region r of the window a global pool reads (each element of its input once over the
+ * tiles) into the per-channel accumulators: sums, or maxima. */
+static void qk__accumulate(qk__walk* w, const qk_fused_layer* l, const qk__rect* r, int64_t* acc) {
+  const qk_fused_tensor* T = &w->b->tensors[l->in0];
+  const qk__rect s = qk__storage(w, l->in0);
+  const int is_max = l->kind == QK_FUSED_GMAXPOOL_S8 || l->kind == QK_FUSED_GMAXPOOL_S16;
+  int32_t y, x, c;
+  if (qk__empty(r)) return;
+  if (w->st) {
+    ++w->st->kernel_calls;
+    ++w->st->layer_calls[l - w->b->layers];
+  }
+  if (!w->data) return;
+  for (y = r->y0; y < r->y1; ++y)
+    for (x = r->x0; x < r->x1; ++x) {
+      const uint8_t* p = qk__at(w, l->in0, &s, y, x);
+      for (c = 0; c < T->c; ++c) {
+        const int64_t v =
+            T->elem_bytes == 1 ? (int64_t)((const int8_t*)p)[c] : (int64_t)((const int16_t*)p)[c];
+        if (!is_max)
+          acc[c] += v;
+        else if (v > acc[c])
+          acc[c] = v;
+      }
+    }
+}
+
+/* The global pool's output from its accumulators, as qk_global_avgpool / maxpool compute it
+ * (the int8 kernel sums in int32: the exporter keeps those sums in range). */
+static void qk__reduce_out(qk__walk* w, const qk_fused_layer* l, int32_t spatial,
+                           const int64_t* acc) {
+  const qk_fused_tensor* T = &w->b->tensors[l->out];
+  const qk__rect all = {0, 1, 0, 1};
+  int32_t c;
+  qk__trace(w, l->out, 1, &all, 0);
+  if (!w->data) return;
+  for (c = 0; c < T->c; ++c) {
+    int64_t v = acc[c];
+    if (spatial <= 0)
+      v = 0;
+    else if (l->kind == QK_FUSED_GAVGPOOL_S8)
+      v = qk__rounded_mean32((int32_t)v, spatial);
+    else if (l->kind == QK_FUSED_GAVGPOOL_S16)
+      v = qk__rounded_mean64(v, spatial);
+    if (T->elem_bytes == 1)
+      ((int8_t*)w->data[l->out])[c] = (int8_t)v;
+    else
+      ((int16_t*)w->data[l->out])[c] = (int16_t)v;
+  }
+}
+
 static int32_t qk__walk_block(qk__walk* w) {
   const qk_fused_block* b = w->b;
   const qk_fused_tensor* O;
   int32_t t, li, ty, tx, axis = 1, th, tw;
+  const qk_fused_layer* red;
+  int32_t tile_t;
+  int64_t* acc = NULL;
   if (!qk__valid(b)) return QK_FUSED_E_BLOCK;
-  O = &b->tensors[b->output];
+  red = qk__reduction(b);
+  /* The tensor the tiles cover: the block output, or the input a global pool reduces. */
+  tile_t = red ? red->in0 : b->output;
+  O = &b->tensors[tile_t];
+  if (red) {
+    acc = (int64_t*)(w->need + b->n_tensors);
+    if (w->data) {
+      const int64_t init = red->kind == QK_FUSED_GMAXPOOL_S8    ? -128
+                           : red->kind == QK_FUSED_GMAXPOOL_S16 ? -32768
+                                                                : 0;
+      for (t = 0; t < O->c; ++t) acc[t] = init;
+    }
+  }
   for (t = 0; t < b->n_tensors; ++t)
     if (b->tensors[t].h != 1) axis = 0;
   th = qk__clamp32(b->tile_h, 1, O->h);
@@ -417,11 +510,11 @@ static int32_t qk__walk_block(qk__walk* w) {
     for (tx = 0; tx < O->w; tx += tw) {
       for (t = 0; t < b->n_tensors; ++t)
         w->need[t].y0 = w->need[t].y1 = w->need[t].x0 = w->need[t].x1 = 0;
-      w->need[b->output].y0 = ty;
-      w->need[b->output].y1 = ty + th < O->h ? ty + th : O->h;
-      w->need[b->output].x0 = tx;
-      w->need[b->output].x1 = tx + tw < O->w ? tx + tw : O->w;
-      for (li = b->n_layers - 1; li >= 0; --li) {
+      w->need[tile_t].y0 = ty;
+      w->need[tile_t].y1 = ty + th < O->h ? ty + th : O->h;
+      w->need[tile_t].x0 = tx;
+      w->need[tile_t].x1 = tx + tw < O->w ? tx + tw : O->w;
+      for (li = b->n_layers - (red ? 2 : 1); li >= 0; --li) {
         const qk_fused_layer* l = &b->layers[li];
         const qk__geom g = qk__geom_of(l);
         qk__rect r;
@@ -446,6 +539,10 @@ static int32_t qk__walk_block(qk__walk* w) {
         const qk_fused_layer* l = &b->layers[li];
         const qk__rect todo = qk__todo(w, l->out, axis);
         int32_t e;
+        if (l == red) {
+          qk__accumulate(w, red, &w->need[tile_t], acc);
+          continue;
+        }
         if (qk__empty(&todo)) continue;
         e = qk__run_layer(w, l, &todo);
         if (e != QK_FUSED_OK) return e;
@@ -453,6 +550,7 @@ static int32_t qk__walk_block(qk__walk* w) {
       }
     }
   }
+  if (red) qk__reduce_out(w, red, O->h * O->w, acc);
   return QK_FUSED_OK;
 }
 
