@@ -383,7 +383,7 @@ const KernelEntry& fused_kernel() {
                                  "qk_fused_block",
                                  no_scratch,
                                  nullptr,
-                                 {{"qk_fused", 4460}, {nullptr, 0}}};
+                                 {{"qk_fused", 5380}, {nullptr, 0}}};
   return entry;
 }
 
