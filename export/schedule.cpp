@@ -29,52 +29,31 @@ bool is_2d(const Program& p, const BlockChoice& c) {
   return block_output(p, c).h > 1;
 }
 
-// The tiles that keep the least in RAM: one-row (one-column in 1D) line buffers, and for 2D small
-// patches, which hold less than full-width rows when the image is wide.
-std::vector<BlockChoice> smallest_tiles(const Program& p, BlockChoice c) {
-  std::vector<BlockChoice> out;
-  if (is_2d(p, c)) {
-    c.retain = true;
-    c.tile_h = 1;
-    c.tile_w = kWholeWidth;
-    out.push_back(c);
-    for (int t : {2, 4}) {
-      if (t >= block_output(p, c).w) break;
-      c.retain = false;
-      c.tile_h = c.tile_w = t;
-      out.push_back(c);
-    }
-  } else {
-    c.retain = true;
-    c.tile_h = 1;
-    c.tile_w = 1;
-    out.push_back(c);
-  }
-  return out;
-}
-
-// Every tile worth trying for a block, from small to large.
-std::vector<BlockChoice> all_tiles(const Program& p, BlockChoice c) {
+// The tiles tried for a block, small to large: 2D row bands with line buffers of the given
+// heights (up to the height of the tensor the tiles cover) and square patches of the given sizes
+// (2 and more, below its width); 1D column bands of the given widths (up to its width).
+std::vector<BlockChoice> tiles_of(const Program& p, BlockChoice c, std::initializer_list<int> rows,
+                                  std::initializer_list<int> patches,
+                                  std::initializer_list<int> columns) {
   std::vector<BlockChoice> out;
   const Buffer& o = block_output(p, c);
-  const std::vector<int> sizes = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
   if (is_2d(p, c)) {
-    for (int t : sizes) {
-      if (t > o.h) break;
+    for (int t : rows) {
+      if (t > o.h) continue;
       c.retain = true;
       c.tile_h = t;
       c.tile_w = kWholeWidth;
       out.push_back(c);
     }
-    for (int t : sizes) {
+    for (int t : patches) {
       if (t < 2 || t >= o.w) continue;
       c.retain = false;
       c.tile_h = c.tile_w = t;
       out.push_back(c);
     }
   } else {
-    for (int t : sizes) {
-      if (t > o.w) break;
+    for (int t : columns) {
+      if (t > o.w) continue;
       c.retain = true;
       c.tile_h = 1;
       c.tile_w = t;
@@ -82,6 +61,24 @@ std::vector<BlockChoice> all_tiles(const Program& p, BlockChoice c) {
     }
   }
   return out;
+}
+
+// The tiles that keep the least in RAM: one-row (one-column in 1D) line buffers, and for 2D small
+// patches, which hold less than full-width rows when the image is wide.
+std::vector<BlockChoice> smallest_tiles(const Program& p, const BlockChoice& c) {
+  return tiles_of(p, c, {1}, {2, 4}, {1});
+}
+
+// Every tile worth trying for a block.
+std::vector<BlockChoice> all_tiles(const Program& p, const BlockChoice& c) {
+  return tiles_of(p, c, {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256},
+                  {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256},
+                  {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256});
+}
+
+// The tiles of the dynamic program: fewer than all_tiles, it tries every range of calls.
+std::vector<BlockChoice> chain_tiles(const Program& p, const BlockChoice& c) {
+  return tiles_of(p, c, {1, 2, 4, 8}, {2, 4, 8}, {1, 2, 4, 8, 16, 32});
 }
 
 struct Candidate {
@@ -256,9 +253,10 @@ struct SegmentOption {
 // fragmentation, which schedule_fusion corrects by tightening the budget.
 class ChainSearch {
  public:
-  ChainSearch(const Program& lw, int max_block_calls) : lw_(lw), light_(weightless(lw)) {
-    const int n = static_cast<int>(lw.calls.size());
-    const std::vector<int64_t> single = step_live_bytes(lw);
+  // light: the layer-by-layer program without weights (weightless()).
+  ChainSearch(const Program& light, int max_block_calls) : light_(light) {
+    const int n = static_cast<int>(light.calls.size());
+    const std::vector<int64_t> single = step_live_bytes(light);
     ends_.resize(static_cast<size_t>(n));
     for (int last = 0; last < n; ++last) {
       auto& opts = ends_[static_cast<size_t>(last)];
@@ -274,7 +272,7 @@ class ChainSearch {
         base.first = first;
         base.last = last;
         std::vector<SegmentOption> found;
-        for (BlockChoice c : tiles(base))
+        for (BlockChoice c : chain_tiles(light_, base))
           for (bool in_place : {false, true}) {
             if (first == last && !in_place) continue;
             c.in_place = in_place;
@@ -345,38 +343,7 @@ class ChainSearch {
   }
 
  private:
-  std::vector<BlockChoice> tiles(const BlockChoice& base) const {
-    std::vector<BlockChoice> out;
-    BlockChoice c = base;
-    const Buffer& o = block_output(lw_, base);
-    if (is_2d(lw_, base)) {
-      for (int t : {1, 2, 4, 8}) {
-        if (t > o.h) break;
-        c.retain = true;
-        c.tile_h = t;
-        c.tile_w = kWholeWidth;
-        out.push_back(c);
-      }
-      for (int t : {2, 4, 8}) {
-        if (t >= o.w) break;
-        c.retain = false;
-        c.tile_h = c.tile_w = t;
-        out.push_back(c);
-      }
-    } else {
-      for (int t : {1, 2, 4, 8, 16, 32}) {
-        if (t > o.w) break;
-        c.retain = true;
-        c.tile_h = 1;
-        c.tile_w = t;
-        out.push_back(c);
-      }
-    }
-    return out;
-  }
-
-  const Program& lw_;
-  Program light_;
+  const Program& light_;
   std::vector<std::vector<SegmentOption>> ends_;  // per last call: the ways to end there
 };
 
@@ -384,6 +351,8 @@ class ChainSearch {
 
 namespace {
 
+// The greedy growth from the peak, then cheaper tiles and fewer blocks; lw is the layer-by-layer
+// program (schedule_fusion passes its weightless copy).
 Candidate search(const Program& lw, const ScheduleOptions& opt, Policy policy) {
   const int64_t budget = opt.arena_budget;
   const int n = static_cast<int>(lw.calls.size());
@@ -484,6 +453,8 @@ Candidate search(const Program& lw, const ScheduleOptions& opt, Policy policy) {
 
 Schedule schedule_fusion(const Program& lw, const ScheduleOptions& opt) {
   const int64_t budget = opt.arena_budget;
+  // Every search evaluates fusions of one weightless copy; the chosen one is fused from `lw`.
+  const Program light = weightless(lw);
   std::optional<Candidate> best;
   const auto consider = [&](std::optional<Candidate> c) {
     if (!c) return;
@@ -495,18 +466,18 @@ Schedule schedule_fusion(const Program& lw, const ScheduleOptions& opt) {
     if ((fc && (!fb || c->cost < best->cost)) || (!fc && !fb && c->arena() < best->arena()))
       best = std::move(c);
   };
-  consider(evaluate(lw, {}));
+  consider(evaluate(light, {}));
   if (lw.plan.arena_bytes > budget) {
     // Exact over the chain: the cheapest schedule whose every step fits; the planner may place
     // the buffers less tightly than their live bytes, so the budget is tightened until the real
     // arena fits too (or cannot be tightened further).
-    const ChainSearch chain(lw, opt.max_block_calls);
+    const ChainSearch chain(light, opt.max_block_calls);
     const int64_t floor = chain.smallest_peak();
     int64_t target = budget;
     for (int round = 0; round < 6 && target >= floor; ++round) {
       const auto choices = chain.cheapest(target);
       if (!choices) break;
-      std::optional<Candidate> c = evaluate(lw, *choices);
+      std::optional<Candidate> c = evaluate(light, *choices);
       if (!c) break;
       const int64_t over = c->arena() - budget;
       consider(std::move(c));
@@ -515,14 +486,15 @@ Schedule schedule_fusion(const Program& lw, const ScheduleOptions& opt) {
     }
     if (!best || best->arena() > budget) {
       const auto smallest = chain.cheapest(floor);
-      if (smallest) consider(evaluate(lw, *smallest));
+      if (smallest) consider(evaluate(light, *smallest));
     }
     // The greedy growth from the peak, for what the chain view misses (blocks absorbing blocks
     // while the arena is placed).
-    consider(search(lw, opt, Policy::kSmallestArena));
-    consider(search(lw, opt, Policy::kBytesPerCost));
+    consider(search(light, opt, Policy::kSmallestArena));
+    consider(search(light, opt, Policy::kBytesPerCost));
   }
   Candidate& chosen = *best;
+  chosen.program = chosen.choices.empty() ? lw : fuse(lw, chosen.choices);
   Schedule s;
   s.budget = budget;
   s.layerwise_arena = lw.plan.arena_bytes;

@@ -26,6 +26,7 @@
 #include "qat/errors.h"
 #include "qat/graph_module.h"
 #include "qat/random_model.h"
+#include "tests/fusion_blocks.h"
 
 namespace qat::exporter {
 namespace {
@@ -202,19 +203,7 @@ Transform scheduled(int64_t arena_budget) {
 
 Transform every_block(int tile_h, int tile_w, bool retain) {
   return [=](const Program& lw) {
-    std::vector<BlockChoice> blocks;
-    const int n = static_cast<int>(lw.calls.size());
-    for (int i = 0; i < n;) {
-      int last = -1;
-      for (int j = i; j < n && j < i + 12; ++j)
-        if (fusable(lw, i, j).empty()) last = j;
-      if (last < 0) {
-        ++i;
-        continue;
-      }
-      blocks.push_back({i, last, tile_h, tile_w, retain, true});
-      i = last + 1;
-    }
+    const std::vector<BlockChoice> blocks = maximal_blocks(lw, tile_h, tile_w, retain, true, 12);
     EXPECT_FALSE(blocks.empty());
     return fuse(lw, blocks);
   };

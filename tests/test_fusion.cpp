@@ -23,6 +23,7 @@
 #include "qat/errors.h"
 #include "qat/graph_module.h"
 #include "qat/random_model.h"
+#include "tests/fusion_blocks.h"
 
 namespace qat::exporter {
 namespace {
@@ -90,25 +91,6 @@ Built build(const Graph& g, const QuantConfig& q, uint64_t seed) {
   b.layerwise = build_program(b.model);
   b.vectors = random_test_vectors(b.model, b.layerwise, 3, static_cast<uint32_t>(seed));
   return b;
-}
-
-// The longest fusable run starting at each call that can start one, back to back.
-std::vector<BlockChoice> maximal_blocks(const Program& p, int tile_h, int tile_w, bool retain,
-                                        bool in_place) {
-  std::vector<BlockChoice> out;
-  const int n = static_cast<int>(p.calls.size());
-  for (int i = 0; i < n;) {
-    int best = -1;
-    for (int j = i; j < n; ++j)
-      if (fusable(p, i, j).empty()) best = j;
-    if (best < 0) {
-      ++i;
-      continue;
-    }
-    out.push_back({i, best, tile_h, tile_w, retain, in_place});
-    i = best + 1;
-  }
-  return out;
 }
 
 // Runs `fused` with dead memory poisoned after every call and expects the layer-by-layer outputs.
