@@ -35,4 +35,9 @@ if "$QAT" export "$WORK/run" --out "$WORK/bad" --ram-budget 5KiBs > "$WORK/bad.t
   echo "a malformed budget was accepted"; exit 1
 fi
 grep -q "not a memory size" "$WORK/bad.txt"
+if "$QAT" export "$WORK/run" --out "$WORK/bad" --ram-budget 5KiB --fuse sometimes > "$WORK/fuse.txt" 2>&1; then
+  echo "--fuse sometimes was accepted"; exit 1
+fi
+grep -q "is not one of: auto, off" "$WORK/fuse.txt"
+[[ ! -e "$WORK/bad" ]] || { echo "a refused export left $WORK/bad behind"; exit 1; }
 echo "pipeline ok: $a"

@@ -246,6 +246,16 @@ TEST(Deploy, RamLimitLinksOnlyWhatFits) {
   } catch (const ExportError& err) {
     EXPECT_NE(std::string(err.what()).find("linking"), std::string::npos) << err.what();
   }
+  // A limit the linker script cannot take is refused before linking.
+  opts.ram_limit_bytes = 64 * 1024 + 4;
+  try {
+    deploy(e.dir.string(), opts);
+    FAIL() << "a RAM limit of 65,540 B was accepted";
+  } catch (const ExportError& err) {
+    EXPECT_NE(std::string(err.what()).find("a multiple of 8 up to the board's 4 MiB"),
+              std::string::npos)
+        << err.what();
+  }
 }
 
 TEST(Deploy, ReportsMismatchesAndKeepsTheBuild) {

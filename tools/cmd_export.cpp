@@ -57,8 +57,9 @@ Runner add_export(CLI::App& app) {
                             : !src.run_dir.empty()
                                 ? (std::filesystem::path(src.run_dir) / "export").string()
                                 : "export";
-    std::filesystem::create_directories(out);
+    // Scheduled before anything is written: a bad --fuse / --ram-budget leaves no directory.
     const exporter::Program program = exporter::export_program(src, a->fusion);
+    std::filesystem::create_directories(out);
     std::printf("%s\n", program.summary().c_str());
     if (ckpt) {
       const std::string path = (std::filesystem::path(out) / (a->name + ".qint.json")).string();
