@@ -2,6 +2,8 @@
 
 #include <torch/autograd.h>
 
+#include "qat/fake_quantize_kernel.h"
+
 namespace qat {
 namespace {
 
@@ -46,10 +48,37 @@ struct FakeQuantizeFn : torch::autograd::Function<FakeQuantizeFn> {
   }
 };
 
+// The same forward and STE backward through the fused kernel (no learned scale).
+struct FusedFakeQuantizeFn : torch::autograd::Function<FusedFakeQuantizeFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& scale, const torch::Tensor& zero_point,
+                               int64_t qmin, int64_t qmax) {
+    const bool grad = ctx->needs_input_grad(0);
+    FusedFakeQuantized r = fused_fake_quantize(x, scale, zero_point, qmin, qmax, grad);
+    if (grad) ctx->save_for_backward({r.inside});
+    return r.y;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    return {fused_ste_backward(grad_outputs[0], saved[0]), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 torch::Tensor fake_quantize(const torch::Tensor& x, const torch::Tensor& scale,
                             const torch::Tensor& zero_point, int64_t qmin, int64_t qmax) {
+  if (!fused_fake_quantize_applies(x, scale, zero_point))
+    return fake_quantize_reference(x, scale, zero_point, qmin, qmax);
+  if (!x.requires_grad() || !torch::GradMode::is_enabled())
+    return fused_fake_quantize(x, scale.detach(), zero_point.detach(), qmin, qmax, false).y;
+  return FusedFakeQuantizeFn::apply(x, scale.detach(), zero_point.detach(), qmin, qmax);
+}
+
+torch::Tensor fake_quantize_reference(const torch::Tensor& x, const torch::Tensor& scale,
+                                      const torch::Tensor& zero_point, int64_t qmin, int64_t qmax) {
   return FakeQuantizeFn::apply(x, scale.detach(), zero_point.detach(), qmin, qmax, 0.0, false);
 }
 

@@ -18,6 +18,11 @@ namespace qat {
 torch::Tensor fake_quantize(const torch::Tensor& x, const torch::Tensor& scale,
                             const torch::Tensor& zero_point, int64_t qmin, int64_t qmax);
 
+// The op-by-op form of fake_quantize() (one ATen op per step of the formula); fake_quantize()
+// runs the fused kernel of fake_quantize_kernel.h, bit-identical to this, whenever it applies.
+torch::Tensor fake_quantize_reference(const torch::Tensor& x, const torch::Tensor& scale,
+                                      const torch::Tensor& zero_point, int64_t qmin, int64_t qmax);
+
 // Same forward; `scale` (positive) also receives the LSQ gradient scaled by grad_factor.
 torch::Tensor fake_quantize_lsq(const torch::Tensor& x, const torch::Tensor& scale,
                                 const torch::Tensor& zero_point, int64_t qmin, int64_t qmax,

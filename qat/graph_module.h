@@ -99,6 +99,10 @@ class GraphModuleImpl : public torch::nn::Module {
                             const torch::Tensor& b) const;
   // Evaluation mode (graph_module_exact.cpp): a conv/linear layer, see the header comment.
   torch::Tensor eval_layer(const Node& n, const torch::Tensor& in, Activation act);
+  // The integer accumulator (without bias) of a conv/linear layer on integer input codes:
+  // exact integers in a double tensor (see graph_module_exact.cpp for how).
+  torch::Tensor exact_accumulator(const Node& n, const torch::Tensor& x_codes,
+                                  const IntLayer& il) const;
   const IntLayer& cached_int_layer(const std::string& name);
   torch::Tensor eval_affine_add(const Node& n, const torch::Tensor& a, const torch::Tensor& b,
                                 Activation act);

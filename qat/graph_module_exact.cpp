@@ -102,38 +102,125 @@ const IntLayer& GraphModuleImpl::cached_int_layer(const std::string& name) {
   return it->second;
 }
 
+namespace {
+
+constexpr int64_t kExactFloat = int64_t{1} << 24;  // float32 holds every integer below this
+
+// Bits of a signed integer holding every value in [-m, m].
+int signed_bits_for(int64_t m) {
+  int b = 1;
+  while (b < 63 && (int64_t{1} << (b - 1)) <= m) ++b;
+  return b;
+}
+
+// Integer codes (held exactly in a float tensor) as limbs of `bits` bits, lowest first:
+// v = sum_j limb_j 2^(bits j), the lower limbs in [0, 2^bits), the top one signed (floor), so
+// padding zeros stay zeros. Every step (scaling by a power of two, floor, subtraction) is exact.
+std::vector<torch::Tensor> limbs_of(const torch::Tensor& v, int bits, int count) {
+  std::vector<torch::Tensor> out;
+  const double radix = std::ldexp(1.0, bits);
+  torch::Tensor rest = v;
+  for (int j = 0; j < count - 1; ++j) {
+    const torch::Tensor high = torch::floor(rest * (1.0 / radix));
+    out.push_back(rest - high * radix);
+    rest = high;
+  }
+  out.push_back(rest);
+  return out;
+}
+
+// How to split a layer so that each partial layer is exact in float32: weight limbs of
+// `w_bits`, input limbs of `x_bits`, or none found (then double).
+struct LimbSplit {
+  int w_bits = 0, w_limbs = 1, x_bits = 0, x_limbs = 1;
+  bool found = false;
+};
+
+LimbSplit choose_split(const torch::Tensor& w_codes, int w_width, int x_width) {
+  LimbSplit best;
+  const torch::Tensor w = w_codes.to(torch::kDouble).reshape({w_codes.size(0), -1});
+  for (int bw = w_width; bw >= 1; bw = bw > 8 ? 8 : bw - 2) {
+    const int w_limbs = (w_width + bw - 1) / bw;
+    int64_t abs_sum = 0;  // the largest per-channel sum of |limb| over the weight limbs
+    for (const torch::Tensor& l : limbs_of(w, bw, w_limbs))
+      abs_sum = std::max(abs_sum, static_cast<int64_t>(l.abs().sum(1).max().item<double>()));
+    int bx = 0;
+    while (bx < x_width && abs_sum * ((int64_t{1} << (bx + 1)) - 1) < kExactFloat) ++bx;
+    if (bx == 0) continue;
+    const int x_limbs = (x_width + bx - 1) / bx;
+    if (!best.found || w_limbs * x_limbs < best.w_limbs * best.x_limbs)
+      best = {bw, w_limbs, bx, x_limbs, true};
+  }
+  return best;
+}
+
+}  // namespace
+
+torch::Tensor GraphModuleImpl::exact_accumulator(const Node& n, const torch::Tensor& x_codes,
+                                                 const IntLayer& il) const {
+  // Every partial sum is bounded by acc_bound, so float32 (24-bit significand) computes the
+  // accumulator exactly when the bound is below 2^24. Wider layers (int16 activations and / or
+  // weights) are split into limbs, x = sum_j x_j 2^(bx j) and w = sum_i w_i 2^(bw i), with limb
+  // widths such that max_c sum_k |w_i[c,k]| (2^bx - 1) < 2^24: each partial layer
+  // conv(x_j, w_i) is then exact in float32, and they add up exactly in double (the
+  // accumulator stays far below 2^53). The split with the fewest partial layers is taken. Only
+  // when none fits is the layer computed in double directly (exact as well, many times slower).
+  if (il.acc_bound < kExactFloat)
+    return apply_layer(n, x_codes.to(torch::kFloat), il.weight_codes.to(torch::kFloat),
+                       torch::Tensor())
+        .to(torch::kDouble);
+  const int64_t x_max = std::max(std::llabs(il.input.qmin() - il.input.zero_point[0]),
+                                 std::llabs(il.input.qmax() - il.input.zero_point[0]));
+  const int64_t w_max = il.weight_codes.abs().max().item<int64_t>();
+  const LimbSplit split =
+      choose_split(il.weight_codes, signed_bits_for(w_max), signed_bits_for(x_max));
+  if (!split.found)
+    return apply_layer(n, x_codes.to(torch::kDouble), il.weight_codes.to(torch::kDouble),
+                       torch::Tensor());
+  const std::vector<torch::Tensor> xs =
+      limbs_of(x_codes.to(torch::kFloat), split.x_bits, split.x_limbs);
+  const std::vector<torch::Tensor> ws =
+      limbs_of(il.weight_codes.to(torch::kFloat), split.w_bits, split.w_limbs);
+  torch::Tensor acc;
+  for (int i = 0; i < split.w_limbs; ++i) {
+    for (int j = 0; j < split.x_limbs; ++j) {
+      const torch::Tensor part =
+          apply_layer(n, xs[static_cast<size_t>(j)], ws[static_cast<size_t>(i)], torch::Tensor())
+              .to(torch::kDouble);
+      const double weight = std::ldexp(1.0, split.w_bits * i + split.x_bits * j);
+      if (!acc.defined())
+        acc = part * weight;
+      else
+        acc.add_(part, weight);
+    }
+  }
+  return acc;
+}
+
 torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in, Activation act) {
   const IntLayer& il = cached_int_layer(n.name);
-  // Every partial sum of the accumulator is bounded by acc_bound integer units, so float32
-  // (24-bit significand) computes the layer exactly when the bound is below 2^24; otherwise
-  // double (53 bits) does.
-  const torch::Dtype dt = il.acc_bound < (int64_t{1} << 24) ? torch::kFloat : torch::kDouble;
   const auto channel_shape = [&](int64_t c) {
     return broadcast_shape(c, c > 1 ? 1 : -1, in.dim());
   };
+  const torch::Tensor x_codes = torch::floor(in / il.input.scale[0] + 0.5);
+  // Exact integers held in double (|acc| < 2^53).
+  const torch::Tensor acc =
+      exact_accumulator(n, x_codes, il) +
+      il.bias_codes.to(torch::kDouble).reshape(channel_shape(il.bias_codes.size(0)));
   if (il.output.scheme == Scheme::kPow2) {
-    // The fake-quant forward itself: dequantized weights and bias (exact multiples of powers
-    // of two), the layer, the fused activation, the output quantizer.
+    // The fake-quant forward on the exact accumulator: (acc + bias) s_x s_w[c] is what the
+    // layer on dequantized weights and bias (exact multiples of powers of two) computes, exact
+    // in double; then the fused activation and the output quantizer.
     const int64_t out_c = il.weight_codes.size(0);
-    std::vector<double> ws, bs;
-    for (int64_t c = 0; c < out_c; ++c) {
-      ws.push_back(il.weight.scale_at(static_cast<size_t>(c)));
-      bs.push_back(il.input.scale[0] * il.weight.scale_at(static_cast<size_t>(c)));
-    }
-    std::vector<int64_t> wshape(static_cast<size_t>(il.weight_codes.dim()), 1);
-    wshape[0] = out_c;
-    const torch::Tensor w =
-        il.weight_codes.to(dt) * torch::tensor(ws, torch::kDouble).reshape(wshape).to(dt);
-    const torch::Tensor b = il.bias_codes.to(dt) * torch::tensor(bs, torch::kDouble).to(dt);
-    const torch::Tensor y = apply_activation(apply_layer(n, in.to(dt), w, b), act);
+    std::vector<double> scale;
+    for (int64_t c = 0; c < out_c; ++c)
+      scale.push_back(il.input.scale[0] * il.weight.scale_at(static_cast<size_t>(c)));
+    const torch::Tensor s =
+        torch::tensor(scale, torch::kDouble).reshape(channel_shape(out_c > 1 ? out_c : 1));
+    const torch::Tensor y = apply_activation(acc * s, act);
     return layers_.at(n.name)->act_quantizer->forward(y).to(torch::kDouble);
   }
-  // Affine: the integer accumulator from the input codes (x_q - zp) and the weight codes, then
-  // the kernels' fixed-point requantization.
-  const torch::Tensor x_codes = torch::floor(in / il.input.scale[0] + 0.5).to(dt);
-  torch::Tensor acc =
-      apply_layer(n, x_codes, il.weight_codes.to(dt), torch::Tensor()).to(torch::kLong);
-  acc = acc + il.bias_codes.reshape(channel_shape(il.bias_codes.size(0)));
+  // Affine: the kernels' fixed-point requantization of the accumulator.
   const Requant rq = make_requant(il.input, il.weight, il.output, il.acc_bound);
   std::vector<int64_t> mult, round, div;
   for (const FixedMultiplier& fm : rq.multiplier) {
@@ -144,7 +231,8 @@ torch::Tensor GraphModuleImpl::eval_layer(const Node& n, const torch::Tensor& in
   const auto as_tensor = [&](const std::vector<int64_t>& v) {
     return torch::tensor(v, torch::kLong).reshape(channel_shape(static_cast<int64_t>(v.size())));
   };
-  torch::Tensor q = torch::div(acc * as_tensor(mult) + as_tensor(round), as_tensor(div), "floor");
+  torch::Tensor q = torch::div(acc.to(torch::kLong) * as_tensor(mult) + as_tensor(round),
+                               as_tensor(div), "floor");
   const auto [lo, hi] = activation_bounds(il.output, il.activation);
   q = (q + il.output.zero_point[0]).clamp(lo, hi);
   return (q - il.output.zero_point[0]).to(torch::kDouble) * il.output.scale[0];

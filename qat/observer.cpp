@@ -74,11 +74,17 @@ void ObserverImpl::update(const torch::Tensor& x_in) {
   if (frozen()) return;
   torch::NoGradGuard no_grad;
   const int64_t c = channels();
-  const torch::Tensor x = x_in.detach().to(torch::kCPU, torch::kDouble).reshape({c, -1});
-  if (!x.isfinite().all().item<bool>())
+  const bool searches =
+      spec_.observer == ObserverKind::kMse || spec_.observer == ObserverKind::kPercentile;
+  // The range in x's own dtype, one pass: a float's min / max is exactly representable in
+  // double, so this is the double computation's result without converting the tensor. NaN
+  // propagates through min / max, so a non-finite extreme is the same test as any
+  // non-finite element.
+  const torch::Tensor xs = x_in.detach().to(torch::kCPU).reshape({c, -1});
+  auto [lo, hi] = torch::aminmax(xs, 1);
+  const torch::Tensor bmin = lo.to(torch::kDouble), bmax = hi.to(torch::kDouble);
+  if (!torch::cat({bmin, bmax}).isfinite().all().item<bool>())
     throw TrainingError("observer saw a NaN or Inf value; the model diverged");
-  const torch::Tensor bmin = std::get<0>(x.min(1));
-  const torch::Tensor bmax = std::get<0>(x.max(1));
   const bool init = initialized();
   switch (spec_.observer) {
     case ObserverKind::kMinMax:
@@ -99,7 +105,10 @@ void ObserverImpl::update(const torch::Tensor& x_in) {
     case ObserverKind::kPercentile:
       // Per channel (weights): search on the tensor itself. Per tensor: on the reservoir of
       // everything observed so far.
-      search_range(c > 1 ? x : reservoir_sample(x.reshape({-1})).reshape({1, -1}));
+      if (searches) {
+        const torch::Tensor x = xs.to(torch::kDouble);
+        search_range(c > 1 ? x : reservoir_sample(x.reshape({-1})).reshape({1, -1}));
+      }
       break;
   }
   initialized_.fill_(true);

@@ -194,6 +194,54 @@ Case yolo() {
   return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o), ModelHead::detection(4, 2, 3)};
 }
 
+// Layers whose int16 accumulator exceeds float32's 2^24 (fan-in 576, 16-bit activations with
+// 16- or 8-bit weights): the evaluation mode splits them into limbs that are each exact in
+// float32 (graph_module_exact.cpp); the host engine's int64 arithmetic must agree bit for bit.
+TEST(Equivalence, WideInt16LayersAreExact) {
+  Graph g;
+  std::string x = g.input("input", {64, 6, 6});
+  x = g.relu("r1", g.conv("c1", x, 16, {3, 3}, {1, 1}, {1, 1}));
+  x = g.conv("c2", x, 16, {3, 3}, {1, 1}, {1, 1});
+  x = g.flatten("flat", g.global_avgpool("pool", x));
+  g.linear("fc", x, 5);
+  int deployed = 0;
+  for (const int weight_bits : {16, 8})
+    for (const Scheme scheme : {Scheme::kPow2, Scheme::kAffine}) {
+      SCOPED_TRACE(std::string(scheme_name(scheme)) + " w" + std::to_string(weight_bits) + " a16");
+      QuantConfig q = quant_config_for(scheme, 16);
+      q.weights.bits = weight_bits;
+      GraphModule m = random_calibrated_model(g, q, 5, 2, 8);
+      EXPECT_GE(m->int_layer("c1").acc_bound, int64_t{1} << 24);
+      IntModel im;
+      try {
+        im = lower(*m, identity_input_meta(m->graph()));
+      } catch (const ExportError& e) {
+        // What the kernels cannot take (e.g. affine 16x16) is refused, naming the layer.
+        EXPECT_EQ(scheme, Scheme::kAffine) << e.what();
+        continue;
+      }
+      const Program program = build_program(im);
+      Engine engine(program);
+      torch::manual_seed(5);
+      const torch::Tensor in = torch::randn({4, 64, 6, 6}) * 2.0;
+      torch::Tensor sim;
+      {
+        torch::NoGradGuard ng;
+        sim = m->forward(in);
+      }
+      for (int64_t i = 0; i < in.size(0); ++i) {
+        std::vector<int32_t> out;
+        engine.run(
+            quantize_input(in[i].contiguous().data_ptr<float>(), {64, 6, 6}, im.input_format()),
+            out);
+        ASSERT_EQ(out, codes_hwc(sim[i], g.shape_at(g.size() - 1), im.output_format()))
+            << "sample " << i;
+      }
+      ++deployed;
+    }
+  EXPECT_GE(deployed, 3);  // pow2 w16 and w8, affine 16x8
+}
+
 // Every per-node combination the config's overrides allow either deploys exactly (the host
 // engine equals the evaluation mode) or is refused by lower() with a message naming the node.
 TEST(MixedPrecision, EveryOverrideCombinationDeploysExactlyOrIsRefused) {

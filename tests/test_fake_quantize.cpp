@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "qat/fake_quantize.h"
+#include "qat/fake_quantize_kernel.h"
 #include "qat/number_format.h"
 
 namespace qat {
@@ -131,6 +132,79 @@ TEST(FakeQuantize, LsqLearnsABetterScale) {
   EXPECT_LT(mse(), before * 0.5);
   EXPECT_GT(s.item<double>(), 0.2);
   EXPECT_LT(s.item<double>(), 0.6);
+}
+
+// The fused kernel gives the op-by-op form's bits, forward and backward: float and double,
+// per tensor and per channel, power-of-two and arbitrary scales, ties, both saturation ends,
+// NaN, and tensors large enough to be split across threads (and across channel boundaries).
+TEST(FakeQuantize, FusedKernelEqualsTheReferenceBitForBit) {
+  struct Case {
+    torch::Dtype dtype;
+    std::vector<int64_t> shape;
+    bool per_channel;
+    bool pow2;
+    int64_t qmin, qmax;
+  };
+  const std::vector<Case> cases = {
+      {torch::kFloat, {64, 16, 128}, false, true, -128, 127},  // an activation, 4 threads' work
+      {torch::kFloat, {64, 16, 128}, false, false, -128, 127},
+      {torch::kDouble, {7, 33}, false, true, -32768, 32767},
+      {torch::kFloat, {5, 3, 3, 3}, true, true, -8, 7},     // weights per channel
+      {torch::kFloat, {3, 40000}, true, false, -128, 127},  // channels crossing a task boundary
+      {torch::kDouble, {6}, true, false, -2, 1},            // a bias
+      {torch::kFloat, {11}, false, false, 0, 255},          // unsigned, zero point
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.dtype == torch::kFloat ? "float" : "double") + " " +
+                 std::to_string(c.shape.size()) + "-d" + (c.per_channel ? " per channel" : ""));
+    torch::manual_seed(7);
+    const auto opt = torch::TensorOptions().dtype(c.dtype);
+    const int64_t channels = c.per_channel ? c.shape[0] : 1;
+    std::vector<int64_t> sshape(c.per_channel ? c.shape.size() : 1, 1);
+    sshape[0] = channels;
+    torch::Tensor scale = c.pow2 ? torch::pow(2.0, -torch::randint(0, 8, {channels}, opt))
+                                 : torch::rand({channels}, opt) * 0.3 + 0.01;
+    scale = scale.reshape(sshape);
+    const torch::Tensor zp =
+        (c.qmin == 0 ? torch::full({channels}, 17.0, opt) : torch::zeros({channels}, opt))
+            .reshape(sshape);
+    torch::Tensor x = torch::randn(c.shape, opt) * 40.0;
+    // Exact ties (k + 0.5) * s, values far outside the range, and a NaN.
+    const torch::Tensor flat = x.view({-1});
+    flat[0] = 2.5 * scale.reshape({-1})[0].item<double>();
+    flat[1] = -3.5 * scale.reshape({-1})[0].item<double>();
+    flat[2] = 1e6;
+    flat[3] = -1e6;
+    flat[4] = std::nan("");
+    ASSERT_TRUE(fused_fake_quantize_applies(x, scale, zp));
+    const torch::Tensor xr = x.clone().requires_grad_(true);
+    const torch::Tensor xf = x.clone().requires_grad_(true);
+    const torch::Tensor yr = fake_quantize_reference(xr, scale, zp, c.qmin, c.qmax);
+    const torch::Tensor yf = fake_quantize(xf, scale, zp, c.qmin, c.qmax);
+    ASSERT_EQ(yf.scalar_type(), c.dtype);
+    EXPECT_TRUE(torch::equal(torch::isnan(yr), torch::isnan(yf)));
+    EXPECT_TRUE(torch::equal(torch::nan_to_num(yr), torch::nan_to_num(yf)));
+    const torch::Tensor g = torch::randn(c.shape, opt);
+    yr.backward(g);
+    yf.backward(g);
+    EXPECT_TRUE(torch::equal(xr.grad(), xf.grad()));
+    // Without a gradient (evaluation): the same values.
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(torch::nan_to_num(fake_quantize(x, scale, zp, c.qmin, c.qmax)),
+                             torch::nan_to_num(yr.detach())));
+  }
+}
+
+TEST(FakeQuantize, FusedKernelLeavesOtherOperandsToTheReference) {
+  const torch::Tensor x = torch::randn({4, 6});
+  EXPECT_FALSE(fused_fake_quantize_applies(x, torch::ones({1, 6}), torch::zeros({1, 6})));
+  EXPECT_FALSE(fused_fake_quantize_applies(x, torch::ones({1}, torch::kDouble),
+                                           torch::zeros({1}, torch::kDouble)));
+  EXPECT_FALSE(fused_fake_quantize_applies(x.to(torch::kHalf), torch::ones({1}, torch::kHalf),
+                                           torch::zeros({1}, torch::kHalf)));
+  // Per-axis-1 scales (not the layout the quantizers use) still compute the right thing.
+  const torch::Tensor s = torch::full({1, 6}, 0.25), z = torch::zeros({1, 6});
+  EXPECT_TRUE(torch::equal(fake_quantize(x, s, z, -8, 7), fake_quantize_reference(x, s, z, -8, 7)));
 }
 
 }  // namespace

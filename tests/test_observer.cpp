@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include <torch/torch.h>
 
 #include "qat/errors.h"
@@ -24,6 +27,28 @@ TEST(Observer, MinMaxTracksLatestBatch) {
   o->update(torch::tensor({-0.5, 0.25}));
   EXPECT_DOUBLE_EQ(o->min().item<double>(), -0.5);
   EXPECT_DOUBLE_EQ(o->max().item<double>(), 0.25);
+}
+
+// The range comes from the tensor's own dtype (no double copy of an activation): the state is
+// the one a double computation gives, for every cheap observer and per channel.
+TEST(Observer, FloatInputGivesTheDoubleComputationsState) {
+  for (const ObserverKind k :
+       {ObserverKind::kMinMax, ObserverKind::kRunningMinMax, ObserverKind::kEma}) {
+    Observer of(spec(k), 3), od(spec(k), 3);
+    torch::manual_seed(4);
+    for (int step = 0; step < 4; ++step) {
+      const torch::Tensor x = torch::randn({3, 500}) * 3.7;
+      of->update(x);
+      od->update(x.to(torch::kDouble));
+    }
+    EXPECT_TRUE(torch::equal(of->min(), od->min()));
+    EXPECT_TRUE(torch::equal(of->max(), od->max()));
+    EXPECT_EQ(of->min().scalar_type(), torch::kDouble);
+  }
+  Observer o(spec(ObserverKind::kMinMax), 1);
+  EXPECT_THROW(o->update(torch::tensor({1.0f, std::numeric_limits<float>::infinity()})),
+               TrainingError);
+  EXPECT_THROW(o->update(torch::tensor({std::nanf(""), 1.0f})), TrainingError);
 }
 
 TEST(Observer, RunningMinMaxKeepsExtremes) {

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "export/budget.h"
+#include "qat/cpu.h"
 #include "qat/errors.h"
 #include "qat/json_fields.h"
 #include "tools/commands.h"
@@ -23,7 +24,7 @@ EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& te
   m->set_mode(Mode::kQat);
   m->freeze_observers(true);
   torch::NoGradGuard no_grad;
-  return make_task(ck.meta.head)->evaluate(*m, test, 256, "[fake-quant]", false);
+  return make_task(ck.meta.head)->evaluate(*m, test, kEvalBatchSize, "[fake-quant]", false);
 }
 
 EvalReport report_of(const std::string& engine, const std::string& metric_name, const EvalResult& r,
@@ -66,9 +67,7 @@ Runner add_eval(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
   return [a] {
     namespace fs = std::filesystem;
-    const int threads = a->threads > 0
-                            ? a->threads
-                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = a->threads > 0 ? a->threads : qat::available_cores();
     if (a->threads > 0) torch::set_num_threads(threads);
     const bool int_ckpt =
         fs::path(a->checkpoint.empty() ? a->target : a->checkpoint).extension() == ".json";

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "qat/cpu.h"
 #include "qat/errors.h"
 #include "qat/json_fields.h"
 #include "tools/commands.h"
@@ -218,7 +219,7 @@ Runner add_sweep(CLI::App& app) {
       return 0;
     }
     validate(spec);
-    const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+    const int64_t cores = qat::available_cores();
     const int64_t threads = std::max<int64_t>(1, cores / a->jobs);
     const std::string exe = fs::read_symlink("/proc/self/exe").string();
     if (a->dry_run) {

@@ -10,11 +10,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "qat/cpu.h"
 #include "qat/errors.h"
 #include "qat/log.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
+  qat::keep_freed_memory_for_reuse();  // before the first tensor (qat/cpu.h says why)
   CLI::App app{"qat: quantization-aware training toolkit for microcontrollers"};
   app.require_subcommand(1);
   std::string log_level = "info";

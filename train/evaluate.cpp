@@ -39,7 +39,8 @@ EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mod
   m->eval();
   m->set_mode(mode);
   const auto task = make_task(ck.meta.head);
-  return task->evaluate(*m, test, 256, std::string("[eval ") + mode_name(mode) + "]", progress);
+  return task->evaluate(*m, test, kEvalBatchSize, std::string("[eval ") + mode_name(mode) + "]",
+                        progress);
 }
 
 }  // namespace qat

@@ -90,6 +90,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   rc.seed = root.get_int("seed", 1, 0);
   rc.output = root.get_string("output", (fs::path("runs") / rc.name).string());
   rc.threads = root.get_int("threads", 0, 0, 1024);
+  rc.adaptive_threads = root.get_bool("adaptive_threads", true);
 
   const std::string base_dir = fs::absolute(path).parent_path().string();
   rc.dataset = data::parse_dataset_spec(root.child("dataset"), base_dir);

@@ -1,7 +1,7 @@
 // A training run's configuration: the whole YAML file, validated up front (before any data is
 // loaded) so a typo fails in a second, naming the key, file and line.
 //
-//   name, seed, output, threads
+//   name, seed, output, threads, adaptive_threads
 //   dataset:  see datasets/registry.h
 //   model:    see models/registry.h
 //   train:    float phase (epochs, batch_size, optimizer, schedule, mixup, augment, ...)
@@ -72,7 +72,9 @@ struct RunConfig {
   std::string name;
   int64_t seed = 1;
   std::string output;   // run directory
-  int64_t threads = 0;  // 0: all cores
+  int64_t threads = 0;  // the most training threads; 0: the cores this process may use
+  // Train on fewer threads while other processes keep cores busy (train/thread_governor.h).
+  bool adaptive_threads = true;
   data::DatasetSpec dataset;
   models::BuiltModel model;
   QuantConfig quant;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <iomanip>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -16,8 +17,10 @@
 #include "qat/errors.h"
 #include "qat/json_fields.h"
 #include "qat/log.h"
+#include "train/evaluate.h"
 #include "train/progress.h"
 #include "train/task.h"
+#include "train/thread_governor.h"
 
 namespace qat {
 namespace fs = std::filesystem;
@@ -94,17 +97,21 @@ class MetricsLog {
     }
     rows_ = kept;
   }
+  // `seconds`: since the phase started (training, evaluation, checkpoints); `train_seconds`:
+  // this epoch's training steps alone (what bench/train_speed.sh compares; empty for PTQ).
   void add(Phase phase, int64_t epoch, double lr, double tl, double tm, const EvalResult* test,
-           double seconds) {
+           double seconds, std::optional<double> train_seconds) {
     std::ostringstream o;
     o << phase_name(phase) << ',' << epoch << ',' << lr << ',' << tl << ',' << tm << ',';
     if (test)
       o << test->loss << ',' << test->metric;
     else
       o << ',';
-    o << ',' << std::fixed << std::setprecision(2) << seconds;
+    o << ',' << std::fixed << std::setprecision(2) << seconds << ',';
+    if (train_seconds) o << std::setprecision(4) << *train_seconds;
     rows_.push_back(o.str());
-    std::string text = "phase,epoch,lr,train_loss,train_metric,test_loss,test_metric,seconds\n";
+    std::string text =
+        "phase,epoch,lr,train_loss,train_metric,test_loss,test_metric,seconds,train_seconds\n";
     for (const auto& r : rows_) text += r + "\n";
     write_file_atomic(path_.string(), text);
   }
@@ -168,7 +175,11 @@ void load_normalised(Dataset train, Dataset test, bool normalize, TensorData& tr
 class Run {
  public:
   Run(const RunConfig& cfg, const TrainOptions& opts)
-      : cfg_(cfg), opts_(opts), dir_(cfg.output), metrics_(dir_ / "metrics.csv") {}
+      : cfg_(cfg),
+        opts_(opts),
+        dir_(cfg.output),
+        metrics_(dir_ / "metrics.csv"),
+        governor_(cfg.threads, cfg.adaptive_threads) {}
 
   RunSummary execute() {
     prepare();
@@ -191,9 +202,6 @@ class Run {
  private:
   void prepare() {
     fs::create_directories(dir_);
-    const int64_t threads =
-        cfg_.threads > 0 ? cfg_.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
-    torch::set_num_threads(static_cast<int>(threads));
     task_ = make_task(cfg_.model.head);
 
     YAML::Emitter yaml;
@@ -231,6 +239,7 @@ class Run {
       return;
     }
     load_data();
+    governor_.start();  // after loading: the load it measures covers that time
     if (cfg_.precision)
       spdlog::info(
           "bits chosen for the memory budget (before training; `qat deploy` measures the "
@@ -261,6 +270,7 @@ class Run {
                           "); start the run again without --resume");
     }
     static const std::vector<std::string> allowed = {"threads",
+                                                     "adaptive_threads",
                                                      "train.epochs",
                                                      "train.eval_every",
                                                      "train.schedule",
@@ -415,6 +425,7 @@ class Run {
       metric_sum += task_->batch_metric(out.detach(), b);
       ++batches;
       bar.update(m, loss_sum / batches, metric_sum / batches, task_->metric_name());
+      governor_.tick();
     }
     bar.finish();
     return {loss_sum / std::max<int64_t>(1, batches), metric_sum / std::max<int64_t>(1, batches)};
@@ -423,7 +434,7 @@ class Run {
   EvalResult evaluate(GraphModuleImpl& model, Mode mode, const std::string& label) {
     model.eval();
     model.set_mode(mode);
-    const EvalResult r = task_->evaluate(model, test_, 256, label, false);
+    const EvalResult r = task_->evaluate(model, test_, kEvalBatchSize, label, false);
     spdlog::info("{}: test {} {:.2f}%  loss {:.4f}", label, task_->metric_name(), 100.0 * r.metric,
                  r.loss);
     return r;
@@ -452,7 +463,9 @@ class Run {
       if (l.before_epoch) l.before_epoch(e);
       const std::string label = "[" + std::string(phase_name(l.phase)) + " " +
                                 std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
+      const auto t_epoch = std::chrono::steady_clock::now();
       const auto [tl, tm] = train_epoch(model, opt, p, label, e, l.train_mode);
+      const double train_secs = seconds_since(t_epoch);
       std::optional<EvalResult> ev;
       if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(model, l.eval_mode, label);
       const double secs = seconds_before + seconds_since(t0);
@@ -460,7 +473,7 @@ class Run {
       m.seconds = secs;
       if (ev) m.test = TestFigures{ev->loss, ev->metric};
       save_checkpoint(l.checkpoint.string(), model, m, &opt, {{"rng", rng_state()}});
-      metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs);
+      metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs, train_secs);
       save_state(e + 1 == epochs ? l.next_state : l.phase, e + 1);
       if (ev) *l.result = {true, ev->loss, ev->metric, secs};
       if ((e + 1 < epochs || l.stop_after_last) && should_stop()) return false;
@@ -572,7 +585,7 @@ class Run {
       m.test = TestFigures{ev.loss, ev.metric};
       m.seconds = secs;
       metrics_.truncate(Phase::kPtq, -1);
-      metrics_.add(Phase::kPtq, 0, 0.0, 0.0, 0.0, &ev, secs);
+      metrics_.add(Phase::kPtq, 0, 0.0, 0.0, 0.0, &ev, secs, std::nullopt);
     }
     save_checkpoint(ckpt.string(), *qmodel, m, nullptr, {{"rng", rng_state()}});
     save_state(Phase::kQat, 0);
@@ -638,6 +651,7 @@ class Run {
   TrainOptions opts_;
   fs::path dir_;
   MetricsLog metrics_;
+  ThreadGovernor governor_;
   std::unique_ptr<Task> task_;
   TensorData train_, test_;
   InputNormalization input_;

@@ -2,7 +2,8 @@
 //   float training -> batchnorm folding -> calibration -> PTQ evaluation -> QAT -> QAT evaluation
 // each step logged, timed and recorded in the run directory:
 //   config.yaml   resolved config (dataset paths absolute)
-//   metrics.csv   one row per evaluated epoch and step
+//   metrics.csv   one row per epoch and the PTQ step: losses, metrics, seconds since the
+//                 phase began and the epoch's training-only seconds (train_seconds)
 //   float.pt, ptq.pt, qat.pt   checkpoints (atomic writes), model.pt the final model
 //   state.json    where the run is, for --resume; summary.json the final figures
 //                 (train/run_record.h)
