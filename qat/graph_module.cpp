@@ -7,6 +7,7 @@
 
 #include "qat/errors.h"
 #include "qat/fake_quantize.h"
+#include "qat/max_pool_kernel.h"
 
 namespace qat {
 namespace {
@@ -302,8 +303,11 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
         }
         break;
       case OpType::kMaxPool:
-        y = n.kernel.size() == 1 ? torch::max_pool1d(in, n.kernel, n.stride, n.padding)
-                                 : torch::max_pool2d(in, n.kernel, n.stride, n.padding);
+        if (direct_max_pool_applies(in, n.kernel, n.stride, n.padding))
+          y = direct_max_pool(in, n.kernel);
+        else
+          y = n.kernel.size() == 1 ? torch::max_pool1d(in, n.kernel, n.stride, n.padding)
+                                   : torch::max_pool2d(in, n.kernel, n.stride, n.padding);
         break;
       case OpType::kAvgPool:
       case OpType::kGlobalAvgPool: {

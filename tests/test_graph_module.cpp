@@ -7,6 +7,7 @@
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
 #include "qat/graph_module.h"
+#include "qat/max_pool_kernel.h"
 
 namespace qat {
 namespace {
@@ -288,6 +289,41 @@ TEST(GraphModule, QatTrainsAndCheckpointRoundTrips) {
   EXPECT_TRUE(torch::equal(ck.model->forward(x), ref));
   EXPECT_EQ(ck.model->activation_format("add"), g->activation_format("add"));
   std::filesystem::remove(path);
+}
+
+// The direct max pool equals ATen's, values and gradients, on quantized (tie-rich) inputs, odd
+// sizes that leave a partial window, and NaN.
+TEST(GraphModule, DirectMaxPoolEqualsAten) {
+  struct Case {
+    std::vector<int64_t> shape, kernel;
+    torch::Dtype dtype;
+  };
+  for (const Case& c : std::vector<Case>{{{3, 5, 129}, {2}, torch::kFloat},
+                                         {{2, 4, 9, 11}, {2, 2}, torch::kFloat},
+                                         {{2, 3, 12, 12}, {3, 2}, torch::kDouble},
+                                         {{1, 2, 7}, {7}, torch::kDouble}}) {
+    SCOPED_TRACE(std::to_string(c.shape.size()) + "-d kernel " + std::to_string(c.kernel[0]));
+    torch::manual_seed(2);
+    torch::Tensor x = torch::round(torch::randn(c.shape, c.dtype) * 2.0);  // many ties
+    x.view({-1})[5] = std::nan("");
+    x.view({-1})[x.numel() - 3] = std::nan("");
+    ASSERT_TRUE(
+        direct_max_pool_applies(x, c.kernel, c.kernel, std::vector<int64_t>(c.kernel.size(), 0)));
+    const torch::Tensor xa = x.clone().requires_grad_(true), xd = x.clone().requires_grad_(true);
+    const torch::Tensor ya = c.kernel.size() == 1 ? torch::max_pool1d(xa, c.kernel, c.kernel)
+                                                  : torch::max_pool2d(xa, c.kernel, c.kernel);
+    const torch::Tensor yd = direct_max_pool(xd, c.kernel);
+    ASSERT_EQ(ya.sizes(), yd.sizes());
+    EXPECT_TRUE(torch::equal(torch::isnan(ya), torch::isnan(yd)));
+    EXPECT_TRUE(torch::equal(torch::nan_to_num(ya), torch::nan_to_num(yd)));
+    const torch::Tensor g = torch::randn(ya.sizes(), c.dtype);
+    ya.backward(g);
+    yd.backward(g);
+    EXPECT_TRUE(torch::equal(xa.grad(), xd.grad()));
+  }
+  const torch::Tensor x = torch::randn({1, 2, 8});
+  EXPECT_FALSE(direct_max_pool_applies(x, {3}, {2}, {0}));  // overlapping windows
+  EXPECT_FALSE(direct_max_pool_applies(x, {2}, {2}, {1}));  // padding
 }
 
 }  // namespace
