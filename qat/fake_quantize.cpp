@@ -48,10 +48,11 @@ struct FakeQuantizeFn : torch::autograd::Function<FakeQuantizeFn> {
   }
 };
 
-// The same forward and STE backward through the fused kernel (no learned scale).
+// The same forward and STE backward through the fused kernel (no learned scale); scale and
+// zero point as values, one or one per channel along axis 0.
 struct FusedFakeQuantizeFn : torch::autograd::Function<FusedFakeQuantizeFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& scale, const torch::Tensor& zero_point,
+                               std::vector<double> scale, std::vector<double> zero_point,
                                int64_t qmin, int64_t qmax) {
     const bool grad = ctx->needs_input_grad(0);
     FusedFakeQuantized r = fused_fake_quantize(x, scale, zero_point, qmin, qmax, grad);
@@ -66,15 +67,33 @@ struct FusedFakeQuantizeFn : torch::autograd::Function<FusedFakeQuantizeFn> {
   }
 };
 
+std::vector<double> values_of(const torch::Tensor& t) {
+  const torch::Tensor d = t.detach().to(torch::kDouble).contiguous();
+  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
+}
+
 }  // namespace
 
 torch::Tensor fake_quantize(const torch::Tensor& x, const torch::Tensor& scale,
                             const torch::Tensor& zero_point, int64_t qmin, int64_t qmax) {
   if (!fused_fake_quantize_applies(x, scale, zero_point))
     return fake_quantize_reference(x, scale, zero_point, qmin, qmax);
+  return fake_quantize(x, values_of(scale), values_of(zero_point), qmin, qmax);
+}
+
+torch::Tensor fake_quantize(const torch::Tensor& x, const std::vector<double>& scale,
+                            const std::vector<double>& zero_point, int64_t qmin, int64_t qmax) {
+  if (!fused_fake_quantize_applies(x, scale.size()) || zero_point.size() != scale.size()) {
+    // The op-by-op form with [C, 1, ...] tensors in x's dtype.
+    const auto shape =
+        broadcast_shape(static_cast<int64_t>(scale.size()), scale.size() > 1 ? 0 : -1, x.dim());
+    return fake_quantize_reference(
+        x, torch::tensor(scale, torch::kDouble).reshape(shape).to(x.scalar_type()),
+        torch::tensor(zero_point, torch::kDouble).reshape(shape).to(x.scalar_type()), qmin, qmax);
+  }
   if (!x.requires_grad() || !torch::GradMode::is_enabled())
-    return fused_fake_quantize(x, scale.detach(), zero_point.detach(), qmin, qmax, false).y;
-  return FusedFakeQuantizeFn::apply(x, scale.detach(), zero_point.detach(), qmin, qmax);
+    return fused_fake_quantize(x, scale, zero_point, qmin, qmax, false).y;
+  return FusedFakeQuantizeFn::apply(x, scale, zero_point, qmin, qmax);
 }
 
 torch::Tensor fake_quantize_reference(const torch::Tensor& x, const torch::Tensor& scale,

@@ -11,12 +11,19 @@
 
 #include <torch/types.h>
 
+#include <vector>
+
 namespace qat {
 
 // scale and zero_point broadcast against x (a 0-d / [1] tensor per tensor, [C, 1, ...] per
 // channel), in x's dtype. Gradients flow to x only.
 torch::Tensor fake_quantize(const torch::Tensor& x, const torch::Tensor& scale,
                             const torch::Tensor& zero_point, int64_t qmin, int64_t qmax);
+
+// The same with the scale and zero point as values: one (per tensor) or one per channel along
+// axis 0; no tensors are made for them on the fused path (what the quantizers call per step).
+torch::Tensor fake_quantize(const torch::Tensor& x, const std::vector<double>& scale,
+                            const std::vector<double>& zero_point, int64_t qmin, int64_t qmax);
 
 // The op-by-op form of fake_quantize() (one ATen op per step of the formula); fake_quantize()
 // runs the fused kernel of fake_quantize_kernel.h, bit-identical to this, whenever it applies.

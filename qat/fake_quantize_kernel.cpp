@@ -76,23 +76,24 @@ QAT_SIMD_CLONES void backward_span_d(const double* g, const bool* inside, double
 }
 
 template <class T>
-void run_forward(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& zp,
-                 int64_t qmin, int64_t qmax, torch::Tensor& y, torch::Tensor* inside) {
+void run_forward(const torch::Tensor& x, const std::vector<double>& scale,
+                 const std::vector<double>& zp, int64_t qmin, int64_t qmax, torch::Tensor& y,
+                 torch::Tensor* inside) {
   const int64_t numel = x.numel();
-  const int64_t channels = scale.numel();
+  const auto channels = static_cast<int64_t>(scale.size());
   const int64_t inner = channels > 1 ? numel / channels : numel;
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   bool* mp = inside ? inside->data_ptr<bool>() : nullptr;
-  const T* sp = scale.data_ptr<T>();
-  const T* zpp = zp.data_ptr<T>();
+  // In x's dtype, as the reference's scale tensors are (a double rounds to the nearest float).
+  std::vector<T> s(scale.begin(), scale.end()), z(zp.begin(), zp.end());
   const T lo = static_cast<T>(qmin), hi = static_cast<T>(qmax);
   at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) {
     // A range may cross channel boundaries: one span per channel piece.
     for (int64_t i = begin; i < end;) {
       const int64_t c = channels > 1 ? i / inner : 0;
       const int64_t stop = std::min(end, (c + 1) * inner);
-      forward_span_any(xp + i, yp + i, mp ? mp + i : nullptr, stop - i, sp[c], zpp[c], lo, hi);
+      forward_span_any(xp + i, yp + i, mp ? mp + i : nullptr, stop - i, s[c], z[c], lo, hi);
       i = stop;
     }
   });
@@ -115,19 +116,25 @@ bool fused_fake_quantize_applies(const torch::Tensor& x, const torch::Tensor& sc
   return scale.size(0) == x.size(0) && zero_point.size(0) == x.size(0);
 }
 
-FusedFakeQuantized fused_fake_quantize(const torch::Tensor& x_in, const torch::Tensor& scale_in,
-                                       const torch::Tensor& zp_in, int64_t qmin, int64_t qmax,
-                                       bool want_mask) {
+bool fused_fake_quantize_applies(const torch::Tensor& x, size_t channels) {
+  const auto dt = x.scalar_type();
+  if ((dt != torch::kFloat && dt != torch::kDouble) || !x.device().is_cpu() || x.numel() == 0)
+    return false;
+  return channels == 1 || (x.dim() > 0 && static_cast<size_t>(x.size(0)) == channels);
+}
+
+FusedFakeQuantized fused_fake_quantize(const torch::Tensor& x_in, const std::vector<double>& scale,
+                                       const std::vector<double>& zero_point, int64_t qmin,
+                                       int64_t qmax, bool want_mask) {
   const torch::Tensor x = x_in.contiguous();
-  const torch::Tensor scale = scale_in.contiguous(), zp = zp_in.contiguous();
   FusedFakeQuantized r;
   r.y = torch::empty_like(x, torch::MemoryFormat::Contiguous);
   if (want_mask) r.inside = torch::empty(x.sizes(), x.options().dtype(torch::kBool));
   torch::Tensor* mask = want_mask ? &r.inside : nullptr;
   if (x.scalar_type() == torch::kFloat)
-    run_forward<float>(x, scale, zp, qmin, qmax, r.y, mask);
+    run_forward<float>(x, scale, zero_point, qmin, qmax, r.y, mask);
   else
-    run_forward<double>(x, scale, zp, qmin, qmax, r.y, mask);
+    run_forward<double>(x, scale, zero_point, qmin, qmax, r.y, mask);
   return r;
 }
 

@@ -7,6 +7,8 @@
 
 #include <torch/types.h>
 
+#include <vector>
+
 namespace qat {
 
 // Whether the fused kernel takes these operands: x float or double, scale and zero_point of x's
@@ -15,6 +17,10 @@ namespace qat {
 bool fused_fake_quantize_applies(const torch::Tensor& x, const torch::Tensor& scale,
                                  const torch::Tensor& zero_point);
 
+// The same with the scale and zero point as values (one, or one per channel along axis 0):
+// x float or double on the CPU, and `channels` 1 or x.size(0).
+bool fused_fake_quantize_applies(const torch::Tensor& x, size_t channels);
+
 struct FusedFakeQuantized {
   torch::Tensor y;       // (clamp(floor(x / s + 0.5) + zp, qmin, qmax) - zp) * s, x's shape
   torch::Tensor inside;  // bool: floor(x / s + 0.5) + zp within [qmin, qmax] (undefined if
@@ -22,10 +28,11 @@ struct FusedFakeQuantized {
 };
 
 // Element for element the IEEE operations of the op-by-op form in x's dtype, in the same order,
-// so the result is bit-identical (NaN propagates to y, and counts as inside, as there).
-FusedFakeQuantized fused_fake_quantize(const torch::Tensor& x, const torch::Tensor& scale,
-                                       const torch::Tensor& zero_point, int64_t qmin, int64_t qmax,
-                                       bool want_mask);
+// so the result is bit-identical (NaN propagates to y, and counts as inside, as there). Scale
+// and zero point are rounded to x's dtype as the reference's tensors are.
+FusedFakeQuantized fused_fake_quantize(const torch::Tensor& x, const std::vector<double>& scale,
+                                       const std::vector<double>& zero_point, int64_t qmin,
+                                       int64_t qmax, bool want_mask);
 
 // grad where inside, +0 elsewhere (masked_fill's result, one pass).
 torch::Tensor fused_ste_backward(const torch::Tensor& grad, const torch::Tensor& inside);

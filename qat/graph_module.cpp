@@ -194,8 +194,7 @@ torch::Tensor GraphModuleImpl::quantized_bias(const std::string& name, Layer l, 
   const QFormat bf =
       bias_format_for(qconfig_.bias_for(name), in, w, static_cast<size_t>(l->bias.size(0)), max_b);
   const IntRange r = int_range(bf.bits, true);
-  const auto [scale, zp] = format_tensors(bf, 0, 1, b.scalar_type());
-  return fake_quantize(b, scale, zp, r.qmin, r.qmax);
+  return fake_quantize(b, bf.scale, zero_points_of(bf), r.qmin, r.qmax);
 }
 
 torch::Tensor GraphModuleImpl::quantize_output(Layer l, const torch::Tensor& y) {
@@ -336,8 +335,7 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
         }
         if (fq) {
           const QFormat f = activation_format(n.name);
-          const auto [scale, zp] = format_tensors(f, 0, 1, y.scalar_type());
-          y = fake_quantize(y, scale, zp, f.qmin(), f.qmax());
+          y = fake_quantize(y, f.scale, zero_points_of(f), f.qmin(), f.qmax());
         }
         break;
       }

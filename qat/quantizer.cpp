@@ -18,6 +18,10 @@ std::pair<torch::Tensor, torch::Tensor> format_tensors(const QFormat& f, int64_t
   return {scale, zero};
 }
 
+std::vector<double> zero_points_of(const QFormat& f) {
+  return std::vector<double>(f.zero_point.begin(), f.zero_point.end());
+}
+
 FakeQuantizerImpl::FakeQuantizerImpl(const QuantSpec& spec, TensorRole role, int64_t channels)
     : spec_(spec),
       role_(role),
@@ -94,8 +98,7 @@ torch::Tensor FakeQuantizerImpl::forward(const torch::Tensor& x) {
     const double g = 1.0 / std::sqrt(elements * static_cast<double>(r.qmax));
     return fake_quantize_lsq(x, scale, zp, r.qmin, r.qmax, g);
   }
-  const auto [scale, zp] = format_tensors(f, 0, x.dim(), x.scalar_type());
-  return fake_quantize(x, scale, zp, r.qmin, r.qmax);
+  return fake_quantize(x, f.scale, zero_points_of(f), r.qmin, r.qmax);
 }
 
 }  // namespace qat

@@ -53,6 +53,9 @@ class FakeQuantizerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FakeQuantizer);
 
+// The zero points of `f` as the values fake_quantize() takes.
+std::vector<double> zero_points_of(const QFormat& f);
+
 // Scale / zero point tensors of `f` shaped to broadcast along `axis` of a rank-`rank` tensor.
 std::pair<torch::Tensor, torch::Tensor> format_tensors(const QFormat& f, int64_t axis, int64_t rank,
                                                        torch::Dtype dtype);
