@@ -46,8 +46,11 @@ void ThreadGovernor::tick() {
 
 void ThreadGovernor::apply(int threads, double others_busy) {
   if (threads == threads_) return;
-  spdlog::info("other processes keep {:.1f} of {} core(s) busy: training on {} thread(s) (was {})",
-               others_busy, available_, threads, threads_);
+  spdlog::info(
+      "other processes keep {:.1f} of {} core(s) busy: training on {} thread(s) (was {}; a "
+      "changed thread count can change the last bits of the result, `adaptive_threads: false` "
+      "keeps it fixed)",
+      others_busy, available_, threads, threads_);
   threads_ = threads;
   at::set_num_threads(threads);
 }

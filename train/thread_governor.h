@@ -3,6 +3,8 @@
 // that other processes keep busy, re-measured at most once a second between training steps.
 // Every choice is logged with its reason. OpenMP's barriers make a thread that shares its core
 // with another process stall all the others (bench/README.md), so the run steps aside instead.
+// A changed thread count can change the last bits of float training (LibTorch's reductions are
+// split per thread); `adaptive_threads: false` keeps the count, and the bits, fixed.
 #pragma once
 
 #include <chrono>

@@ -63,6 +63,7 @@ void load_optimizer_state(const std::string& path, torch::optim::Optimizer& opt)
 // Metrics CSV kept in memory and rewritten atomically after every epoch.
 class MetricsLog {
  public:
+  static constexpr int kColumns = 9;
   explicit MetricsLog(fs::path path) : path_(std::move(path)) {}
   // The rows of an earlier session. A row that does not parse (a hand-edited or damaged file)
   // is dropped with a warning naming the line: the checkpoints, not this log, are what the run
@@ -79,6 +80,8 @@ class MetricsLog {
         const std::string epoch = line.substr(comma + 1, line.find(',', comma + 1) - comma - 1);
         ok = !epoch.empty() && epoch.find_first_not_of("0123456789") == std::string::npos;
       }
+      // A row written before the train_seconds column existed gets an empty one.
+      if (ok && std::count(line.begin(), line.end(), ',') == kColumns - 2) line += ',';
       if (ok)
         rows_.push_back(line);
       else
