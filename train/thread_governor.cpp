@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "qat/log.h"
 
 namespace qat {
@@ -19,7 +21,10 @@ ThreadGovernor::ThreadGovernor(int64_t configured_threads, bool adaptive)
 void ThreadGovernor::start() {
   std::optional<double> others;
   if (adaptive_) others = meter_.others_busy_cores(0.1);
-  const int t = others ? threads_next_to(*others, available_, max_threads_) : max_threads_;
+  // Adaptive: never more threads than cores, even when `threads` asks for more.
+  const int t = others      ? threads_next_to(*others, available_, max_threads_)
+                : adaptive_ ? std::min(max_threads_, available_)
+                            : max_threads_;
   threads_ = t;
   at::set_num_threads(t);
   next_check_ = std::chrono::steady_clock::now() + kMeasureEvery;

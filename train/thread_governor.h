@@ -1,6 +1,7 @@
 // How many threads a training run uses, and when it changes that: at most the configured
-// `threads` (0: the cores this process may use), and with `adaptive_threads` one fewer per core
-// that other processes keep busy, re-measured at most once a second between training steps.
+// `threads` (0: the cores this process may use), and with `adaptive_threads` at most one per
+// core and one fewer per core that other processes keep busy, re-measured at most once a second
+// between training steps.
 // Every choice is logged with its reason. OpenMP's barriers make a thread that shares its core
 // with another process stall all the others (bench/README.md), so the run steps aside instead.
 // A changed thread count can change the last bits of float training (LibTorch's reductions are
