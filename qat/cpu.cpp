@@ -19,13 +19,26 @@
 #endif
 
 namespace qat {
+namespace {
 
-int available_cores() {
+// The CPUs in this process's affinity mask; empty where it cannot be read.
+std::vector<int> affinity_cpus() {
+  std::vector<int> cpus;
 #ifdef __linux__
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
 #endif
+  return cpus;
+}
+
+}  // namespace
+
+int available_cores() {
+  const std::vector<int> cpus = affinity_cpus();
+  if (!cpus.empty()) return static_cast<int>(cpus.size());
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -36,16 +49,7 @@ void keep_freed_memory_for_reuse() {
 #endif
 }
 
-CpuLoadMeter::CpuLoadMeter() {
-#ifdef __linux__
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus_.push_back(c);
-#endif
-  last_ = take();
-}
+CpuLoadMeter::CpuLoadMeter() : cpus_(affinity_cpus()), last_(take()) {}
 
 CpuLoadMeter::Sample CpuLoadMeter::take() const {
   Sample s;

@@ -101,26 +101,26 @@ void run_forward(const torch::Tensor& x, const std::vector<double>& scale,
 
 }  // namespace
 
-bool fused_fake_quantize_applies(const torch::Tensor& x, const torch::Tensor& scale,
-                                 const torch::Tensor& zero_point) {
-  const auto dt = x.scalar_type();
-  if (dt != torch::kFloat && dt != torch::kDouble) return false;
-  if (!x.device().is_cpu() || scale.scalar_type() != dt || zero_point.scalar_type() != dt)
-    return false;
-  if (scale.numel() != zero_point.numel() || x.numel() == 0) return false;
-  if (scale.numel() == 1) return true;
-  // Per channel: [C, 1, ...] (or [C]) against x's leading axis.
-  if (x.dim() == 0 || scale.numel() != x.size(0) || scale.dim() > x.dim()) return false;
-  for (int64_t d = 1; d < scale.dim(); ++d)
-    if (scale.size(d) != 1 || zero_point.size(d) != 1) return false;
-  return scale.size(0) == x.size(0) && zero_point.size(0) == x.size(0);
-}
-
 bool fused_fake_quantize_applies(const torch::Tensor& x, size_t channels) {
   const auto dt = x.scalar_type();
   if ((dt != torch::kFloat && dt != torch::kDouble) || !x.device().is_cpu() || x.numel() == 0)
     return false;
   return channels == 1 || (x.dim() > 0 && static_cast<size_t>(x.size(0)) == channels);
+}
+
+bool fused_fake_quantize_applies(const torch::Tensor& x, const torch::Tensor& scale,
+                                 const torch::Tensor& zero_point) {
+  if (scale.scalar_type() != x.scalar_type() || zero_point.scalar_type() != x.scalar_type() ||
+      scale.numel() != zero_point.numel())
+    return false;
+  if (!fused_fake_quantize_applies(x, static_cast<size_t>(scale.numel()))) return false;
+  if (scale.numel() == 1) return true;
+  // Per channel: [C, 1, ...] (or [C]) along x's leading axis, as values along axis 0.
+  if (scale.dim() > x.dim() || scale.size(0) != x.size(0) || zero_point.size(0) != x.size(0))
+    return false;
+  for (int64_t d = 1; d < scale.dim(); ++d)
+    if (scale.size(d) != 1 || zero_point.size(d) != 1) return false;
+  return true;
 }
 
 FusedFakeQuantized fused_fake_quantize(const torch::Tensor& x_in, const std::vector<double>& scale,

@@ -24,10 +24,19 @@ QFormat bias_format_for(const QuantSpec& spec, const QFormat& in, const QFormat&
   return QFormat::pow2(std::min(spec.bits, 32), n, true);
 }
 
+namespace {
+
+// The largest |code - zero point| of a per-tensor format: the input magnitude every accumulator
+// bound starts from.
+int64_t max_abs_code(const QFormat& f) {
+  return std::max(std::llabs(f.qmin() - f.zero_point[0]), std::llabs(f.qmax() - f.zero_point[0]));
+}
+
+}  // namespace
+
 int64_t accumulator_bound(const torch::Tensor& weight_codes, const torch::Tensor& bias_codes,
                           const QFormat& in) {
-  const int64_t x_max =
-      std::max(std::llabs(in.qmin() - in.zero_point[0]), std::llabs(in.qmax() - in.zero_point[0]));
+  const int64_t x_max = max_abs_code(in);
   const torch::Tensor w = weight_codes.to(torch::kLong).reshape({weight_codes.size(0), -1});
   torch::Tensor per_channel = w.abs().sum(1) * x_max;
   if (bias_codes.defined()) per_channel = per_channel + bias_codes.to(torch::kLong).abs();
@@ -169,11 +178,9 @@ torch::Tensor GraphModuleImpl::exact_accumulator(const Node& n, const torch::Ten
     return apply_layer(n, x_codes.to(torch::kFloat), il.weight_codes.to(torch::kFloat),
                        torch::Tensor())
         .to(torch::kDouble);
-  const int64_t x_max = std::max(std::llabs(il.input.qmin() - il.input.zero_point[0]),
-                                 std::llabs(il.input.qmax() - il.input.zero_point[0]));
   const int64_t w_max = il.weight_codes.abs().max().item<int64_t>();
-  const LimbSplit split =
-      choose_split(il.weight_codes, signed_bits_for(w_max), signed_bits_for(x_max));
+  const LimbSplit split = choose_split(il.weight_codes, signed_bits_for(w_max),
+                                       signed_bits_for(max_abs_code(il.input)));
   if (!split.found)
     return apply_layer(n, x_codes.to(torch::kDouble), il.weight_codes.to(torch::kDouble),
                        torch::Tensor());

@@ -1,6 +1,5 @@
 #include <cstdio>
 #include <filesystem>
-#include <thread>
 
 #include "export/budget.h"
 #include "qat/cpu.h"

@@ -24,7 +24,6 @@ class ThreadGovernor {
   // Between training steps: re-measures the load at most once a second and sets the thread
   // count when it changes.
   void tick();
-  int threads() const { return threads_; }
 
  private:
   void apply(int threads, double others_busy);

@@ -11,7 +11,6 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
