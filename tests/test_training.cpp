@@ -236,6 +236,21 @@ TEST(Training, BadDatasetPathListsWhatWasTried) {
   }
 }
 
+// adaptive_threads is a boolean: anything else names the key and what it takes.
+TEST(Training, AdaptiveThreadsMustBeABoolean) {
+  EXPECT_TRUE(load_run_config(write_config("threads_default")).adaptive_threads);
+  EXPECT_FALSE(
+      load_run_config(write_config("threads_off"), {"adaptive_threads=false"}).adaptive_threads);
+  try {
+    load_run_config(write_config("threads_bad"), {"adaptive_threads=maybe"});
+    FAIL() << "adaptive_threads=maybe was accepted";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("adaptive_threads"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("true or false"), std::string::npos) << msg;
+  }
+}
+
 TEST(Schedules, MultistepAndCosine) {
   ScheduleConfig m;
   m.name = "multistep";
