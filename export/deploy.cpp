@@ -1,5 +1,7 @@
 #include "export/deploy.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "export/qemu_trace.h"
 #include "qat/atomic_file.h"
 #include "qat/errors.h"
 #include "qat/process.h"
@@ -416,13 +419,9 @@ ProcessResult build_step(const std::vector<std::string>& argv, const fs::path& l
   return run_process(argv, log_stem.string(), 300);
 }
 
-// Compiles the model, the kernels, the vectors and the harness. Objects go to obj/<part>/ so the
-// map file attributes every section to a part: model (the model and the kernels), vectors,
-// harness (harness + startup + semihosting + SysTick).
-std::vector<std::string> compile(const Tools& tools, const TargetSpec& spec,
-                                 const DeployOptions& options, const DeployResult& r,
-                                 const fs::path& build, std::vector<std::string>& script) {
-  const fs::path dir(r.export_dir);
+// The compiler flags of every object of the image.
+std::vector<std::string> target_cflags(const TargetSpec& spec, const DeployOptions& options,
+                                       const DeployResult& r, const fs::path& build) {
   std::vector<std::string> cflags = spec.cpu_flags;
   cflags.push_back(options.optimization);
   for (const char* f : {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
@@ -433,6 +432,17 @@ std::vector<std::string> compile(const Tools& tools, const TargetSpec& spec,
   if (options.vectors > 0) cflags.push_back("-DQAT_VECTORS=" + std::to_string(options.vectors));
   cflags.push_back("-I" + r.export_dir);
   cflags.push_back("-I" + (build / "target").string());
+  return cflags;
+}
+
+// Compiles the model, the kernels, the vectors and the harness. Objects go to obj/<part>/ so the
+// map file attributes every section to a part: model (the model and the kernels), vectors,
+// harness (harness + startup + semihosting + SysTick).
+std::vector<std::string> compile(const Tools& tools, const TargetSpec& spec,
+                                 const DeployOptions& options, const DeployResult& r,
+                                 const fs::path& build, std::vector<std::string>& script) {
+  const fs::path dir(r.export_dir);
+  const std::vector<std::string> cflags = target_cflags(spec, options, r, build);
 
   struct Source {
     fs::path file;
@@ -489,15 +499,15 @@ void limit_ram(const fs::path& script_path, const DeployOptions& options, const 
 // (startup.c is the reset handler) and without its syscalls (the harness uses semihosting).
 void link(const Tools& tools, const TargetSpec& spec, const DeployResult& r,
           const std::vector<std::string>& objects, const fs::path& build,
-          std::vector<std::string>& script) {
+          std::vector<std::string>& script, const std::string& image = "image") {
   std::vector<std::string> argv = {tools.gcc};
   argv.insert(argv.end(), spec.cpu_flags.begin(), spec.cpu_flags.end());
   argv.insert(argv.end(), {"-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-                           "-Wl,--gc-sections", "-Wl,-Map=" + (build / "image.map").string(), "-T",
-                           (build / "target" / spec.linker_script).string()});
+                           "-Wl,--gc-sections", "-Wl,-Map=" + (build / (image + ".map")).string(),
+                           "-T", (build / "target" / spec.linker_script).string()});
   argv.insert(argv.end(), objects.begin(), objects.end());
-  argv.insert(argv.end(), {"-o", (build / "image.elf").string()});
-  const ProcessResult p = build_step(argv, build / "logs" / "link", script);
+  argv.insert(argv.end(), {"-o", (build / (image + ".elf")).string()});
+  const ProcessResult p = build_step(argv, build / "logs" / ("link-" + image), script);
   if (p.exit_code != 0)
     throw ExportError("linking the " + r.target + " image failed:\n" + p.err + p.out);
 }
@@ -528,9 +538,10 @@ void measure_memory(const Tools& tools, const fs::path& build, std::vector<std::
   for (const auto& [file, bytes] : parse_link_map(map_text)) {
     const bool library = fs::path(file).parent_path().parent_path() != build / "obj";
     const std::string part = part_of(file);
-    if (!library && part == "model")
+    if (!library && part == "model") {
       r.model += bytes;
-    else if (!library && part == "vectors")
+      r.model_files[fs::path(file).stem().string() + ".c"] += bytes;
+    } else if (!library && part == "vectors")
       r.test_vectors += bytes;
     else if (!library && part == "harness")
       r.harness += bytes;
@@ -620,6 +631,158 @@ void read_measurements(const HarnessOutput& h, DeployResult& r) {
                       " bytes) on " + r.target);
 }
 
+void write_build_script(const fs::path& build, const std::vector<std::string>& script) {
+  std::string s;
+  for (const auto& l : script) s += l + "\n";
+  write_file_atomic((build / "build.sh").string(), s);
+}
+
+// The calls of <name>_run as the export lists them (<name>_layers.json), in call order.
+std::vector<CycleRow> export_layers(const DeployResult& r) {
+  const fs::path path = fs::path(r.export_dir) / (r.name + "_layers.json");
+  std::vector<CycleRow> rows;
+  if (!fs::exists(path)) return rows;  // an export from before the file existed
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(path));
+    for (const auto& c : j.at("calls"))
+      rows.push_back({c.at("layer").get<std::string>(), c.at("kernel").get<std::string>(),
+                      c.at("macs").get<int64_t>(), 0, 0});
+  } catch (const nlohmann::json::exception& e) {
+    throw ExportError(path.string() + ": " + e.what());
+  }
+  return rows;
+}
+
+// Reads QEMU's log from a FIFO while QEMU runs (a log of a large model would take gigabytes on
+// disk). The reader keeps draining the pipe after an error, so QEMU never blocks on it.
+class TraceFifo {
+ public:
+  TraceFifo(fs::path path, std::string run, CycleModelOptions options) : path_(std::move(path)) {
+    fs::remove(path_);
+    if (::mkfifo(path_.c_str(), 0600) != 0)
+      throw ExportError("cannot create the trace pipe " + path_.string() + ": " +
+                        std::strerror(errno));
+    reader_ = std::thread([this, run = std::move(run), options] {
+      std::ifstream in(path_);
+      try {
+        trace_ = read_inference_trace(in, run, "qat_profile_begin", "qat_profile_end", options);
+      } catch (...) {
+        error_ = std::current_exception();
+        char buf[65536];
+        while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        }
+      }
+    });
+  }
+  // After QEMU ended: unblocks a reader still waiting for a writer (QEMU never opened the log),
+  // then waits for it.
+  InferenceTrace finish() {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    reader_.join();
+    fs::remove(path_);
+    if (error_) std::rethrow_exception(error_);
+    return std::move(trace_);
+  }
+  ~TraceFifo() {
+    if (reader_.joinable()) {
+      const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+      reader_.join();
+    }
+    std::error_code ec;
+    fs::remove(path_, ec);
+  }
+  TraceFifo(const TraceFifo&) = delete;
+  TraceFifo& operator=(const TraceFifo&) = delete;
+
+ private:
+  fs::path path_;
+  std::thread reader_;
+  InferenceTrace trace_;
+  std::exception_ptr error_;
+};
+
+// The cycle estimate: the same model objects linked with the profiling harness (one inference
+// between two marker calls), run with QEMU's execution trace, each executed instruction charged
+// by the core's timing model.
+CycleEstimate estimate_cycles(const Tools& tools, const TargetSpec& spec,
+                              const DeployOptions& options, const DeployResult& r,
+                              const fs::path& build, std::vector<std::string> objects,
+                              std::vector<std::string>& script) {
+  std::vector<std::string> argv = {tools.gcc};
+  const std::vector<std::string> cflags = target_cflags(spec, options, r, build);
+  argv.insert(argv.end(), cflags.begin(), cflags.end());
+  const fs::path obj = build / "obj" / "profile" / "harness.o";
+  fs::create_directories(obj.parent_path());
+  argv.insert(argv.end(), {"-DQAT_PROFILE", "-c", (build / "target" / "harness.c").string(), "-o",
+                           obj.string()});
+  const ProcessResult c = build_step(argv, build / "logs" / "profile-harness", script);
+  if (c.exit_code != 0)
+    throw ExportError("arm-none-eabi-gcc failed on the profiling harness:\n" + c.err + c.out);
+  for (auto& o : objects)
+    if (fs::path(o) == build / "obj" / "harness" / "harness.o") o = obj.string();
+  link(tools, spec, r, objects, build, script, "image-profile");
+
+  CycleModelOptions model;
+  model.core = spec.name == std::string("cortex-m7") ? CycleCore::kCortexM7 : CycleCore::kCortexM4;
+  model.flash_wait_states = options.flash_wait_states;
+  const fs::path console = build / "console-profile.txt";
+  fs::remove(console);
+  const fs::path fifo = build / "trace.fifo";
+  std::vector<std::string> run = {tools.qemu, "-M",   spec.machine, "-nographic",
+                                  "-monitor", "none", "-serial",    "none"};
+  run.insert(run.end(), {"-chardev", "file,id=qatconsole,path=" + console.string()});
+  run.insert(run.end(), {"-semihosting-config", "enable=on,target=native,chardev=qatconsole"});
+  run.insert(run.end(), {"-icount", "shift=0", "-d", "in_asm,exec,nochain", "-D", fifo.string(),
+                         "-kernel", (build / "image-profile.elf").string()});
+  script.push_back("# cycle estimate: the execution log goes to a pipe that qat deploy reads");
+  script.push_back(command_line(run));
+  write_build_script(build, script);
+  TraceFifo reader(fifo, r.name + "_run", model);
+  const ProcessResult p =
+      run_process(run, (build / "logs" / "qemu-profile").string(), options.timeout_seconds);
+  const InferenceTrace trace = reader.finish();
+  const std::string out = (fs::exists(console) ? read_text(console) : "") + p.out + p.err;
+  if (p.timed_out)
+    throw ExportError("the traced QEMU run for the cycle estimate did not finish within " +
+                      std::to_string(options.timeout_seconds) + " s (--timeout, or --no-cycles)");
+  // (Mismatching outputs are the first run's finding; this run only has to complete.)
+  if (p.exit_code != 0 || out.find("QAT profile mismatches ") == std::string::npos)
+    throw ExportError("the profiling image did not complete (exit status " +
+                      std::to_string(p.exit_code) + "):\n" + out);
+  if (!trace.began || !trace.ended || trace.run.instructions == 0)
+    throw ExportError("the execution trace holds no complete inference (markers " +
+                      std::string(trace.began ? "" : "qat_profile_begin ") +
+                      std::string(trace.ended ? "" : "qat_profile_end ") + "missing)");
+
+  CycleEstimate e;
+  e.core = spec.name;
+  e.flash_wait_states = options.flash_wait_states;
+  e.clock_mhz = options.clock_mhz;
+  e.instructions = trace.run.instructions;
+  e.cycles = trace.run.cycles;
+  e.refills = trace.refills;
+  const std::vector<CycleRow> layers = export_layers(r);
+  size_t next = 0;
+  for (const TraceCall& call : trace.calls) {
+    CycleRow row;
+    if (next < layers.size() && layers[next].kernel == call.entry) {
+      row = layers[next++];
+    } else {
+      row.layer = "(" + call.entry + ")";
+      row.kernel = call.entry;
+    }
+    row.instructions = call.cost.instructions;
+    row.cycles = call.cost.cycles;
+    e.rows.push_back(row);
+  }
+  e.rows.push_back(
+      {r.name + "_run", r.name + "_run", 0, trace.body.instructions, trace.body.cycles});
+  return e;
+}
+
 }  // namespace
 
 DeployResult deploy(const std::string& export_dir, const DeployOptions& options) {
@@ -639,11 +802,47 @@ DeployResult deploy(const std::string& export_dir, const DeployOptions& options)
   link(tools, spec, r, objects, build, script);
   measure_memory(tools, build, script, r);
   read_measurements(run_on_qemu(tools, spec, options, build, script, r), r);
+  if (options.estimate_cycles)
+    r.cycles = estimate_cycles(tools, spec, options, r, build, objects, script);
   if (!options.keep_build && options.build_dir.empty()) r.build_dir.clear();
   return r;
 }
 
-std::string format_report(const DeployResult& r) {
+namespace {
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// The per-call table of the cycle estimate.
+std::string cycle_table(const CycleEstimate& e) {
+  size_t width = 5;
+  for (const auto& row : e.rows) width = std::max(width, row.layer.size());
+  std::ostringstream o;
+  const auto cell = [](const std::string& s, size_t w, bool left) {
+    return left ? s + std::string(w > s.size() ? w - s.size() : 0, ' ')
+                : std::string(w > s.size() ? w - s.size() : 0, ' ') + s;
+  };
+  o << "  per call (vector 0):\n    " << cell("layer", width, true) << "  "
+    << cell("kernel", 24, true) << cell("MACs", 12, false) << cell("instructions", 14, false)
+    << cell("est. cycles", 14, false) << cell("cycles/MAC", 11, false) << cell("share", 8, false)
+    << "\n";
+  for (const auto& row : e.rows) {
+    o << "    " << cell(row.layer, width, true) << "  " << cell(row.kernel, 24, true)
+      << cell(row.macs > 0 ? thousands(row.macs) : "", 12, false)
+      << cell(thousands(row.instructions), 14, false)
+      << cell(thousands(std::llround(row.cycles)), 14, false)
+      << cell(row.macs > 0 ? fixed(row.cycles / row.macs, 2) : "", 11, false)
+      << cell(fixed(e.cycles > 0 ? 100.0 * row.cycles / e.cycles : 0, 1) + "%", 8, false) << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace
+
+std::string format_report(const DeployResult& r, bool profile) {
   std::ostringstream o;
   const auto row = [&o](const std::string& label, const std::string& value) {
     o << "  " << label << std::string(label.size() < 28 ? 28 - label.size() : 1, ' ') << value
@@ -662,6 +861,18 @@ std::string format_report(const DeployResult& r) {
           " min, " + thousands(r.max_instructions) +
           " max (1 SysTick tick = " + std::to_string(r.instructions_per_tick) + " instructions)");
   row("instructions / MAC", std::string(per_mac) + " (" + thousands(r.macs) + " MACs)");
+  if (r.cycles) {
+    const CycleEstimate& e = *r.cycles;
+    row("estimated cycles", thousands(std::llround(e.cycles)) + " / inference, " +
+                                fixed(e.cycles_per_mac(r.macs), 2) + " / MAC, " +
+                                fixed(e.milliseconds(), 2) + " ms at " + fixed(e.clock_mhz, 0) +
+                                " MHz (--clock)");
+    row("", (e.core == "cortex-m7" ? std::string("Cortex-M7 timing model (coarse)")
+                                   : std::string("Cortex-M4 timing model")) +
+                ", " + std::to_string(e.flash_wait_states) +
+                " flash wait states; vector 0 traced: " + thousands(e.instructions) +
+                " instructions (docs/DEPLOY.md, Cycles)");
+  }
   row("flash, model + kernels",
       thousands(r.flash_bytes()) + " B (.text " + thousands(r.model.text) + " + .rodata " +
           thousands(r.model.rodata) + " + .data " + thousands(r.model.data) +
@@ -670,6 +881,18 @@ std::string format_report(const DeployResult& r) {
     row("  + runtime library",
         thousands(r.model_runtime.flash()) +
             " B of libgcc / newlib routines the model calls (not in the flash above)");
+  if (!r.model_files.empty()) {
+    std::vector<std::pair<std::string, SectionBytes>> files(r.model_files.begin(),
+                                                            r.model_files.end());
+    std::stable_sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
+      return a.second.flash() > b.second.flash();
+    });
+    std::string list;
+    for (const auto& [file, bytes] : files)
+      if (bytes.flash() > 0)
+        list += (list.empty() ? "" : ", ") + file + " " + thousands(bytes.flash());
+    row("  by file (B)", list);
+  }
   row("static RAM, model + kernels",
       thousands(r.ram_bytes()) + " B (.data " + thousands(r.model.data) + " + .bss " +
           thousands(r.model.bss) + "; arena " + thousands(r.arena_bytes) + " B)");
@@ -692,6 +915,7 @@ std::string format_report(const DeployResult& r) {
           " B, test vectors " + thousands(r.test_vectors.flash()) +
           " B, their libgcc / newlib routines " + thousands(r.runtime.flash()) + " B of flash");
   if (!r.build_dir.empty()) row("build directory", r.build_dir);
+  if (profile && r.cycles) o << cycle_table(*r.cycles);
   return o.str();
 }
 
@@ -700,7 +924,28 @@ nlohmann::json to_json(const DeployResult& r) {
     return nlohmann::json{{"text", s.text}, {"rodata", s.rodata}, {"data", s.data},
                           {"bss", s.bss},   {"flash", s.flash()}, {"ram", s.ram()}};
   };
+  nlohmann::json cycles;
+  if (r.cycles) {
+    const CycleEstimate& e = *r.cycles;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : e.rows)
+      rows.push_back({{"layer", row.layer},
+                      {"kernel", row.kernel},
+                      {"macs", row.macs},
+                      {"instructions", row.instructions},
+                      {"cycles", row.cycles}});
+    cycles = {{"core_model", e.core},
+              {"flash_wait_states", e.flash_wait_states},
+              {"clock_mhz", e.clock_mhz},
+              {"instructions", e.instructions},
+              {"cycles", e.cycles},
+              {"pipeline_refills", e.refills},
+              {"cycles_per_mac", e.cycles_per_mac(r.macs)},
+              {"milliseconds", e.milliseconds()},
+              {"calls", rows}};
+  }
   return {{"target", r.target},
+          {"cycles", cycles},
           {"machine", r.machine},
           {"name", r.name},
           {"export_dir", r.export_dir},
@@ -730,6 +975,12 @@ nlohmann::json to_json(const DeployResult& r) {
             {"within", r.within_budget()}}},
           {"memory",
            {{"model", sections(r.model)},
+            {"model_files",
+             [&] {
+               nlohmann::json f = nlohmann::json::object();
+               for (const auto& [file, bytes] : r.model_files) f[file] = sections(bytes);
+               return f;
+             }()},
             {"test_vectors", sections(r.test_vectors)},
             {"harness", sections(r.harness)},
             {"model_runtime_library", sections(r.model_runtime)},

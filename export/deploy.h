@@ -36,6 +36,37 @@ struct DeployOptions {
   // RAM the board has, for .data + .bss + stack (the linker script's region shortened to it);
   // 0: the board's 4 MiB. The image does not link when the model does not fit.
   int64_t ram_limit_bytes = 0;
+  // Cycle estimate: one inference of vector 0 in a second image traced by QEMU (in_asm, exec)
+  // and charged by the core's timing model (export/cycle_model.h; docs/DEPLOY.md, "Cycles").
+  bool estimate_cycles = true;
+  int flash_wait_states = 0;  // added to every pipeline refill
+  double clock_mhz = 100;     // for the milliseconds in the report
+};
+
+// One call of <name>_run in the cycle estimate: a layer (or fused block) of the export, or a
+// runtime routine the run function called directly ("(memcpy)").
+struct CycleRow {
+  std::string layer, kernel;  // kernel: the function entered
+  int64_t macs = 0;
+  int64_t instructions = 0;
+  double cycles = 0;
+};
+
+struct CycleEstimate {
+  std::string core;  // "cortex-m4" / "cortex-m7": the timing model applied
+  int flash_wait_states = 0;
+  double clock_mhz = 0;
+  // One inference of vector 0: <name>_run and everything it calls, as SysTick measures it.
+  int64_t instructions = 0;
+  double cycles = 0;
+  int64_t refills = 0;         // pipeline refills: each costs one cycle more per flash wait state
+  std::vector<CycleRow> rows;  // the calls in order, then "<name>_run" itself (argument setup)
+  double cycles_per_mac(int64_t macs) const { return macs > 0 ? cycles / macs : 0; }
+  double milliseconds() const { return clock_mhz > 0 ? cycles / (clock_mhz * 1e3) : 0; }
+  // The estimate at another number of flash wait states.
+  double cycles_at_wait_states(int w) const {
+    return cycles + static_cast<double>(w - flash_wait_states) * static_cast<double>(refills);
+  }
 };
 
 // Allocated bytes by output section kind.
@@ -65,6 +96,8 @@ struct DeployResult {
   // Memory, from the linker map (only what survived --gc-sections). `model` = <name>.c and the
   // qk kernels; the other parts are in the image but not part of the model's footprint.
   SectionBytes model, test_vectors, harness;
+  // `model` by source file ("model.c", "qk_conv_s8_dsp.c", ...): what each kernel file costs.
+  std::map<std::string, SectionBytes> model_files;
   // libgcc + newlib routines (e.g. 64-bit division, memcpy), split by what pulled them into
   // the link: the model / kernels, or the harness and startup code.
   SectionBytes model_runtime, runtime;
@@ -72,6 +105,7 @@ struct DeployResult {
   int64_t stack_bytes = 0;    // high-water mark below the caller of <name>_run()
   int64_t stack_painted = 0;  // bytes the harness painted (a mark this high = overflow)
   std::string output;         // the harness's console output
+  std::optional<CycleEstimate> cycles;
 
   int64_t flash_bytes() const { return model.flash(); }
   int64_t ram_bytes() const { return model.ram(); }
@@ -101,8 +135,8 @@ std::string detect_export_name(const std::string& dir);
 // Test vectors in the export (<NAME>_VECTORS of <name>_vectors.h).
 int export_vector_count(const std::string& dir, const std::string& name);
 
-// Human-readable report and machine-readable figures.
-std::string format_report(const DeployResult& r);
+// Human-readable report and machine-readable figures; `profile` adds the per-layer cycle table.
+std::string format_report(const DeployResult& r, bool profile = false);
 nlohmann::json to_json(const DeployResult& r);
 
 // Allocated bytes per input file (object or "archive.a(member.o)") of a GNU ld map file, after

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 
@@ -18,6 +19,7 @@
 #include "export/codegen.h"
 #include "export/deploy.h"
 #include "export/engine.h"
+#include "export/kernel_sources.h"
 #include "export/lower.h"
 #include "export/program.h"
 #include "export/schedule.h"
@@ -96,7 +98,37 @@ void make_export(TempExport& e, Fmt f, const std::string& tag, int vectors, bool
   write_c_export(im, e.program, tv, e.dir.string(), CodegenOptions{});
 }
 
-void expect_sound(const DeployResult& r, const TempExport& e, int vectors) {
+// The cycle estimate traced the same inference SysTick measured (vector 0, to the timer's
+// resolution and its own reading overhead), attributed every instruction to a call of the
+// program, in order, and charged at least the issue rate of the core.
+void expect_cycle_estimate(const DeployResult& r, const TempExport& e) {
+  ASSERT_TRUE(r.cycles.has_value());
+  const CycleEstimate& c = *r.cycles;
+  EXPECT_EQ(c.core, r.target);
+  EXPECT_LE(std::abs(c.instructions - r.instructions.at(0)), 2 * r.instructions_per_tick)
+      << "traced " << c.instructions << ", SysTick " << r.instructions.at(0);
+  int64_t sum = 0;
+  std::vector<std::string> layers;
+  for (const auto& row : c.rows) {
+    sum += row.instructions;
+    if (row.layer.front() != '(' && row.layer != r.name + "_run") layers.push_back(row.layer);
+  }
+  EXPECT_EQ(sum, c.instructions);
+  std::vector<std::string> calls;
+  for (const auto& call : e.program.calls)
+    calls.push_back(call.kind() == CallKind::kFused ? call.fused->name : call.node);
+  EXPECT_EQ(layers, calls);
+  if (r.target == "cortex-m4") {
+    EXPECT_GT(c.cycles, static_cast<double>(c.instructions));
+  } else {
+    EXPECT_GE(c.cycles, 0.5 * static_cast<double>(c.instructions));
+  }
+  EXPECT_NEAR(c.cycles_at_wait_states(2) - c.cycles, 2.0 * static_cast<double>(c.refills), 1e-6);
+  EXPECT_GT(c.refills, 0);
+  EXPECT_NE(format_report(r, true).find("per call (vector 0)"), std::string::npos);
+}
+
+void expect_sound_without_cycles(const DeployResult& r, const TempExport& e, int vectors) {
   SCOPED_TRACE(r.target + "\n" + r.output);
   EXPECT_TRUE(r.passed());
   EXPECT_EQ(r.vectors, vectors);
@@ -124,6 +156,11 @@ void expect_sound(const DeployResult& r, const TempExport& e, int vectors) {
   EXPECT_GE(r.image.flash(), r.model.flash() + r.test_vectors.flash() + r.harness.flash());
   EXPECT_GE(r.image.ram(), r.model.ram());
   EXPECT_TRUE(r.build_dir.empty()) << "temporary build directory reported";
+}
+
+void expect_sound(const DeployResult& r, const TempExport& e, int vectors) {
+  expect_sound_without_cycles(r, e, vectors);
+  expect_cycle_estimate(r, e);
 }
 
 void check_format(Fmt f, const std::string& tag, const Graph& g = har_resnet(),
@@ -231,6 +268,51 @@ TEST(Deploy, FusedBandsAndPatchesBitExactOnM4AndM7) {
 
 // A board with less RAM (the linker script's region cut): an image that fits runs as before; one
 // whose .data + .bss leave less than the 16 KiB minimum stack does not link, and says so.
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The export's kernels/qk_config.h switches on only the paths its calls take; the image then
+// links no portable fallback and no unused DSP kernel, stays bit-exact, and is smaller than with
+// the library's default (every path).
+TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
+  SKIP_WITHOUT_TOOLS();
+  TempExport e;
+  make_export(e, Fmt::kPow2Int8, "config", 2);
+  const std::string config = read_file(e.dir / "kernels" / "qk_config.h");
+  EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_GENERAL 1"), std::string::npos) << config;
+  EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE 0"), std::string::npos) << config;
+  EXPECT_NE(config.find("QK_CONFIG_CONV_S8_REFERENCE 0"), std::string::npos) << config;
+  EXPECT_NE(config.find("QK_CONFIG_ADD_INT64 0"), std::string::npos) << config;
+  DeployOptions o;
+  o.estimate_cycles = false;
+  const DeployResult small = deploy(e.dir.string(), o);
+  expect_sound_without_cycles(small, e, 2);
+  EXPECT_EQ(small.model_files.count("qk_conv.c"), 0u) << "portable conv linked";
+  EXPECT_EQ(small.model_files.count("qk_dw_s8_dsp.c"), 0u) << "depthwise kernel linked";
+  EXPECT_GT(small.model_files.at("qk_conv_s8_dsp.c").flash(), 0);
+  // The library's own file: every path.
+  for (const auto& [file, content] : kernel_sources())
+    if (file == "qk_config.h") std::ofstream(e.dir / "kernels" / file) << content;
+  const DeployResult full = deploy(e.dir.string(), o);
+  EXPECT_TRUE(full.passed());
+  // The classifier head (below 1% of the MACs) runs the portable linear kernel in the small
+  // image: a few hundred instructions for about 1 KB of flash.
+  EXPECT_LE(full.instructions.at(0), small.instructions.at(0));
+  EXPECT_LT(small.instructions.at(0), full.instructions.at(0) * 1.001);
+  EXPECT_GT(full.model_files.at("qk_conv.c").flash(), 0);
+  EXPECT_LT(small.flash_bytes() + 2000, full.flash_bytes());
+
+  // A MobileNetV2 layer by layer: depthwise and general paths.
+  TempExport m;
+  make_export(m, Fmt::kAffineInt8, "config_mbv2", 1, false, small_mobilenet_v2());
+  const std::string mconfig = read_file(m.dir / "kernels" / "qk_config.h");
+  EXPECT_NE(mconfig.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE 1"), std::string::npos) << mconfig;
+  EXPECT_NE(mconfig.find("QK_CONFIG_CONV_S8_DSP_GENERAL 1"), std::string::npos) << mconfig;
+  expect_sound_without_cycles(deploy(m.dir.string(), o), m, 1);
+}
+
 TEST(Deploy, RamLimitLinksOnlyWhatFits) {
   SKIP_WITHOUT_TOOLS();
   TempExport e;

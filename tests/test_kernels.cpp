@@ -880,6 +880,49 @@ TEST(KernelsAdd, HandComputed) {
   EXPECT_EQ(y[1], 14);
 }
 
+// qk_add_s8 / qk_add_s16 compute in 32 bits when nothing can saturate; at the edge of that
+// condition (multipliers just below and just above the bound, zero points at the type's ends,
+// inputs at its extremes, every shift class) the result equals the 64-bit contract.
+template <typename T>
+void check_add_at_the_int32_bound() {
+  std::mt19937 rng(77);
+  constexpr int kMin = std::numeric_limits<T>::min(), kMax = std::numeric_limits<T>::max();
+  std::uniform_int_distribution<int> v(kMin, kMax);
+  std::vector<T> a(301), b(301);
+  for (auto& x : a) x = static_cast<T>(v(rng));
+  for (auto& x : b) x = static_cast<T>(v(rng));
+  a[0] = b[1] = static_cast<T>(kMin);
+  a[1] = b[0] = static_cast<T>(kMax);
+  const int64_t span = 2 * int64_t{kMax} + 1;
+  for (int shift : {0, 1, 7, 15, 30}) {
+    const int64_t half = shift > 0 ? int64_t{1} << (shift - 1) : 0;
+    const int64_t room = ((int64_t{1} << 31) - half - 1) / span;  // |a_mult| + |b_mult| at most
+    for (int64_t total : {room, room + 1, room / 3}) {
+      for (int sign : {1, -1}) {
+        qk_add_params p{};
+        p.size = static_cast<int32_t>(a.size());
+        p.a_mult = static_cast<int32_t>(sign * (total - total / 3));
+        p.b_mult = static_cast<int32_t>(-(total / 3));
+        p.shift = shift;
+        p.a_zp = kMin;
+        p.b_zp = kMax;
+        p.out_zp = sign > 0 ? 0 : kMin / 2;
+        p.act_min = kMin;
+        p.act_max = kMax;
+        check_add(p, a, b, nullptr);
+        p.act_min = 0;  // a ReLU clamp
+        p.a_zp = 0;
+        check_add(p, a, b, nullptr);
+      }
+    }
+  }
+}
+
+TEST(KernelsAdd, ThirtyTwoBitPathEqualsTheContractAtItsBound) {
+  check_add_at_the_int32_bound<int8_t>();
+  check_add_at_the_int32_bound<int16_t>();
+}
+
 // qk.h allows the output to be either input (the residual add of an in-place schedule).
 TEST(KernelsAdd, InPlaceOnEitherInput) {
   std::mt19937 rng(31);

@@ -99,7 +99,9 @@ Runner add_deploy(CLI::App& app) {
   struct Args {
     std::string dir, target = "cortex-m4", name, optimization = "-O2";
     int vectors = 0, timeout = 600;
-    bool keep_build = false, no_dsp = false;
+    bool keep_build = false, no_dsp = false, no_cycles = false, profile = false;
+    int flash_wait_states = 0;
+    double clock_mhz = 100;
     std::vector<std::string> cflags;
     exporter::FusionFlags fusion;
     std::string ram_limit;
@@ -133,7 +135,17 @@ Runner add_deploy(CLI::App& app) {
                   "the harness and a 16 KiB minimum stack");
   cmd->add_option("--timeout", a->timeout, "emulator time limit in seconds (default 600)")
       ->check(CLI::Range(1, 86400));
+  cmd->add_flag("--profile", a->profile,
+                "per-layer table of the cycle estimate: kernel, MACs, instructions, cycles, share");
+  cmd->add_flag("--no-cycles", a->no_cycles,
+                "skip the cycle estimate (a second, traced emulator run of one inference)");
+  cmd->add_option("--clock", a->clock_mhz, "core clock in MHz for the milliseconds (default 100)")
+      ->check(CLI::Range(0.001, 10000.0));
+  cmd->add_option("--flash-wait-states", a->flash_wait_states,
+                  "flash wait states added to every pipeline refill (default 0)")
+      ->check(CLI::Range(0, 15));
   return [a] {
+    if (a->profile && a->no_cycles) throw Error("--profile needs the cycle estimate (--no-cycles)");
     exporter::check_deploy_tools();  // before any lowering: fail fast with the install command
     fs::path export_dir = a->dir;
     std::string name = a->name;
@@ -162,6 +174,9 @@ Runner add_deploy(CLI::App& app) {
     for (const auto& f : a->cflags) opts.extra_cflags.push_back(f);
     opts.keep_build = a->keep_build;
     opts.timeout_seconds = a->timeout;
+    opts.estimate_cycles = !a->no_cycles;
+    opts.clock_mhz = a->clock_mhz;
+    opts.flash_wait_states = a->flash_wait_states;
     if (!a->ram_limit.empty()) {
       const std::optional<int64_t> bytes = parse_size(a->ram_limit);
       if (!bytes) throw Error("--ram-limit: '" + a->ram_limit + "' is not a memory size");
@@ -174,7 +189,7 @@ Runner add_deploy(CLI::App& app) {
       if (!bytes) throw Error("--ram-budget: '" + a->fusion.ram_budget + "' is not a memory size");
       r.budget_ram = bytes;
     }
-    std::printf("%s", exporter::format_report(r).c_str());
+    std::printf("%s", exporter::format_report(r, a->profile).c_str());
     write_deploy_json(export_dir, r);
     if (!r.passed()) {
       spdlog::error("{}: {} of {} test vectors differ from the host integer engine on {}",

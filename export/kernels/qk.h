@@ -170,6 +170,12 @@ void qk_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w, 
  *            at the same index), must not overlap them otherwise */
 void qk_add_s8(const qk_add_params* p, const int8_t* a, const int8_t* b, int8_t* out);
 
+/* 1 when qk_add_s8 / qk_add_s16 compute these parameters in 32 bits (zero points inside the type,
+ * shift in [0, 30] and (2 type_max + 1)(|a_mult| + |b_mult|) + 2^(shift-1) < 2^31: nothing can
+ * saturate, the result is the 64-bit one); else they take the 64-bit loop (qk_config.h). */
+int qk_add_s8_fits_int32(const qk_add_params* p);
+int qk_add_s16_fits_int32(const qk_add_params* p);
+
 /* Max pooling (qk_pool_params). Window positions outside the input (padding, or a window over
  * the bottom / right edge) are ignored; an empty window gives INT8_MIN before the clamp.
  *   in   [in_h][in_w][c] int8;  out  [out_h][out_w][c] int8, must not overlap in */
@@ -452,6 +458,19 @@ int32_t qk_fused_plan(const qk_fused_block* b, void* state, qk_fused_stats* stat
 /* ----------------------------------------------------------------------------------------------
  * Portable references and scalar helpers (tests compare the optimized kernels with these)
  * ------------------------------------------------------------------------------------------- */
+
+/* Code paths of the int8 convolution and fully connected kernels in a QK_USE_DSP build on an
+ * Armv7E-M core, decided by the parameters alone (plain C, every platform): an exporter asks for
+ * each call and writes the export's qk_config.h so its image links only these paths. The packed
+ * 4-bit / 2-bit variants take the same paths as their int8 kernel. */
+enum {
+  QK_PATH_REFERENCE = 0,     /* the portable kernel */
+  QK_PATH_DSP_GENERAL = 1,   /* im2col + SMLAD (qk_conv_s8_dsp.c) */
+  QK_PATH_DSP_DEPTHWISE = 2, /* qk_dw_s8_dsp.c */
+  QK_PATH_DSP_LINEAR = 3     /* qk_linear_s8_dsp.c */
+};
+int qk_conv_s8_dsp_path(const qk_conv_params* p);
+int qk_linear_s8_dsp_path(const qk_linear_params* p);
 
 /* qk_conv_s8 / qk_linear_s8 without the optimized variants (no scratch). Same parameters,
  * ranges and aliasing rules. */

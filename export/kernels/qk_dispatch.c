@@ -7,6 +7,7 @@
  * The scratch sizes are those of the optimized kernels on every platform: the host sizes the
  * export's scratch buffer with these functions, without DSP. */
 #include "qk.h"
+#include "qk_config.h"
 #include "qk_dsp.h"
 
 size_t qk_conv_s8_scratch_size(const qk_conv_params* p) {
@@ -23,27 +24,88 @@ size_t qk_linear_s8_scratch_size(const qk_linear_params* p) {
   return 0;
 }
 
+/* The code path of a call in a DSP build; plain C, so that an exporter can ask on the host. */
+int qk_conv_s8_dsp_path(const qk_conv_params* p) {
+  /* The generated code passes a scratch buffer exactly when the scratch size is positive. */
+  const void* scratch = qk__dsp_conv_s8_scratch(p) > 0 ? (const void*)p : NULL;
+  if (!qk__dsp_conv_ok(p, scratch)) return QK_PATH_REFERENCE;
+  return qk__dsp_conv_is_depthwise(p) ? QK_PATH_DSP_DEPTHWISE : QK_PATH_DSP_GENERAL;
+}
+
+int qk_linear_s8_dsp_path(const qk_linear_params* p) {
+  return qk__dsp_linear_s8_ok(p) ? QK_PATH_DSP_LINEAR : QK_PATH_REFERENCE;
+}
+
+/* A path switched off in qk_config.h leaves some parameters unused. */
+#define QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch) \
+  (void)p;                                              \
+  (void)(in);                                           \
+  (void)(w);                                            \
+  (void)(bias);                                         \
+  (void)(rq);                                           \
+  (void)(out);                                          \
+  (void)(scratch);
+
+/* The DSP kernels return 0 for the parameters they do not take; qk_config.h says which paths
+ * this build links (the export's own file: only the ones its calls take). */
+#if QK__DSP
+#if QK_CONFIG_CONV_S8_DSP_DEPTHWISE
+#define QK__DW(call) \
+  if (call) return;
+#else
+#define QK__DW(call)
+#endif
+#if QK_CONFIG_CONV_S8_DSP_GENERAL
+#define QK__GEMM(call) \
+  if (call) return;
+#else
+#define QK__GEMM(call)
+#endif
+#if QK_CONFIG_LINEAR_S8_DSP
+#define QK__LIN(call) \
+  if (call) return;
+#else
+#define QK__LIN(call)
+#endif
+#if QK_CONFIG_CONV_S8_REFERENCE
+#define QK__CONV_REF(call) call;
+#else
+#define QK__CONV_REF(call)
+#endif
+#if QK_CONFIG_LINEAR_S8_REFERENCE
+#define QK__LINEAR_REF(call) call;
+#else
+#define QK__LINEAR_REF(call)
+#endif
+#else
+#define QK__CONV_REF(call) call;
+#define QK__LINEAR_REF(call) call;
+#endif
+
 void qk_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                 const qk_requant* rq, int8_t* out, void* scratch) {
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
 #if QK__DSP
   /* Depthwise (groups == in_c == out_c): four channels per word, no im2col (qk_dw_s8_dsp.c);
    * every other conv, grouped and 1x1 included: im2col + SMLAD (qk_conv_s8_dsp.c). */
-  if (qk__dsp_conv_is_depthwise(p) ? qk__dsp_dwconv_s8(p, in, w, bias, rq, out, scratch)
-                                   : qk__dsp_conv_s8(p, in, w, bias, rq, out, scratch))
-    return;
+  if (qk__dsp_conv_is_depthwise(p)) {
+    QK__DW(qk__dsp_dwconv_s8(p, in, w, bias, rq, out, scratch))
+  } else {
+    QK__GEMM(qk__dsp_conv_s8(p, in, w, bias, rq, out, scratch))
+  }
 #else
   (void)scratch;
 #endif
-  qk_ref_conv_s8(p, in, w, bias, rq, out);
+  QK__CONV_REF(qk_ref_conv_s8(p, in, w, bias, rq, out))
 }
 
 void qk_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
                   const qk_requant* rq, int8_t* out, void* scratch) {
-  (void)scratch;
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
 #if QK__DSP
-  if (qk__dsp_linear_s8(p, in, w, bias, rq, out)) return;
+  QK__LIN(qk__dsp_linear_s8(p, in, w, bias, rq, out))
 #endif
-  qk_ref_linear_s8(p, in, w, bias, rq, out);
+  QK__LINEAR_REF(qk_ref_linear_s8(p, in, w, bias, rq, out))
 }
 
 /* Packed 4-bit / 2-bit weights: the same kernels after unpacking what they read (qk_dsp.h). */
@@ -57,39 +119,41 @@ size_t qk_conv_s8_w2_scratch_size(const qk_conv_params* p) {
 
 #if QK__DSP
 #define QK__CONV_PACKED(bits)                                                \
-  if (qk__dsp_conv_is_depthwise(p)                                           \
-          ? qk__dsp_dwconv_s8_packed(p, in, w, bits, bias, rq, out, scratch) \
-          : qk__dsp_conv_s8_packed(p, in, w, bits, bias, rq, out, scratch))  \
-    return;
-#define QK__LINEAR_PACKED(bits) \
-  if (qk__dsp_linear_s8_packed(p, in, w, bits, bias, rq, out)) return;
+  if (qk__dsp_conv_is_depthwise(p)) {                                        \
+    QK__DW(qk__dsp_dwconv_s8_packed(p, in, w, bits, bias, rq, out, scratch)) \
+  } else {                                                                   \
+    QK__GEMM(qk__dsp_conv_s8_packed(p, in, w, bits, bias, rq, out, scratch)) \
+  }
+#define QK__LINEAR_PACKED(bits) QK__LIN(qk__dsp_linear_s8_packed(p, in, w, bits, bias, rq, out))
 #else
-#define QK__CONV_PACKED(bits) (void)scratch;
+#define QK__CONV_PACKED(bits)
 #define QK__LINEAR_PACKED(bits)
 #endif
 
 void qk_conv_s8_w4(const qk_conv_params* p, const int8_t* in, const uint8_t* w, const int32_t* bias,
                    const qk_requant* rq, int8_t* out, void* scratch) {
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
   QK__CONV_PACKED(4)
-  qk_ref_conv_s8_w4(p, in, w, bias, rq, out);
+  QK__CONV_REF(qk_ref_conv_s8_w4(p, in, w, bias, rq, out))
 }
 
 void qk_conv_s8_w2(const qk_conv_params* p, const int8_t* in, const uint8_t* w, const int32_t* bias,
                    const qk_requant* rq, int8_t* out, void* scratch) {
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
   QK__CONV_PACKED(2)
-  qk_ref_conv_s8_w2(p, in, w, bias, rq, out);
+  QK__CONV_REF(qk_ref_conv_s8_w2(p, in, w, bias, rq, out))
 }
 
 void qk_linear_s8_w4(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
                      const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch) {
-  (void)scratch;
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
   QK__LINEAR_PACKED(4)
-  qk_ref_linear_s8_w4(p, in, w, bias, rq, out);
+  QK__LINEAR_REF(qk_ref_linear_s8_w4(p, in, w, bias, rq, out))
 }
 
 void qk_linear_s8_w2(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
                      const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch) {
-  (void)scratch;
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
   QK__LINEAR_PACKED(2)
-  qk_ref_linear_s8_w2(p, in, w, bias, rq, out);
+  QK__LINEAR_REF(qk_ref_linear_s8_w2(p, in, w, bias, rq, out))
 }

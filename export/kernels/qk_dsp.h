@@ -77,6 +77,12 @@ static inline int qk__dsp_conv_ok(const qk_conv_params* p, const void* scratch) 
          scratch != NULL;
 }
 
+/* What the optimized fully connected kernels need: positive sizes and an input zero point inside
+ * int8. */
+static inline int qk__dsp_linear_s8_ok(const qk_linear_params* p) {
+  return p->in_features > 0 && p->out_features > 0 && p->in_zp >= INT8_MIN && p->in_zp <= INT8_MAX;
+}
+
 /* Values per im2col column, rounded up to a multiple of 4. */
 static inline int32_t qk__dsp_conv_kp(const qk_conv_params* p) {
   const int32_t groups = p->groups > 0 ? p->groups : 1;

@@ -18,6 +18,14 @@ typedef char qk__arithmetic_shift_check
 
 #define QK__2P32 ((int64_t)4294967296) /* 2^32 */
 
+/* Keeps a hot loop in a function of its own (its own register allocation) where the compiler
+ * would inline it into a caller with many live values. */
+#if defined(__GNUC__) || defined(__clang__)
+#define QK__NOINLINE __attribute__((noinline))
+#else
+#define QK__NOINLINE
+#endif
+
 /* Round-half-up shift (see qk_shift_round). */
 static inline int64_t qk__shift_round(int64_t x, int32_t shift) {
   if (shift > 0) {

@@ -30,7 +30,7 @@ int qk__dsp_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t*
   const int32_t n4 = n >> 2, nr = n & 3;
   int32_t zp2, o;
   qk__epi e;
-  if (n <= 0 || m <= 0 || zp < INT8_MIN || zp > INT8_MAX) return 0;
+  if (!qk__dsp_linear_s8_ok(p)) return 0;
   zp2 = (int32_t)((uint32_t)(uint16_t)(int16_t)zp * 0x10001u);
   e = qk__epi_make(rq, m, p->out_zp, p->act_min, p->act_max);
 
@@ -83,7 +83,7 @@ int qk__dsp_linear_s8_packed(const qk_linear_params* p, const int8_t* in, const 
   int8_t rb[4 * QK__LIN_CHUNK];
   int32_t zp2, o;
   qk__epi e;
-  if (n <= 0 || m <= 0 || zp < INT8_MIN || zp > INT8_MAX) return 0;
+  if (!qk__dsp_linear_s8_ok(p)) return 0;
   zp2 = (int32_t)((uint32_t)(uint16_t)(int16_t)zp * 0x10001u);
   e = qk__epi_make(rq, m, p->out_zp, p->act_min, p->act_max);
 

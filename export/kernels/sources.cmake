@@ -15,6 +15,7 @@ set(QK_SOURCES
   qk_linear_s8_dsp.c)
 set(QK_HEADERS
   qk.h
+  qk_config.h
   qk_internal.h
   qk_dsp.h
   qk_conv.inc
