@@ -10,7 +10,7 @@
 // bit-exact against the host engine. Results: a table on stdout, and JSON with --json FILE.
 //
 //   bench_cortex_m [--models resnet8,har16,...] [--targets cortex-m4,cortex-m7]
-//                  [--formats pow2,affine,w4,mixed] [--vectors N] [--json FILE] [--keep DIR]
+//                  [--formats pow2,affine,w4,mixed,int16] [--vectors N] [--json FILE] [--keep DIR]
 #include <unistd.h>
 
 #include <cstdio>
@@ -78,11 +78,13 @@ std::vector<ModelSpec> all_models() {
 }
 
 // The formats: pow2 / affine int8, pow2 with 4-bit weights (w4a8), pow2 mixed precision
-// (mixed_precision_config: 4 / 2 / 8-bit weights in turn, int16 input and every third layer).
+// (mixed_precision_config: 4 / 2 / 8-bit weights in turn, int16 input and every third layer),
+// pow2 int16 (16-bit weights and activations, a Qm.n per tensor).
 QuantConfig format_config(const std::string& fmt, const Graph& g) {
   if (fmt == "affine") return quant_config_for(Scheme::kAffine, 8);
   if (fmt == "w4") return weight_bits_config(Scheme::kPow2, 4);
   if (fmt == "mixed") return mixed_precision_config(g, Scheme::kPow2);
+  if (fmt == "int16") return quant_config_for(Scheme::kPow2, 16);
   return quant_config_for(Scheme::kPow2, 8);
 }
 
@@ -90,6 +92,7 @@ std::string format_label(const std::string& fmt) {
   return fmt == "affine"  ? "affine int8"
          : fmt == "w4"    ? "pow2 w4a8"
          : fmt == "mixed" ? "pow2 mixed"
+         : fmt == "int16" ? "pow2 int16"
                           : "pow2 int8";
 }
 
@@ -191,7 +194,7 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: bench_cortex_m [--models har16,...,resnet8,mbv2] [--targets "
-          "cortex-m4,cortex-m7] [--formats pow2,affine,w4,mixed] [--vectors N] [--json FILE] "
+          "cortex-m4,cortex-m7] [--formats pow2,affine,w4,mixed,int16] [--vectors N] [--json FILE] "
           "[--keep DIR]\n");
       return 2;
     }
@@ -212,8 +215,8 @@ int main(int argc, char** argv) {
         std::find(want_models.begin(), want_models.end(), spec.key) == want_models.end())
       continue;
     for (const auto& fmt : formats) {
-      if (fmt != "pow2" && fmt != "affine" && fmt != "w4" && fmt != "mixed") {
-        std::fprintf(stderr, "unknown format '%s'; allowed: pow2, affine, w4, mixed\n",
+      if (fmt != "pow2" && fmt != "affine" && fmt != "w4" && fmt != "mixed" && fmt != "int16") {
+        std::fprintf(stderr, "unknown format '%s'; allowed: pow2, affine, w4, mixed, int16\n",
                      fmt.c_str());
         return 2;
       }

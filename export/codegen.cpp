@@ -507,12 +507,21 @@ std::string layers_json(const Program& p) {
 // links neither a portable fallback nor an optimized kernel it never calls.
 std::string kernel_config(const Program& p) {
   bool dw = false, general = false, conv_ref = false, linear = false, linear_ref = false;
-  bool add_int64 = false;
+  bool add_saturating = false, conv16_ref = false, linear16_ref = false;
   int64_t linear_macs = 0;
   const auto visit = [&](const Call& c) {
     const std::string k = c.kernel->name;
-    if (k == "qk_add_s8") add_int64 |= !qk_add_s8_fits_int32(&std::get<qk_add_params>(c.params));
-    if (k == "qk_add_s16") add_int64 |= !qk_add_s16_fits_int32(&std::get<qk_add_params>(c.params));
+    if (k == "qk_conv_s16")
+      conv16_ref |= qk_conv_s16_dsp_path(&std::get<qk_conv_params>(c.params)) == QK_PATH_REFERENCE;
+    if (k == "qk_linear_s16")
+      linear16_ref |=
+          qk_linear_s16_dsp_path(&std::get<qk_linear_params>(c.params)) == QK_PATH_REFERENCE;
+    if (k == "qk_add_s8")
+      add_saturating |=
+          qk_add_s8_path(&std::get<qk_add_params>(c.params)) == QK_ADD_PATH_SATURATING;
+    if (k == "qk_add_s16")
+      add_saturating |=
+          qk_add_s16_path(&std::get<qk_add_params>(c.params)) == QK_ADD_PATH_SATURATING;
     if (k == "qk_conv_s8" || k == "qk_conv_s8_w4" || k == "qk_conv_s8_w2") {
       const int path = qk_conv_s8_dsp_path(&std::get<qk_conv_params>(c.params));
       dw |= path == QK_PATH_DSP_DEPTHWISE;
@@ -547,7 +556,9 @@ std::string kernel_config(const Program& p) {
     << "#define QK_CONFIG_CONV_S8_REFERENCE " << conv_ref << "\n"
     << "#define QK_CONFIG_LINEAR_S8_DSP " << linear << "\n"
     << "#define QK_CONFIG_LINEAR_S8_REFERENCE " << linear_ref << "\n"
-    << "#define QK_CONFIG_ADD_INT64 " << add_int64 << "\n\n#endif\n";
+    << "#define QK_CONFIG_CONV_S16_REFERENCE " << conv16_ref << "\n"
+    << "#define QK_CONFIG_LINEAR_S16_REFERENCE " << linear16_ref << "\n"
+    << "#define QK_CONFIG_ADD_SATURATING " << add_saturating << "\n\n#endif\n";
   return o.str();
 }
 

@@ -284,7 +284,7 @@ TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
   EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_GENERAL 1"), std::string::npos) << config;
   EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE 0"), std::string::npos) << config;
   EXPECT_NE(config.find("QK_CONFIG_CONV_S8_REFERENCE 0"), std::string::npos) << config;
-  EXPECT_NE(config.find("QK_CONFIG_ADD_INT64 0"), std::string::npos) << config;
+  EXPECT_NE(config.find("QK_CONFIG_ADD_SATURATING 0"), std::string::npos) << config;
   DeployOptions o;
   o.estimate_cycles = false;
   const DeployResult small = deploy(e.dir.string(), o);
@@ -303,6 +303,17 @@ TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
   EXPECT_LT(small.instructions.at(0), full.instructions.at(0) * 1.001);
   EXPECT_GT(full.model_files.at("qk_conv.c").flash(), 0);
   EXPECT_LT(small.flash_bytes() + 2000, full.flash_bytes());
+
+  // int16 (pow2, input zero point 0): the SMLALD kernels take every conv and linear.
+  TempExport s16;
+  make_export(s16, Fmt::kPow2Int16, "config_s16", 2);
+  const std::string sconfig = read_file(s16.dir / "kernels" / "qk_config.h");
+  EXPECT_NE(sconfig.find("QK_CONFIG_CONV_S16_REFERENCE 0"), std::string::npos) << sconfig;
+  EXPECT_NE(sconfig.find("QK_CONFIG_LINEAR_S16_REFERENCE 0"), std::string::npos) << sconfig;
+  const DeployResult r16 = deploy(s16.dir.string(), o);
+  expect_sound_without_cycles(r16, s16, 2);
+  EXPECT_EQ(r16.model_files.count("qk_conv.c"), 0u) << "portable int16 conv linked";
+  EXPECT_GT(r16.model_files.at("qk_conv_s16_dsp.c").flash(), 0);
 
   // A MobileNetV2 layer by layer: depthwise and general paths.
   TempExport m;

@@ -575,15 +575,18 @@ TEST(KernelsConv, RandomInt8WithPacked2BitWeights) {
   random_conv_sweep<int8_t, int8_t>(14, 2);
 }
 
-// The int8 conv reports the im2col scratch of the Armv7E-M kernels on every platform (the host
-// sizes the exported scratch buffer with it); the others need none.
+// The int8 and int16 convs report the scratch of the Armv7E-M kernels on every platform (the
+// host sizes the exported scratch buffer with it): int16, the windows of two output pixels; the
+// others need none.
 TEST(KernelsConv, ScratchSizes) {
   const qk_conv_params p = conv_cases()[6].params();
   qk_linear_params lp{};
   lp.in_features = 10;
   lp.out_features = 3;
   EXPECT_GT(qk_conv_s8_scratch_size(&p), 0u);
-  EXPECT_EQ(qk_conv_s16_scratch_size(&p), 0u);
+  const size_t k = static_cast<size_t>(p.k_h * p.k_w * (p.in_c / std::max(p.groups, 1)));
+  EXPECT_EQ(qk_conv_s16_scratch_size(&p), 2 * (k + (k & 1)) * sizeof(int16_t) + 8);
+  EXPECT_EQ(qk_conv_s16_w8_scratch_size(&p), 0u);
   EXPECT_EQ(qk_linear_s8_scratch_size(&lp), 0u);
 }
 
@@ -883,16 +886,24 @@ TEST(KernelsAdd, HandComputed) {
 // qk_add_s8 / qk_add_s16 compute in 32 bits when nothing can saturate; at the edge of that
 // condition (multipliers just below and just above the bound, zero points at the type's ends,
 // inputs at its extremes, every shift class) the result equals the 64-bit contract.
+// n random operand pairs over T's whole range, its two extremes first.
 template <typename T>
-void check_add_at_the_int32_bound() {
-  std::mt19937 rng(77);
-  constexpr int kMin = std::numeric_limits<T>::min(), kMax = std::numeric_limits<T>::max();
-  std::uniform_int_distribution<int> v(kMin, kMax);
-  std::vector<T> a(301), b(301);
+std::pair<std::vector<T>, std::vector<T>> add_operands(uint32_t seed, size_t n) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> v(std::numeric_limits<T>::min(),
+                                       std::numeric_limits<T>::max());
+  std::vector<T> a(n), b(n);
   for (auto& x : a) x = static_cast<T>(v(rng));
   for (auto& x : b) x = static_cast<T>(v(rng));
-  a[0] = b[1] = static_cast<T>(kMin);
-  a[1] = b[0] = static_cast<T>(kMax);
+  a[0] = b[1] = std::numeric_limits<T>::min();
+  a[1] = b[0] = std::numeric_limits<T>::max();
+  return {a, b};
+}
+
+template <typename T>
+void check_add_at_the_int32_bound() {
+  constexpr int kMin = std::numeric_limits<T>::min(), kMax = std::numeric_limits<T>::max();
+  const auto [a, b] = add_operands<T>(77, 301);
   const int64_t span = 2 * int64_t{kMax} + 1;
   for (int shift : {0, 1, 7, 15, 30}) {
     const int64_t half = shift > 0 ? int64_t{1} << (shift - 1) : 0;
@@ -918,9 +929,59 @@ void check_add_at_the_int32_bound() {
   }
 }
 
+// The 64-bit loop (zero points inside the type, shift 1..62) and the general one (the rest):
+// affine multipliers up to the int32 extremes, every shift class, out_zp at the int32 ends (the
+// 32-bit loop must refuse clamp bounds that leave int32 relative to it).
+template <typename T>
+void check_add_wide_and_general() {
+  constexpr int kMin = std::numeric_limits<T>::min(), kMax = std::numeric_limits<T>::max();
+  const auto [a, b] = add_operands<T>(78, 203);
+  for (int shift : {-3, 0, 1, 2, 31, 40, 62, 63, 70}) {
+    for (int32_t mult : {1, 1 << 20, (1 << 30) + 12345, std::numeric_limits<int32_t>::max(),
+                         std::numeric_limits<int32_t>::min()}) {
+      for (int32_t out_zp : {0, kMin / 2, std::numeric_limits<int32_t>::max() - 5,
+                             std::numeric_limits<int32_t>::min() + 5}) {
+        for (int32_t a_zp : {0, kMax, kMax + 1}) {
+          qk_add_params p{};
+          p.size = static_cast<int32_t>(a.size());
+          p.a_mult = mult;
+          p.b_mult = mult == 1 ? 3 : -(mult / 3);
+          p.shift = shift;
+          p.a_zp = a_zp;
+          p.b_zp = kMin;
+          p.out_zp = out_zp;
+          p.act_min = kMin;
+          p.act_max = kMax;
+          check_add(p, a, b, nullptr);
+          p.act_min = 0;
+          check_add(p, a, b, nullptr);
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsAdd, ThirtyTwoBitPathEqualsTheContractAtItsBound) {
   check_add_at_the_int32_bound<int8_t>();
   check_add_at_the_int32_bound<int16_t>();
+}
+
+TEST(KernelsAdd, SixtyFourBitAndGeneralPathsEqualTheContract) {
+  check_add_wide_and_general<int8_t>();
+  check_add_wide_and_general<int16_t>();
+  qk_add_params p{};
+  p.a_mult = p.b_mult = 1;
+  p.act_min = -128;
+  p.act_max = 127;
+  EXPECT_EQ(qk_add_s8_path(&p), QK_ADD_PATH_INT32);
+  p.a_mult = 1 << 30;
+  p.shift = 40;
+  EXPECT_EQ(qk_add_s8_path(&p), QK_ADD_PATH_INT64);
+  p.shift = 63;
+  EXPECT_EQ(qk_add_s8_path(&p), QK_ADD_PATH_SATURATING);
+  p.shift = 40;
+  p.a_zp = 200;  // outside int8
+  EXPECT_EQ(qk_add_s8_path(&p), QK_ADD_PATH_SATURATING);
 }
 
 // qk.h allows the output to be either input (the residual add of an in-place schedule).

@@ -21,6 +21,10 @@
  * parameters, weights drawn as random bytes (every nibble / crumb value), rows starting at every
  * offset inside a byte.
  *
+ * Every convolution and linear case runs a third time with int16 activations and weights:
+ * qk_conv_s16 / qk_linear_s16 (the SMLALD kernels when the input zero point is 0, most draws)
+ * against qk_ref_conv_s16 / qk_ref_linear_s16, full-range values, pow2 and affine shifts.
+ *
  * Output (semihosting): one line per failing case (the first few), then
  *   QKTEST coverage conv2d <n> conv1d <n> conv1x1 <n> depthwise <n> ... zp-fallback <n>
  *   QKTEST summary cases <n> conv <c> linear <l> mismatches <m> overruns <o>
@@ -84,6 +88,46 @@ static int chance(int percent) {
 static void fill_s8(int8_t* p, int32_t n) {
   int32_t i;
   for (i = 0; i < n; ++i) p[i] = (int8_t)rnd(-128, 127);
+}
+
+static void fill_s16(int16_t* p, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i)
+    p[i] = (int16_t)(chance(5) ? (chance(50) ? INT16_MIN : INT16_MAX) : rnd(INT16_MIN, INT16_MAX));
+}
+
+/* int16 layers: requantization that lands 64-bit accumulators of up to 2^30 K in int16 (shifts
+ * 8..30, some saturating ones), clamps in int16 codes, mostly a zero input zero point (the DSP
+ * kernels' condition; the others test the fallback). */
+static void make_s16_layer(qk_requant* rq, int32_t channels, int32_t* in_zp, int32_t* out_zp,
+                           int32_t* act_min, int32_t* act_max) {
+  const int32_t n = channels > 1 && chance(50) ? channels : 1;
+  const int affine = chance(30);
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    g_shift[i] = (int8_t)(affine ? rnd(40, 60) : chance(90) ? rnd(8, 30) : rnd(-3, 7));
+    g_mult[i] = affine ? rnd(1 << 28, INT32_MAX) : 0;
+  }
+  rq->mult = affine ? g_mult : NULL;
+  rq->shift = g_shift;
+  rq->per_channel = n > 1;
+  *in_zp = chance(85) ? 0 : rnd(-300, 300);
+  *out_zp = chance(70) ? 0 : rnd(-1000, 1000);
+  switch (rnd(0, 3)) {
+    case 0:
+    case 1:
+      *act_min = INT16_MIN;
+      *act_max = INT16_MAX;
+      break;
+    case 2:
+      *act_min = 0;
+      *act_max = INT16_MAX;
+      break;
+    default:
+      *act_min = rnd(INT16_MIN, INT16_MAX);
+      *act_max = rnd(*act_min, INT16_MAX);
+      break;
+  }
 }
 
 /* Requantization parameters for `channels` output channels. */
@@ -159,6 +203,7 @@ static void make_zps_and_clamp(int32_t* in_zp, int32_t* out_zp, int32_t* act_min
   }
 }
 
+static uint32_t g_s16_cases;
 static uint32_t g_cases, g_conv_cases, g_linear_cases, g_packed_cases, g_mismatches, g_overruns,
     g_reported;
 
@@ -307,6 +352,51 @@ static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias
   }
 }
 
+/* The same shape with int16 activations and weights: qk_conv_s16 (SMLALD kernel) against
+ * qk_ref_conv_s16, int16 buffers at 2-byte offsets (word-misaligned rows). */
+static void run_conv_s16(const qk_conv_params* shape, int has_bias) {
+  qk_conv_params p = *shape;
+  qk_requant rq;
+  const int32_t groups = p.groups > 0 ? p.groups : 1;
+  const int32_t in_n = p.in_h * p.in_w * p.in_c;
+  const int32_t w_n = p.out_c * p.k_h * p.k_w * (p.in_c / groups);
+  const int32_t out_n = p.out_h * p.out_w * p.out_c;
+  const size_t scratch = qk_conv_s16_scratch_size(&p);
+  int16_t* const in = (int16_t*)(void*)(g_in + 2 * rnd(0, 1));
+  int16_t* const w = (int16_t*)(void*)(g_w + 2 * rnd(0, 1));
+  int8_t* const out = g_out + GUARD + 2 * rnd(0, 1);
+  uint8_t* const scr = (uint8_t*)g_scratch + 2 * rnd(0, 1);
+  int overrun, scratch_overrun = 0;
+  uint32_t bad;
+  size_t i;
+  if (2 * in_n + 4 > BUF_BYTES || 2 * w_n + 4 > BUF_BYTES || 2 * out_n + 4 > BUF_BYTES ||
+      scratch + GUARD + 4 > sizeof g_scratch)
+    return;
+  make_s16_layer(&rq, p.out_c, &p.in_zp, &p.out_zp, &p.act_min, &p.act_max);
+  fill_s16(in, in_n);
+  fill_s16(w, w_n);
+  memset(out - GUARD, (int)GUARD_BYTE, (size_t)(2 * out_n + 2 * GUARD));
+  memset(scr, 0x5A, scratch);
+  memset(scr + scratch, (int)GUARD_BYTE, GUARD);
+  qk_ref_conv_s16(&p, in, w, has_bias ? g_bias : NULL, &rq, (int16_t*)(void*)g_out_ref);
+  qk_conv_s16(&p, in, w, has_bias ? g_bias : NULL, &rq, (int16_t*)(void*)out, scr);
+  bad = compare(out, g_out_ref, 2 * out_n, &overrun);
+  for (i = 0; i < GUARD; ++i)
+    if (scr[scratch + i] != GUARD_BYTE) scratch_overrun = 1;
+  ++g_cases;
+  ++g_conv_cases;
+  ++g_s16_cases;
+  g_mismatches += bad;
+  g_overruns += (uint32_t)(overrun + scratch_overrun);
+  if ((bad || overrun || scratch_overrun) && g_reported < QK_TEST_REPORT) {
+    ++g_reported;
+    print_conv(overrun           ? "s16-output-overrun"
+               : scratch_overrun ? "s16-scratch-overrun"
+                                 : "s16",
+               &p, &rq, bad);
+  }
+}
+
 /* Alternates the packed width of the extra run of each case. */
 static int32_t g_next_packed = 4;
 static void run_conv_all(const qk_conv_params* p, const qk_requant* rq, int has_bias,
@@ -314,6 +404,7 @@ static void run_conv_all(const qk_conv_params* p, const qk_requant* rq, int has_
   run_conv(p, rq, has_bias, what, 8);
   run_conv(p, rq, has_bias, what, g_next_packed);
   g_next_packed = 6 - g_next_packed;
+  run_conv_s16(p, has_bias);
 }
 
 /* Output size for input n, kernel k, stride s, padding pad (top/left); the bottom/right padding
@@ -501,6 +592,43 @@ static void linear_run(const qk_linear_params* p, const qk_requant* rq, int has_
   }
 }
 
+/* int16 fully connected: qk_linear_s16 (SMLALD, two rows per input word) against the reference. */
+static void linear_run_s16(const qk_linear_params* shape, int has_bias) {
+  qk_linear_params p = *shape;
+  qk_requant rq;
+  int16_t* const in = (int16_t*)(void*)(g_in + 2 * rnd(0, 1));
+  int16_t* const w = (int16_t*)(void*)(g_w + 2 * rnd(0, 1));
+  int8_t* const out = g_out + GUARD + 2 * rnd(0, 1);
+  int overrun;
+  uint32_t bad;
+  if (2 * p.in_features * p.out_features + 4 > BUF_BYTES) return;
+  make_s16_layer(&rq, p.out_features, &p.in_zp, &p.out_zp, &p.act_min, &p.act_max);
+  fill_s16(in, p.in_features);
+  fill_s16(w, p.in_features * p.out_features);
+  memset(out - GUARD, (int)GUARD_BYTE, (size_t)(2 * p.out_features + 2 * GUARD));
+  qk_ref_linear_s16(&p, in, w, has_bias ? g_bias : NULL, &rq, (int16_t*)(void*)g_out_ref);
+  qk_linear_s16(&p, in, w, has_bias ? g_bias : NULL, &rq, (int16_t*)(void*)out, NULL);
+  bad = compare(out, g_out_ref, 2 * p.out_features, &overrun);
+  ++g_cases;
+  ++g_linear_cases;
+  ++g_s16_cases;
+  g_mismatches += bad;
+  g_overruns += (uint32_t)overrun;
+  if ((bad || overrun) && g_reported < QK_TEST_REPORT) {
+    qat_line l;
+    ++g_reported;
+    qat_line_begin(&l, "QKTEST FAIL linear-s16 case ");
+    qat_line_u64(&l, g_cases);
+    qat_line_str(&l, " in ");
+    qat_line_u64(&l, (uint64_t)p.in_features);
+    qat_line_str(&l, " out ");
+    qat_line_u64(&l, (uint64_t)p.out_features);
+    qat_line_str(&l, " bad ");
+    qat_line_u64(&l, bad);
+    qat_line_end(&l);
+  }
+}
+
 static void linear_case(void) {
   qk_linear_params p;
   qk_requant rq;
@@ -514,6 +642,7 @@ static void linear_case(void) {
   linear_run(&p, &rq, has_bias, 8);
   linear_run(&p, &rq, has_bias, g_next_packed);
   g_next_packed = 6 - g_next_packed;
+  linear_run_s16(&p, has_bias);
 }
 
 #ifdef QK_TEST_BENCH
@@ -631,6 +760,8 @@ int main(void) {
   qat_line_u64(&l, g_linear_cases);
   qat_line_str(&l, " packed ");
   qat_line_u64(&l, g_packed_cases);
+  qat_line_str(&l, " int16 ");
+  qat_line_u64(&l, g_s16_cases);
   qat_line_str(&l, " mismatches ");
   qat_line_u64(&l, g_mismatches);
   qat_line_str(&l, " overruns ");

@@ -125,8 +125,10 @@ typedef struct {
  * depthwise (groups == in_c == out_c): 8 k_h k_w + 8; 0 for parameters the optimized kernels do
  * not take. The buffer needs no particular alignment (the kernels align inside it). */
 size_t qk_conv_s8_scratch_size(const qk_conv_params* p);
-/* 0: the int16 convolutions need no scratch. */
+/* Bytes of the scratch qk_conv_s16 uses: 2 x 2 K bytes (K = k_h k_w in_c / groups, rounded up to
+ * even) + 8; 0 for shapes the optimized kernel does not take. qk_conv_s16_w8 needs none (0). */
 size_t qk_conv_s16_scratch_size(const qk_conv_params* p);
+size_t qk_conv_s16_w8_scratch_size(const qk_conv_params* p);
 /* 0: the int8 fully connected layer needs no scratch. */
 size_t qk_linear_s8_scratch_size(const qk_linear_params* p);
 
@@ -170,11 +172,13 @@ void qk_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w, 
  *            at the same index), must not overlap them otherwise */
 void qk_add_s8(const qk_add_params* p, const int8_t* a, const int8_t* b, int8_t* out);
 
-/* 1 when qk_add_s8 / qk_add_s16 compute these parameters in 32 bits (zero points inside the type,
- * shift in [0, 30] and (2 type_max + 1)(|a_mult| + |b_mult|) + 2^(shift-1) < 2^31: nothing can
- * saturate, the result is the 64-bit one); else they take the 64-bit loop (qk_config.h). */
-int qk_add_s8_fits_int32(const qk_add_params* p);
-int qk_add_s16_fits_int32(const qk_add_params* p);
+/* Which loop qk_add_s8 / qk_add_s16 run for these parameters (all give the same result; see
+ * qk_eltwise.c): 32-bit when nothing can exceed int32 (power-of-two formats), 64-bit without
+ * saturation when the zero points are inside the type and the shift is in [1, 62] (affine),
+ * else the saturating general loop (linked only when qk_config.h asks for it). */
+enum { QK_ADD_PATH_INT32 = 0, QK_ADD_PATH_INT64 = 1, QK_ADD_PATH_SATURATING = 2 };
+int qk_add_s8_path(const qk_add_params* p);
+int qk_add_s16_path(const qk_add_params* p);
 
 /* Max pooling (qk_pool_params). Window positions outside the input (padding, or a window over
  * the bottom / right edge) are ignored; an empty window gives INT8_MIN before the clamp.
@@ -258,7 +262,9 @@ void qk_cast_s16_s8(int32_t size, const int16_t* in, int8_t* out);
 
 /* Convolution, int16 activations and weights; products are formed in 64 bits. Parameters,
  * layouts, ranges and aliasing as qk_conv_s8 with int16 data; the output clamp saturates to
- * int16. scratch is unused (qk_conv_s16_scratch_size() is 0) and may be NULL. Portable only. */
+ * int16. scratch: qk_conv_s16_scratch_size() bytes, any alignment (the windows of two output
+ * pixels), or NULL for the portable kernel. Fast path with QK_USE_DSP: SMLALD (two products into
+ * a 64-bit accumulator, exact) when in_zp == 0 and scratch is given. */
 void qk_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w, const int32_t* bias,
                  const qk_requant* rq, int16_t* out, void* scratch);
 
@@ -267,7 +273,8 @@ void qk_conv_s16_w8(const qk_conv_params* p, const int16_t* in, const int8_t* w,
                     const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
 
 /* Fully connected, int16 activations and weights: as qk_linear_s8 with int16 data and int64
- * accumulators; scratch unused, may be NULL. Portable only. */
+ * accumulators; scratch unused, may be NULL. Fast path with QK_USE_DSP: two rows per input word
+ * (SMLALD) when in_zp == 0. */
 void qk_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
                    const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
 
@@ -471,6 +478,9 @@ enum {
 };
 int qk_conv_s8_dsp_path(const qk_conv_params* p);
 int qk_linear_s8_dsp_path(const qk_linear_params* p);
+/* The same for qk_conv_s16 / qk_linear_s16 (QK_PATH_DSP_GENERAL / _LINEAR or QK_PATH_REFERENCE). */
+int qk_conv_s16_dsp_path(const qk_conv_params* p);
+int qk_linear_s16_dsp_path(const qk_linear_params* p);
 
 /* qk_conv_s8 / qk_linear_s8 without the optimized variants (no scratch). Same parameters,
  * ranges and aliasing rules. */
@@ -478,6 +488,11 @@ void qk_ref_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
                     const qk_requant* rq, int8_t* out);
 void qk_ref_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out);
+/* The int16 kernels without the optimized variants. */
+void qk_ref_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w,
+                     const int32_t* bias, const qk_requant* rq, int16_t* out);
+void qk_ref_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
+                       const int32_t* bias, const qk_requant* rq, int16_t* out);
 /* The packed-weight kernels without the optimized variants. */
 void qk_ref_conv_s8_w4(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
                        const int32_t* bias, const qk_requant* rq, int8_t* out);

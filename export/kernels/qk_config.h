@@ -21,8 +21,12 @@
 /* int8 fully connected (qk_linear_s8, qk_linear_s8_w4 / _w2) */
 #define QK_CONFIG_LINEAR_S8_DSP 1
 #define QK_CONFIG_LINEAR_S8_REFERENCE 1
-/* element-wise add (qk_add_s8, qk_add_s16): the 64-bit loop for parameters whose sums may not fit
- * 32 bits (qk_add_s8_fits_int32 / qk_add_s16_fits_int32 return 0) */
-#define QK_CONFIG_ADD_INT64 1
+/* int16 convolutions and fully connected (qk_conv_s16, qk_linear_s16): the portable kernels for
+ * calls the SMLALD kernels do not take (an input zero point other than 0) */
+#define QK_CONFIG_CONV_S16_REFERENCE 1
+#define QK_CONFIG_LINEAR_S16_REFERENCE 1
+/* element-wise add (qk_add_s8, qk_add_s16): the saturating general loop, for parameters neither
+ * the 32-bit nor the 64-bit loop takes (qk_add_s8_path / qk_add_s16_path) */
+#define QK_CONFIG_ADD_SATURATING 1
 
 #endif

@@ -15,6 +15,10 @@ size_t qk_conv_s8_scratch_size(const qk_conv_params* p) {
 }
 
 size_t qk_conv_s16_scratch_size(const qk_conv_params* p) {
+  return qk__dsp_conv_s16_scratch(p);
+}
+
+size_t qk_conv_s16_w8_scratch_size(const qk_conv_params* p) {
   (void)p;
   return 0;
 }
@@ -156,4 +160,40 @@ void qk_linear_s8_w2(const qk_linear_params* p, const int8_t* in, const uint8_t*
   QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
   QK__LINEAR_PACKED(2)
   QK__LINEAR_REF(qk_ref_linear_s8_w2(p, in, w, bias, rq, out))
+}
+
+/* int16: SMLALD kernels (qk_conv_s16_dsp.c) when the input zero point is 0. */
+int qk_conv_s16_dsp_path(const qk_conv_params* p) {
+  return qk__dsp_conv_shape_ok(p) && p->in_zp == 0 ? QK_PATH_DSP_GENERAL : QK_PATH_REFERENCE;
+}
+
+int qk_linear_s16_dsp_path(const qk_linear_params* p) {
+  return p->in_features > 0 && p->out_features > 0 && p->in_zp == 0 ? QK_PATH_DSP_LINEAR
+                                                                    : QK_PATH_REFERENCE;
+}
+
+void qk_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w, const int32_t* bias,
+                 const qk_requant* rq, int16_t* out, void* scratch) {
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
+#if QK__DSP
+  if (qk__dsp_conv_s16(p, in, w, bias, rq, out, scratch)) return;
+#if QK_CONFIG_CONV_S16_REFERENCE
+  qk_ref_conv_s16(p, in, w, bias, rq, out);
+#endif
+#else
+  qk_ref_conv_s16(p, in, w, bias, rq, out);
+#endif
+}
+
+void qk_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
+                   const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch) {
+  QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
+#if QK__DSP
+  if (qk__dsp_linear_s16(p, in, w, bias, rq, out)) return;
+#if QK_CONFIG_LINEAR_S16_REFERENCE
+  qk_ref_linear_s16(p, in, w, bias, rq, out);
+#endif
+#else
+  qk_ref_linear_s16(p, in, w, bias, rq, out);
+#endif
 }

@@ -119,6 +119,15 @@ static inline size_t qk__dsp_conv_s8_packed_scratch(const qk_conv_params* p) {
   return base + (size_t)qk__dsp_conv_kp(p);
 }
 
+/* int16 convolution (qk_conv_s16_dsp.c): the windows of two output pixels as int16 columns of
+ * K = k_h k_w in_c / groups values each (K rounded up to even), plus the slack. */
+static inline size_t qk__dsp_conv_s16_scratch(const qk_conv_params* p) {
+  size_t k;
+  if (!qk__dsp_conv_shape_ok(p)) return 0;
+  k = (size_t)p->k_h * (size_t)p->k_w * (size_t)(p->in_c / (p->groups > 0 ? p->groups : 1));
+  return 2 * (k + (k & 1)) * sizeof(int16_t) + QK__DSP_SLACK;
+}
+
 /* The scratch start aligned to 8 bytes (QK__DSP_SLACK covers the shift). */
 static inline uint8_t* qk__dsp_align8(void* scratch) {
   return (uint8_t*)(((uintptr_t)scratch + 7u) & ~(uintptr_t)7u);
@@ -149,6 +158,11 @@ int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w
                       const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out);
+/* int16 activations and weights (qk_conv_s16_dsp.c); input zero point 0. */
+int qk__dsp_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w,
+                     const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch);
+int qk__dsp_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
+                       const int32_t* bias, const qk_requant* rq, int16_t* out);
 /* The same with packed `bits`-bit weights (4 or 2). */
 int qk__dsp_conv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
                            int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,

@@ -70,9 +70,8 @@ void qk_ref_linear_s8_w2(const qk_linear_params* p, const int8_t* in, const uint
   linear_s8_w2(p, in, w, bias, rq, out);
 }
 
-void qk_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
-                   const int32_t* bias, const qk_requant* rq, int16_t* out, void* scratch) {
-  (void)scratch;
+void qk_ref_linear_s16(const qk_linear_params* p, const int16_t* in, const int16_t* w,
+                       const int32_t* bias, const qk_requant* rq, int16_t* out) {
   linear_s16(p, in, w, bias, rq, out);
 }
 

@@ -12,7 +12,8 @@ set(QK_SOURCES
   qk_fused.c
   qk_conv_s8_dsp.c
   qk_dw_s8_dsp.c
-  qk_linear_s8_dsp.c)
+  qk_linear_s8_dsp.c
+  qk_conv_s16_dsp.c)
 set(QK_HEADERS
   qk.h
   qk_config.h
