@@ -5,7 +5,8 @@
 #   2. evaluates the integer model with the C kernel library and checks it against the
 #      integer-exact simulation (bit for bit);
 #   3. exports it (C library + ONNX QDQ + integer checkpoint) and runs the generated C;
-#   4. deploys it on an emulated Cortex-M4 and reports instructions, flash and RAM.
+#   4. deploys it on an emulated Cortex-M4 and reports instructions, estimated cycles, flash and
+#      RAM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
