@@ -507,8 +507,15 @@ std::string layers_json(const Program& p) {
 // links neither a portable fallback nor an optimized kernel it never calls.
 std::string kernel_config(const Program& p) {
   bool dw = false, general = false, conv_ref = false, linear = false, linear_ref = false;
-  bool add_saturating = false, conv16_ref = false, linear16_ref = false;
+  bool add_saturating = false, add_int64 = false, conv16_ref = false, linear16_ref = false;
   int64_t linear_macs = 0;
+  std::set<int> epilogues;  // QK_EPI_* of the int8 calls the DSP kernels take
+  const auto epilogue = [&](const Call& c, int32_t channels, int32_t out_zp, int32_t act_min,
+                            int32_t act_max) {
+    const qk_requant rq{c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
+                        c.shift.size() > 1 ? 1 : 0};
+    epilogues.insert(qk_s8_epilogue_kind(&rq, channels, out_zp, act_min, act_max));
+  };
   const auto visit = [&](const Call& c) {
     const std::string k = c.kernel->name;
     if (k == "qk_conv_s16")
@@ -516,19 +523,24 @@ std::string kernel_config(const Program& p) {
     if (k == "qk_linear_s16")
       linear16_ref |=
           qk_linear_s16_dsp_path(&std::get<qk_linear_params>(c.params)) == QK_PATH_REFERENCE;
-    if (k == "qk_add_s8")
-      add_saturating |=
-          qk_add_s8_path(&std::get<qk_add_params>(c.params)) == QK_ADD_PATH_SATURATING;
-    if (k == "qk_add_s16")
-      add_saturating |=
-          qk_add_s16_path(&std::get<qk_add_params>(c.params)) == QK_ADD_PATH_SATURATING;
+    if (k == "qk_add_s8" || k == "qk_add_s16") {
+      const qk_add_params& ap = std::get<qk_add_params>(c.params);
+      const int path = k == "qk_add_s8" ? qk_add_s8_path(&ap) : qk_add_s16_path(&ap);
+      add_saturating |= path == QK_ADD_PATH_SATURATING;
+      add_int64 |= path == QK_ADD_PATH_INT64;
+    }
     if (k == "qk_conv_s8" || k == "qk_conv_s8_w4" || k == "qk_conv_s8_w2") {
-      const int path = qk_conv_s8_dsp_path(&std::get<qk_conv_params>(c.params));
+      const qk_conv_params& cp = std::get<qk_conv_params>(c.params);
+      const int path = qk_conv_s8_dsp_path(&cp);
+      if (path != QK_PATH_REFERENCE) epilogue(c, cp.out_c, cp.out_zp, cp.act_min, cp.act_max);
       dw |= path == QK_PATH_DSP_DEPTHWISE;
       general |= path == QK_PATH_DSP_GENERAL;
       conv_ref |= path == QK_PATH_REFERENCE;
     } else if (k == "qk_linear_s8" || k == "qk_linear_s8_w4" || k == "qk_linear_s8_w2") {
-      const int path = qk_linear_s8_dsp_path(&std::get<qk_linear_params>(c.params));
+      const qk_linear_params& lp = std::get<qk_linear_params>(c.params);
+      const int path = qk_linear_s8_dsp_path(&lp);
+      if (path != QK_PATH_REFERENCE)
+        epilogue(c, lp.out_features, lp.out_zp, lp.act_min, lp.act_max);
       linear |= path == QK_PATH_DSP_LINEAR;
       linear_ref |= path == QK_PATH_REFERENCE;
       linear_macs += c.macs;
@@ -558,7 +570,16 @@ std::string kernel_config(const Program& p) {
     << "#define QK_CONFIG_LINEAR_S8_REFERENCE " << linear_ref << "\n"
     << "#define QK_CONFIG_CONV_S16_REFERENCE " << conv16_ref << "\n"
     << "#define QK_CONFIG_LINEAR_S16_REFERENCE " << linear16_ref << "\n"
-    << "#define QK_CONFIG_ADD_SATURATING " << add_saturating << "\n\n#endif\n";
+    << "#define QK_CONFIG_ADD_SATURATING " << add_saturating << "\n"
+    << "#define QK_CONFIG_ADD_INT64 " << add_int64 << "\n";
+  const std::pair<const char*, int> kinds[] = {
+      {"POW2_RANGE", QK_EPI_POW2_RANGE}, {"POW2_S8", QK_EPI_POW2_S8},
+      {"POW2_U7", QK_EPI_POW2_U7},       {"AFFINE_RANGE", QK_EPI_AFFINE_RANGE},
+      {"AFFINE_S8", QK_EPI_AFFINE_S8},   {"AFFINE_U7", QK_EPI_AFFINE_U7}};
+  for (const auto& [kind, value] : kinds)
+    o << "#define QK_CONFIG_EPI_" << kind << " " << epilogues.count(value) << "\n";
+  o << "#define QK_CONFIG_EPI_GENERIC " << epilogues.count(QK_EPI_GENERIC) << "\n";
+  o << "\n#endif\n";
   return o.str();
 }
 

@@ -145,7 +145,8 @@ Runner add_deploy(CLI::App& app) {
                   "flash wait states added to every pipeline refill (default 0)")
       ->check(CLI::Range(0, 15));
   return [a] {
-    if (a->profile && a->no_cycles) throw Error("--profile needs the cycle estimate (--no-cycles)");
+    if (a->profile && a->no_cycles)
+      throw Error("--profile needs the cycle estimate: drop --no-cycles");
     exporter::check_deploy_tools();  // before any lowering: fail fast with the install command
     fs::path export_dir = a->dir;
     std::string name = a->name;

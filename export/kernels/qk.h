@@ -478,6 +478,20 @@ enum {
 };
 int qk_conv_s8_dsp_path(const qk_conv_params* p);
 int qk_linear_s8_dsp_path(const qk_linear_params* p);
+/* The requantization epilogue the optimized int8 kernels choose for these parameters (per call):
+ * a 32-bit power-of-two or affine form with an int8-range (S8), ReLU (U7) or general (RANGE)
+ * clamp, or the generic 64-bit one. Exporters switch off the unused kinds in qk_config.h. */
+enum {
+  QK_EPI_GENERIC = 0,
+  QK_EPI_POW2_RANGE = 3,
+  QK_EPI_POW2_S8 = 4,
+  QK_EPI_POW2_U7 = 5,
+  QK_EPI_AFFINE_RANGE = 6,
+  QK_EPI_AFFINE_S8 = 7,
+  QK_EPI_AFFINE_U7 = 8
+};
+int qk_s8_epilogue_kind(const qk_requant* rq, int32_t channels, int32_t out_zp, int32_t act_min,
+                        int32_t act_max);
 /* The same for qk_conv_s16 / qk_linear_s16 (QK_PATH_DSP_GENERAL / _LINEAR or QK_PATH_REFERENCE). */
 int qk_conv_s16_dsp_path(const qk_conv_params* p);
 int qk_linear_s16_dsp_path(const qk_linear_params* p);

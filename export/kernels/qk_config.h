@@ -28,5 +28,20 @@
 /* element-wise add (qk_add_s8, qk_add_s16): the saturating general loop, for parameters neither
  * the 32-bit nor the 64-bit loop takes (qk_add_s8_path / qk_add_s16_path) */
 #define QK_CONFIG_ADD_SATURATING 1
+/* ... and the 64-bit loop without saturation (affine parameters) */
+#define QK_CONFIG_ADD_INT64 1
+
+/* int8 requantization epilogues of the optimized kernels (qk_s8_epilogue_kind): a kind switched
+ * off takes the generic path (the reference's helpers), exact but slower */
+#define QK_CONFIG_EPI_POW2_RANGE 1
+#define QK_CONFIG_EPI_POW2_S8 1
+#define QK_CONFIG_EPI_POW2_U7 1
+#define QK_CONFIG_EPI_AFFINE_RANGE 1
+#define QK_CONFIG_EPI_AFFINE_S8 1
+#define QK_CONFIG_EPI_AFFINE_U7 1
+/* ... and the generic epilogue (the reference's 64-bit helpers), which the switched-off kinds
+ * fall back to: switching it off too is only right when no call uses any other kind than the
+ * enabled ones (an export's own file) */
+#define QK_CONFIG_EPI_GENERIC 1
 
 #endif

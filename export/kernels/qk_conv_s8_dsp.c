@@ -250,9 +250,11 @@ static inline qk__acc6 qk__mm_1x6(qk__acc6 a, const uint8_t* col, const uint8_t*
   return a;
 }
 
+#if QK_CONFIG_EPI_GENERIC
 int8_t qk__epi_generic(const qk__epi* e, int32_t acc, int32_t c) {
   return (int8_t)qk__apply_out_clamp(qk__requantize((int64_t)acc, e->rq, c), &e->clamp);
 }
+#endif
 
 /* What the channel loop needs, gathered so that it runs with few live values. */
 typedef struct {

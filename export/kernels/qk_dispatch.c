@@ -36,6 +36,11 @@ int qk_conv_s8_dsp_path(const qk_conv_params* p) {
   return qk__dsp_conv_is_depthwise(p) ? QK_PATH_DSP_DEPTHWISE : QK_PATH_DSP_GENERAL;
 }
 
+int qk_s8_epilogue_kind(const qk_requant* rq, int32_t channels, int32_t out_zp, int32_t act_min,
+                        int32_t act_max) {
+  return qk__epi_make(rq, channels, out_zp, act_min, act_max).kind;
+}
+
 int qk_linear_s8_dsp_path(const qk_linear_params* p) {
   return qk__dsp_linear_s8_ok(p) ? QK_PATH_DSP_LINEAR : QK_PATH_REFERENCE;
 }

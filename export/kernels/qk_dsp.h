@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "qk.h"
+#include "qk_config.h"
 #include "qk_internal.h"
 
 #if defined(QK_USE_DSP) && defined(__ARM_FEATURE_DSP)
@@ -131,6 +132,75 @@ static inline size_t qk__dsp_conv_s16_scratch(const qk_conv_params* p) {
 /* The scratch start aligned to 8 bytes (QK__DSP_SLACK covers the shift). */
 static inline uint8_t* qk__dsp_align8(void* scratch) {
   return (uint8_t*)(((uintptr_t)scratch + 7u) & ~(uintptr_t)7u);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Requantization epilogue.
+ *
+ * The reference requantizes in 64 bits (qk__requantize + qk__apply_out_clamp). An int32
+ * accumulator allows exact 32-bit shortcuts for the usual parameters, chosen once per call.
+ * With t = floor(x / 2^(s-1)), round-half-up of x / 2^s is floor((t + 1) / 2), so:
+ *   pow2,   shift s in [2, 31]:  y = ((acc >> (s - 1)) + 1) >> 1   (t + 1 cannot overflow);
+ *   affine, shift s in [33, 62]: the 64-bit product x = acc * mult has |x| <= 2^62 (never
+ *                                saturates); with hi = x >> 32 (one SMULL), x >> (s - 1) ==
+ *                                hi >> (s - 33), so y = ((hi >> (s - 33)) + 1) >> 1;
+ * and the clamp: y + out_zp saturated with one SSAT #8 when [act_min, act_max] covers int8, one
+ * USAT #7 for [0, 127] (a ReLU at out_zp 0), else two compares on y (the reference's order).
+ * |y| <= 2^29 and |out_zp| < 2^30 keep y + out_zp exact. Anything else (negative, zero, one or
+ * huge shifts, absurd zero points) takes the reference's own helpers, per call. The kind is
+ * chosen by plain C (every platform: exporters ask through qk_s8_epilogue_kind); qk_config.h
+ * switches off the fast kinds a model does not use, which then take the generic path (still
+ * exact, only slower).
+ * ------------------------------------------------------------------------------------------- */
+
+enum { QK__RQ_GENERIC = 0, QK__RQ_POW2 = 1, QK__RQ_AFFINE = 2 };
+enum { QK__CL_RANGE = 0, QK__CL_S8 = 1, QK__CL_U7 = 2 };
+/* Combined kinds, for switch statements over the specialised epilogues. */
+enum {
+  QK__EPI_GENERIC = QK_EPI_GENERIC,
+  QK__EPI_POW2_RANGE = QK_EPI_POW2_RANGE,
+  QK__EPI_POW2_S8 = QK_EPI_POW2_S8,
+  QK__EPI_POW2_U7 = QK_EPI_POW2_U7,
+  QK__EPI_AFFINE_RANGE = QK_EPI_AFFINE_RANGE,
+  QK__EPI_AFFINE_S8 = QK_EPI_AFFINE_S8,
+  QK__EPI_AFFINE_U7 = QK_EPI_AFFINE_U7
+};
+
+typedef struct {
+  const qk_requant* rq;
+  qk__out_clamp clamp; /* generic path */
+  int32_t kind;        /* QK__EPI_* */
+  int32_t lo, hi, zp;  /* QK__CL_RANGE: clamp y to [lo, hi], then add zp */
+} qk__epi;
+
+static inline qk__epi qk__epi_make(const qk_requant* rq, int32_t channels, int32_t out_zp,
+                                   int32_t act_min, int32_t act_max) {
+  qk__epi e;
+  const int32_t n = rq->per_channel ? channels : 1;
+  const int32_t s_lo = rq->mult == NULL ? 2 : 33, s_hi = rq->mult == NULL ? 31 : 62;
+  const int32_t lo = act_min > INT8_MIN ? act_min : INT8_MIN;
+  const int32_t hi = act_max < INT8_MAX ? act_max : INT8_MAX;
+  int32_t i, mode, clamp;
+  e.rq = rq;
+  e.clamp = qk__make_out_clamp(out_zp, act_min, act_max, INT8_MIN, INT8_MAX);
+  e.zp = out_zp;
+  e.lo = e.hi = 0;
+  mode = rq->mult == NULL ? QK__RQ_POW2 : QK__RQ_AFFINE;
+  for (i = 0; i < n; ++i)
+    if (rq->shift[i] < s_lo || rq->shift[i] > s_hi) mode = QK__RQ_GENERIC;
+  /* |out_zp| < 2^30 keeps y + out_zp and the relative bounds within int32. */
+  if (out_zp <= -(1 << 30) || out_zp >= (1 << 30)) mode = QK__RQ_GENERIC;
+  if (mode == QK__RQ_GENERIC) {
+    e.kind = QK__EPI_GENERIC;
+    return e;
+  }
+  e.lo = (int32_t)e.clamp.lo;
+  e.hi = (int32_t)e.clamp.hi;
+  clamp = lo == INT8_MIN && hi == INT8_MAX ? QK__CL_S8
+          : lo == 0 && hi == INT8_MAX      ? QK__CL_U7
+                                           : QK__CL_RANGE;
+  e.kind = 3 * mode + clamp;
+  return e;
 }
 
 #if QK__DSP
@@ -257,72 +327,6 @@ static inline void qk__dsp_unpack(const uint8_t* w, int32_t first, int32_t n, in
   }
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Requantization epilogue.
- *
- * The reference requantizes in 64 bits (qk__requantize + qk__apply_out_clamp). An int32
- * accumulator allows exact 32-bit shortcuts for the usual parameters, chosen once per call.
- * With t = floor(x / 2^(s-1)), round-half-up of x / 2^s is floor((t + 1) / 2), so:
- *   pow2,   shift s in [2, 31]:  y = ((acc >> (s - 1)) + 1) >> 1   (t + 1 cannot overflow);
- *   affine, shift s in [33, 62]: the 64-bit product x = acc * mult has |x| <= 2^62 (never
- *                                saturates); with hi = x >> 32 (one SMULL), x >> (s - 1) ==
- *                                hi >> (s - 33), so y = ((hi >> (s - 33)) + 1) >> 1;
- * and the clamp: y + out_zp saturated with one SSAT #8 when [act_min, act_max] covers int8, one
- * USAT #7 for [0, 127] (a ReLU at out_zp 0), else two compares on y (the reference's order).
- * |y| <= 2^29 and |out_zp| < 2^30 keep y + out_zp exact. Anything else (negative, zero, one or
- * huge shifts, absurd zero points) takes the reference's own helpers, per call.
- * ------------------------------------------------------------------------------------------- */
-
-enum { QK__RQ_GENERIC = 0, QK__RQ_POW2 = 1, QK__RQ_AFFINE = 2 };
-enum { QK__CL_RANGE = 0, QK__CL_S8 = 1, QK__CL_U7 = 2 };
-/* Combined kinds, for switch statements over the specialised epilogues. */
-enum {
-  QK__EPI_GENERIC = 0,
-  QK__EPI_POW2_RANGE = 3,
-  QK__EPI_POW2_S8 = 4,
-  QK__EPI_POW2_U7 = 5,
-  QK__EPI_AFFINE_RANGE = 6,
-  QK__EPI_AFFINE_S8 = 7,
-  QK__EPI_AFFINE_U7 = 8
-};
-
-typedef struct {
-  const qk_requant* rq;
-  qk__out_clamp clamp; /* generic path */
-  int32_t kind;        /* QK__EPI_* */
-  int32_t lo, hi, zp;  /* QK__CL_RANGE: clamp y to [lo, hi], then add zp */
-} qk__epi;
-
-static inline qk__epi qk__epi_make(const qk_requant* rq, int32_t channels, int32_t out_zp,
-                                   int32_t act_min, int32_t act_max) {
-  qk__epi e;
-  const int32_t n = rq->per_channel ? channels : 1;
-  const int32_t s_lo = rq->mult == NULL ? 2 : 33, s_hi = rq->mult == NULL ? 31 : 62;
-  const int32_t lo = act_min > INT8_MIN ? act_min : INT8_MIN;
-  const int32_t hi = act_max < INT8_MAX ? act_max : INT8_MAX;
-  int32_t i, mode, clamp;
-  e.rq = rq;
-  e.clamp = qk__make_out_clamp(out_zp, act_min, act_max, INT8_MIN, INT8_MAX);
-  e.zp = out_zp;
-  e.lo = e.hi = 0;
-  mode = rq->mult == NULL ? QK__RQ_POW2 : QK__RQ_AFFINE;
-  for (i = 0; i < n; ++i)
-    if (rq->shift[i] < s_lo || rq->shift[i] > s_hi) mode = QK__RQ_GENERIC;
-  /* |out_zp| < 2^30 keeps y + out_zp and the relative bounds within int32. */
-  if (out_zp <= -(1 << 30) || out_zp >= (1 << 30)) mode = QK__RQ_GENERIC;
-  if (mode == QK__RQ_GENERIC) {
-    e.kind = QK__EPI_GENERIC;
-    return e;
-  }
-  e.lo = (int32_t)e.clamp.lo;
-  e.hi = (int32_t)e.clamp.hi;
-  clamp = lo == INT8_MIN && hi == INT8_MAX ? QK__CL_S8
-          : lo == 0 && hi == INT8_MAX      ? QK__CL_U7
-                                           : QK__CL_RANGE;
-  e.kind = 3 * mode + clamp;
-  return e;
-}
-
 /* Per output channel constants of the fast paths. */
 typedef struct {
   int32_t mult, s1; /* s1: shift - 1 (pow2) or shift - 33 (affine) */
@@ -356,25 +360,47 @@ static inline __attribute__((always_inline)) int8_t qk__epi_fast(const qk__epi* 
 
 /* The reference's own requantization (slow path; one out-of-line copy in qk_conv_s8_dsp.c). */
 int8_t qk__epi_generic(const qk__epi* e, int32_t acc, int32_t c);
+/* Linked only when some call of the model needs it (QK_CONFIG_EPI_GENERIC): without it a call of
+ * the generic kind would output 0, which the exporter's qk_config.h rules out. */
+#if QK_CONFIG_EPI_GENERIC
+#define QK__EPI_GENERIC_CALL(e, acc, c) qk__epi_generic(e, acc, c)
+#else
+#define QK__EPI_GENERIC_CALL(e, acc, c) ((void)(e), (void)(acc), (void)(c), (int8_t)0)
+#endif
 
 /* One output, any kind (scalar tails; the block kernels switch once per channel instead). */
 static inline int8_t qk__epi_one(const qk__epi* e, int32_t acc, int32_t c) {
   qk__epi_ch k;
-  if (e->kind == QK__EPI_GENERIC) return qk__epi_generic(e, acc, c);
+  if (e->kind == QK__EPI_GENERIC) return QK__EPI_GENERIC_CALL(e, acc, c);
   k = qk__epi_channel(e, c);
+  (void)k; /* unused when qk_config.h switches every fast kind off */
   switch (e->kind) {
+#if QK_CONFIG_EPI_POW2_RANGE
     case QK__EPI_POW2_RANGE:
       return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_RANGE);
+#endif
+#if QK_CONFIG_EPI_POW2_S8
     case QK__EPI_POW2_S8:
       return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_S8);
+#endif
+#if QK_CONFIG_EPI_POW2_U7
     case QK__EPI_POW2_U7:
       return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_U7);
+#endif
+#if QK_CONFIG_EPI_AFFINE_RANGE
     case QK__EPI_AFFINE_RANGE:
       return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_RANGE);
+#endif
+#if QK_CONFIG_EPI_AFFINE_S8
     case QK__EPI_AFFINE_S8:
       return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_S8);
-    default:
+#endif
+#if QK_CONFIG_EPI_AFFINE_U7
+    case QK__EPI_AFFINE_U7:
       return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_U7);
+#endif
+    default:
+      return QK__EPI_GENERIC_CALL(e, acc, c);
   }
 }
 
@@ -387,6 +413,8 @@ static inline __attribute__((always_inline)) void qk__epi_store4(const qk__epi* 
                                                                  int32_t a0, int32_t a1, int32_t a2,
                                                                  int32_t a3, int8_t* o,
                                                                  int32_t os) {
+  (void)k; /* unused when qk_config.h switches every fast kind off */
+  (void)a0, (void)a1, (void)a2, (void)a3, (void)o, (void)os, (void)c;
 #define QK__STORE4(mode, clamp)                      \
   do {                                               \
     o[0] = qk__epi_fast(e, k, a0, mode, clamp);      \
@@ -395,29 +423,41 @@ static inline __attribute__((always_inline)) void qk__epi_store4(const qk__epi* 
     o[3 * os] = qk__epi_fast(e, k, a3, mode, clamp); \
   } while (0)
   switch (e->kind) {
+#if QK_CONFIG_EPI_POW2_RANGE
     case QK__EPI_POW2_RANGE:
       QK__STORE4(QK__RQ_POW2, QK__CL_RANGE);
       break;
+#endif
+#if QK_CONFIG_EPI_POW2_S8
     case QK__EPI_POW2_S8:
       QK__STORE4(QK__RQ_POW2, QK__CL_S8);
       break;
+#endif
+#if QK_CONFIG_EPI_POW2_U7
     case QK__EPI_POW2_U7:
       QK__STORE4(QK__RQ_POW2, QK__CL_U7);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_RANGE
     case QK__EPI_AFFINE_RANGE:
       QK__STORE4(QK__RQ_AFFINE, QK__CL_RANGE);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_S8
     case QK__EPI_AFFINE_S8:
       QK__STORE4(QK__RQ_AFFINE, QK__CL_S8);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_U7
     case QK__EPI_AFFINE_U7:
       QK__STORE4(QK__RQ_AFFINE, QK__CL_U7);
       break;
+#endif
     default:
-      o[0] = qk__epi_generic(e, a0, c);
-      o[os] = qk__epi_generic(e, a1, c);
-      o[2 * os] = qk__epi_generic(e, a2, c);
-      o[3 * os] = qk__epi_generic(e, a3, c);
+      o[0] = QK__EPI_GENERIC_CALL(e, a0, c);
+      o[os] = QK__EPI_GENERIC_CALL(e, a1, c);
+      o[2 * os] = QK__EPI_GENERIC_CALL(e, a2, c);
+      o[3 * os] = QK__EPI_GENERIC_CALL(e, a3, c);
       break;
   }
 #undef QK__STORE4
@@ -428,33 +468,47 @@ static inline __attribute__((always_inline)) void qk__epi_store2(const qk__epi* 
                                                                  const qk__epi_ch* k, int32_t c,
                                                                  int32_t a0, int32_t a1, int8_t* o,
                                                                  int32_t os) {
+  (void)k; /* unused when qk_config.h switches every fast kind off */
+  (void)a0, (void)a1, (void)o, (void)os, (void)c;
 #define QK__STORE2(mode, clamp)                  \
   do {                                           \
     o[0] = qk__epi_fast(e, k, a0, mode, clamp);  \
     o[os] = qk__epi_fast(e, k, a1, mode, clamp); \
   } while (0)
   switch (e->kind) {
+#if QK_CONFIG_EPI_POW2_RANGE
     case QK__EPI_POW2_RANGE:
       QK__STORE2(QK__RQ_POW2, QK__CL_RANGE);
       break;
+#endif
+#if QK_CONFIG_EPI_POW2_S8
     case QK__EPI_POW2_S8:
       QK__STORE2(QK__RQ_POW2, QK__CL_S8);
       break;
+#endif
+#if QK_CONFIG_EPI_POW2_U7
     case QK__EPI_POW2_U7:
       QK__STORE2(QK__RQ_POW2, QK__CL_U7);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_RANGE
     case QK__EPI_AFFINE_RANGE:
       QK__STORE2(QK__RQ_AFFINE, QK__CL_RANGE);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_S8
     case QK__EPI_AFFINE_S8:
       QK__STORE2(QK__RQ_AFFINE, QK__CL_S8);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_U7
     case QK__EPI_AFFINE_U7:
       QK__STORE2(QK__RQ_AFFINE, QK__CL_U7);
       break;
+#endif
     default:
-      o[0] = qk__epi_generic(e, a0, c);
-      o[os] = qk__epi_generic(e, a1, c);
+      o[0] = QK__EPI_GENERIC_CALL(e, a0, c);
+      o[os] = QK__EPI_GENERIC_CALL(e, a1, c);
       break;
   }
 #undef QK__STORE2

@@ -116,6 +116,7 @@ static inline __attribute__((always_inline)) qk__dw_acc qk__dw_3x3(qk__dw_acc a,
 static inline __attribute__((always_inline)) void qk__dw_store(const qk__epi* e,
                                                                const qk__epi_ch k[4], int32_t cb,
                                                                qk__dw_acc a, int8_t* o) {
+  (void)k, (void)cb, (void)a, (void)o; /* unused when qk_config.h switches the kinds off */
 #define QK__DW4(mode, clamp)                          \
   do {                                                \
     o[0] = qk__epi_fast(e, &k[0], a.c0, mode, clamp); \
@@ -124,29 +125,41 @@ static inline __attribute__((always_inline)) void qk__dw_store(const qk__epi* e,
     o[3] = qk__epi_fast(e, &k[3], a.c3, mode, clamp); \
   } while (0)
   switch (e->kind) {
+#if QK_CONFIG_EPI_POW2_RANGE
     case QK__EPI_POW2_RANGE:
       QK__DW4(QK__RQ_POW2, QK__CL_RANGE);
       break;
+#endif
+#if QK_CONFIG_EPI_POW2_S8
     case QK__EPI_POW2_S8:
       QK__DW4(QK__RQ_POW2, QK__CL_S8);
       break;
+#endif
+#if QK_CONFIG_EPI_POW2_U7
     case QK__EPI_POW2_U7:
       QK__DW4(QK__RQ_POW2, QK__CL_U7);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_RANGE
     case QK__EPI_AFFINE_RANGE:
       QK__DW4(QK__RQ_AFFINE, QK__CL_RANGE);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_S8
     case QK__EPI_AFFINE_S8:
       QK__DW4(QK__RQ_AFFINE, QK__CL_S8);
       break;
+#endif
+#if QK_CONFIG_EPI_AFFINE_U7
     case QK__EPI_AFFINE_U7:
       QK__DW4(QK__RQ_AFFINE, QK__CL_U7);
       break;
+#endif
     default:
-      o[0] = qk__epi_generic(e, a.c0, cb);
-      o[1] = qk__epi_generic(e, a.c1, cb + 1);
-      o[2] = qk__epi_generic(e, a.c2, cb + 2);
-      o[3] = qk__epi_generic(e, a.c3, cb + 3);
+      o[0] = QK__EPI_GENERIC_CALL(e, a.c0, cb);
+      o[1] = QK__EPI_GENERIC_CALL(e, a.c1, cb + 1);
+      o[2] = QK__EPI_GENERIC_CALL(e, a.c2, cb + 2);
+      o[3] = QK__EPI_GENERIC_CALL(e, a.c3, cb + 3);
       break;
   }
 #undef QK__DW4

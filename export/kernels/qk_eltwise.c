@@ -15,8 +15,8 @@
  *            shifts. Affine formats (multipliers near 2^30, shifts 30..50).
  *   general  everything else, with the saturating helpers of the contract.
  *
- * The first two give the general loop's result exactly; qk_config.h links the general loop only
- * when some call needs it (QK_CONFIG_ADD_SATURATING). */
+ * The first two give the general loop's result exactly; qk_config.h links the 64-bit and the
+ * general loop only when some call needs them (QK_CONFIG_ADD_INT64, QK_CONFIG_ADD_SATURATING). */
 static int qk__add_zps_inside(const qk_add_params* p, int32_t type_min, int32_t type_max) {
   return p->a_zp >= type_min && p->a_zp <= type_max && p->b_zp >= type_min && p->b_zp <= type_max;
 }
@@ -94,6 +94,7 @@ static QK__NOINLINE void qk__add_s16_int32(const qk__add_int32* k, int32_t n, co
     out[i] = (T)((y < c.lo ? c.lo : y) + c.zp);                                              \
   }
 
+#if QK_CONFIG_ADD_INT64
 static QK__NOINLINE void qk__add_s8_int64(const qk_add_params* p, const int8_t* a, const int8_t* b,
                                           int8_t* out) {
   QK_ADD_INT64_LOOP(int8_t, INT8_MIN, INT8_MAX)
@@ -103,6 +104,14 @@ static QK__NOINLINE void qk__add_s16_int64(const qk_add_params* p, const int16_t
                                            const int16_t* b, int16_t* out) {
   QK_ADD_INT64_LOOP(int16_t, INT16_MIN, INT16_MAX)
 }
+#define QK_ADD_INT64_CALL(SUFFIX, TMIN, TMAX) \
+  if (qk__add_fits_int64(p, TMIN, TMAX)) {    \
+    qk__add_##SUFFIX##_int64(p, a, b, out);   \
+    return;                                   \
+  }
+#else
+#define QK_ADD_INT64_CALL(SUFFIX, TMIN, TMAX)
+#endif
 
 #if QK_CONFIG_ADD_SATURATING
 #define QK_ADD_GENERAL_LOOP(T, TMIN, TMAX)                               \
@@ -125,10 +134,7 @@ static QK__NOINLINE void qk__add_s16_int64(const qk_add_params* p, const int16_t
     qk__add_##SUFFIX##_int32(&k, p->size, a, b, out);          \
     return;                                                    \
   }                                                            \
-  if (qk__add_fits_int64(p, TMIN, TMAX)) {                     \
-    qk__add_##SUFFIX##_int64(p, a, b, out);                    \
-    return;                                                    \
-  }                                                            \
+  QK_ADD_INT64_CALL(SUFFIX, TMIN, TMAX)                        \
   QK_ADD_GENERAL_LOOP(T, TMIN, TMAX)
 
 int qk_add_s8_path(const qk_add_params* p) {
