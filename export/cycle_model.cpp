@@ -366,16 +366,13 @@ void decode_vfp(const std::string& m, const std::vector<std::string>& ops, ArmIn
   } else {
     i.cls = InsnClass::kFloat;
   }
+  uint16_t all = 0;
   for (const auto& op : ops) {
+    all |= registers_in(op);
     if (op.find('[') != std::string::npos) i.address_regs |= registers_in(op);
     if (op.find('{') != std::string::npos)
       i.list_length = std::max(1, static_cast<int>(std::count(op.begin(), op.end(), ',')) + 1);
   }
-  const uint16_t all = registers_in([&] {
-    std::string s;
-    for (const auto& op : ops) s += op + ",";
-    return s;
-  }());
   // vmov r0, s0 / vmrs: a core register first is written; otherwise core registers are read.
   if (!ops.empty() && register_number(ops[0]) >= 0 && i.cls == InsnClass::kFloat) {
     i.writes = registers_in(ops[0]);

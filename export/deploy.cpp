@@ -435,6 +435,22 @@ std::vector<std::string> target_cflags(const TargetSpec& spec, const DeployOptio
   return cflags;
 }
 
+// Compiles one source into obj/<part>/<stem>.o (the log as logs/<part>-<stem>); returns the object.
+fs::path compile_one(const Tools& tools, const std::vector<std::string>& cflags,
+                     const fs::path& file, const fs::path& build, const std::string& part,
+                     std::vector<std::string>& script) {
+  const fs::path obj = build / "obj" / part / (file.stem().string() + ".o");
+  fs::create_directories(obj.parent_path());
+  std::vector<std::string> argv = {tools.gcc};
+  argv.insert(argv.end(), cflags.begin(), cflags.end());
+  argv.insert(argv.end(), {"-c", file.string(), "-o", obj.string()});
+  const ProcessResult p =
+      build_step(argv, build / "logs" / (part + "-" + file.stem().string()), script);
+  if (p.exit_code != 0)
+    throw ExportError("arm-none-eabi-gcc failed on " + file.string() + ":\n" + p.err + p.out);
+  return obj;
+}
+
 // Compiles the model, the kernels, the vectors and the harness. Objects go to obj/<part>/ so the
 // map file attributes every section to a part: model (the model and the kernels), vectors,
 // harness (harness + startup + semihosting + SysTick).
@@ -461,18 +477,8 @@ std::vector<std::string> compile(const Tools& tools, const TargetSpec& spec,
     if (fs::path(file).extension() == ".c") sources.push_back({build / "target" / file, "harness"});
 
   std::vector<std::string> objects;
-  for (const auto& s : sources) {
-    const fs::path obj = build / "obj" / s.part / (s.file.stem().string() + ".o");
-    fs::create_directories(obj.parent_path());
-    std::vector<std::string> argv = {tools.gcc};
-    argv.insert(argv.end(), cflags.begin(), cflags.end());
-    argv.insert(argv.end(), {"-c", s.file.string(), "-o", obj.string()});
-    const ProcessResult p =
-        build_step(argv, build / "logs" / (s.part + "-" + s.file.stem().string()), script);
-    if (p.exit_code != 0)
-      throw ExportError("arm-none-eabi-gcc failed on " + s.file.string() + ":\n" + p.err + p.out);
-    objects.push_back(obj.string());
-  }
+  for (const auto& s : sources)
+    objects.push_back(compile_one(tools, cflags, s.file, build, s.part, script).string());
   return objects;
 }
 
@@ -552,6 +558,28 @@ void measure_memory(const Tools& tools, const fs::path& build, std::vector<std::
   }
 }
 
+// The emulator command line: the board, no display or monitor, the semihosting console to a file
+// of its own (by default QEMU writes it to stderr, mixed with its own diagnostics), -icount
+// shift=0, then `extra` (log options) before the image.
+std::vector<std::string> qemu_command(const Tools& tools, const TargetSpec& spec,
+                                      const fs::path& console, const fs::path& elf,
+                                      const std::vector<std::string>& extra) {
+  std::vector<std::string> run = {tools.qemu, "-M",   spec.machine, "-nographic",
+                                  "-monitor", "none", "-serial",    "none"};
+  run.insert(run.end(), {"-chardev", "file,id=qatconsole,path=" + console.string()});
+  run.insert(run.end(), {"-semihosting-config", "enable=on,target=native,chardev=qatconsole"});
+  run.insert(run.end(), {"-icount", "shift=0"});
+  run.insert(run.end(), extra.begin(), extra.end());
+  run.insert(run.end(), {"-kernel", elf.string()});
+  return run;
+}
+
+void write_build_script(const fs::path& build, const std::vector<std::string>& script) {
+  std::string s;
+  for (const auto& l : script) s += l + "\n";
+  write_file_atomic((build / "build.sh").string(), s);
+}
+
 // Runs the image. -icount shift=0: every instruction advances virtual time by exactly 1 ns, so
 // the SysTick readings are instruction counts and the run is deterministic. The semihosting
 // console goes to a file of its own (by default QEMU writes it to stderr, mixed with its own
@@ -561,17 +589,9 @@ HarnessOutput run_on_qemu(const Tools& tools, const TargetSpec& spec, const Depl
                           DeployResult& r) {
   const fs::path console = build / "console.txt";
   fs::remove(console);
-  std::vector<std::string> run = {tools.qemu, "-M",   spec.machine, "-nographic",
-                                  "-monitor", "none", "-serial",    "none"};
-  run.insert(run.end(), {"-chardev", "file,id=qatconsole,path=" + console.string()});
-  run.insert(run.end(), {"-semihosting-config", "enable=on,target=native,chardev=qatconsole"});
-  run.insert(run.end(), {"-icount", "shift=0", "-kernel", (build / "image.elf").string()});
+  const std::vector<std::string> run = qemu_command(tools, spec, console, build / "image.elf", {});
   script.push_back(command_line(run));
-  write_file_atomic((build / "build.sh").string(), [&] {
-    std::string s;
-    for (const auto& l : script) s += l + "\n";
-    return s;
-  }());
+  write_build_script(build, script);
   const ProcessResult p =
       run_process(run, (build / "logs" / "qemu").string(), options.timeout_seconds);
   r.output = fs::exists(console) ? read_text(console) : "";
@@ -631,12 +651,6 @@ void read_measurements(const HarnessOutput& h, DeployResult& r) {
                       " bytes) on " + r.target);
 }
 
-void write_build_script(const fs::path& build, const std::vector<std::string>& script) {
-  std::string s;
-  for (const auto& l : script) s += l + "\n";
-  write_file_atomic((build / "build.sh").string(), s);
-}
-
 // The calls of <name>_run as the export lists them (<name>_layers.json), in call order.
 std::vector<CycleRow> export_layers(const DeployResult& r) {
   const fs::path path = fs::path(r.export_dir) / (r.name + "_layers.json");
@@ -675,17 +689,19 @@ class TraceFifo {
       }
     });
   }
-  // After QEMU ended: unblocks a reader still waiting for a writer (QEMU never opened the log),
-  // then waits for it.
+  // After QEMU ended: waits for the reader (unblocking it if QEMU never opened the log).
   InferenceTrace finish() {
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
-    if (fd >= 0) ::close(fd);
-    reader_.join();
-    fs::remove(path_);
+    stop();
     if (error_) std::rethrow_exception(error_);
     return std::move(trace_);
   }
-  ~TraceFifo() {
+  ~TraceFifo() { stop(); }
+  TraceFifo(const TraceFifo&) = delete;
+  TraceFifo& operator=(const TraceFifo&) = delete;
+
+ private:
+  // Opening the pipe for writing (and closing it) ends a reader still waiting in its open.
+  void stop() {
     if (reader_.joinable()) {
       const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
       if (fd >= 0) ::close(fd);
@@ -694,10 +710,7 @@ class TraceFifo {
     std::error_code ec;
     fs::remove(path_, ec);
   }
-  TraceFifo(const TraceFifo&) = delete;
-  TraceFifo& operator=(const TraceFifo&) = delete;
 
- private:
   fs::path path_;
   std::thread reader_;
   InferenceTrace trace_;
@@ -711,16 +724,10 @@ CycleEstimate estimate_cycles(const Tools& tools, const TargetSpec& spec,
                               const DeployOptions& options, const DeployResult& r,
                               const fs::path& build, std::vector<std::string> objects,
                               std::vector<std::string>& script) {
-  std::vector<std::string> argv = {tools.gcc};
-  const std::vector<std::string> cflags = target_cflags(spec, options, r, build);
-  argv.insert(argv.end(), cflags.begin(), cflags.end());
-  const fs::path obj = build / "obj" / "profile" / "harness.o";
-  fs::create_directories(obj.parent_path());
-  argv.insert(argv.end(), {"-DQAT_PROFILE", "-c", (build / "target" / "harness.c").string(), "-o",
-                           obj.string()});
-  const ProcessResult c = build_step(argv, build / "logs" / "profile-harness", script);
-  if (c.exit_code != 0)
-    throw ExportError("arm-none-eabi-gcc failed on the profiling harness:\n" + c.err + c.out);
+  std::vector<std::string> cflags = target_cflags(spec, options, r, build);
+  cflags.push_back("-DQAT_PROFILE");
+  const fs::path obj =
+      compile_one(tools, cflags, build / "target" / "harness.c", build, "profile", script);
   for (auto& o : objects)
     if (fs::path(o) == build / "obj" / "harness" / "harness.o") o = obj.string();
   link(tools, spec, r, objects, build, script, "image-profile");
@@ -731,12 +738,9 @@ CycleEstimate estimate_cycles(const Tools& tools, const TargetSpec& spec,
   const fs::path console = build / "console-profile.txt";
   fs::remove(console);
   const fs::path fifo = build / "trace.fifo";
-  std::vector<std::string> run = {tools.qemu, "-M",   spec.machine, "-nographic",
-                                  "-monitor", "none", "-serial",    "none"};
-  run.insert(run.end(), {"-chardev", "file,id=qatconsole,path=" + console.string()});
-  run.insert(run.end(), {"-semihosting-config", "enable=on,target=native,chardev=qatconsole"});
-  run.insert(run.end(), {"-icount", "shift=0", "-d", "in_asm,exec,nochain", "-D", fifo.string(),
-                         "-kernel", (build / "image-profile.elf").string()});
+  const std::vector<std::string> run =
+      qemu_command(tools, spec, console, build / "image-profile.elf",
+                   {"-d", "in_asm,exec,nochain", "-D", fifo.string()});
   script.push_back("# cycle estimate: the execution log goes to a pipe that qat deploy reads");
   script.push_back(command_line(run));
   write_build_script(build, script);

@@ -126,8 +126,7 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
       if (poison_) poison_dead(ci);
       continue;
     }
-    const qk_requant rq{c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
-                        c.shift.size() > 1 ? 1 : 0};
+    const qk_requant rq = c.requant();
     KernelArgs args;
     args.params = param_data(c.params);
     for (size_t k = 0; k < c.inputs.size() && k < 2; ++k) args.in[k] = ptr(c.inputs[k]);

@@ -114,8 +114,7 @@ FusedDescriptor describe(const FusedBlock& b, const Program& p) {
       l.params = param_data(c.params);
     }
     if (c.weighted()) {
-      d.rq[k] = {c.mult.empty() ? nullptr : c.mult.data(), c.shift.data(),
-                 c.shift.size() > 1 ? 1 : 0};
+      d.rq[k] = c.requant();
       l.rq = &d.rq[k];
       l.bias = c.bias.empty() ? nullptr : c.bias.data();
     }

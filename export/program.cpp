@@ -70,6 +70,10 @@ std::vector<double> to_channels_first(const double* hwc, const Shape& s) {
   return out;
 }
 
+qk_requant Call::requant() const {
+  return {mult.empty() ? nullptr : mult.data(), shift.data(), shift.size() > 1 ? 1 : 0};
+}
+
 int64_t Call::constant_bytes() const {
   if (fused) {
     int64_t bytes = 0;

@@ -66,6 +66,9 @@ struct Call {
   bool weighted() const { return kernel->signature == Signature::kWeighted; }
   // Flash bytes of the weights, bias and requantization constants.
   int64_t constant_bytes() const;
+  // The kernels' view of shift / mult (pointers into this call): per channel when there is more
+  // than one shift, power of two when there is no multiplier.
+  qk_requant requant() const;
 };
 
 // A block of calls run by qk_fused_run (kernels/qk.h, "Fused execution"; built by fusion.h).

@@ -19,6 +19,10 @@ bool starts_with(const std::string& s, const char* prefix) {
   return s.compare(0, std::strlen(prefix), prefix) == 0;
 }
 
+// The two correction lines, each followed by a hexadecimal address.
+constexpr const char* kRewound = "cpu_io_recompile: rewound execution of TB to ";
+constexpr const char* kStopped = "Stopped execution of TB chain before ";
+
 std::string trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos) return "";
@@ -90,16 +94,17 @@ class TraceReader {
     } else if (in_block_ && starts_with(l, "0x")) {
       ArmInstruction insn;
       if (parse_instruction_line(l, insn)) translating_->insns.push_back(insn);
-    } else if (starts_with(l, "cpu_io_recompile: rewound execution of TB to ")) {
-      const auto pc = static_cast<uint32_t>(std::strtoul(l.c_str() + 45, nullptr, 16));
+    } else if (starts_with(l, kRewound)) {
+      const auto pc =
+          static_cast<uint32_t>(std::strtoul(l.c_str() + std::strlen(kRewound), nullptr, 16));
       if (pending_) {
         size_t k = 0;
         while (k < pending_count_ && pending_->insns[k].address < pc) ++k;
         pending_count_ = k;
       }
       in_block_ = false;
-    } else if (starts_with(l, "Stopped execution of TB chain before ")) {
-      const uint64_t host = std::strtoull(l.c_str() + 37, nullptr, 16);
+    } else if (starts_with(l, kStopped)) {
+      const uint64_t host = std::strtoull(l.c_str() + std::strlen(kStopped), nullptr, 16);
       if (pending_ && pending_host_ == host) pending_.reset();
       in_block_ = false;
     } else if (trim(l).empty() || starts_with(l, "----")) {
@@ -152,7 +157,6 @@ class TraceReader {
   // Charges the pending block, now that the block executed after it is known.
   void finalize(const Block* next) {
     const std::shared_ptr<Block> block = std::move(pending_);
-    pending_.reset();
     const std::string& sym = block->symbol;
     if (!result_.began) {
       result_.began = sym == begin_;
@@ -179,24 +183,22 @@ class TraceReader {
       // A jump that no instruction made: an exception entry or return.
       if (discontinuous && !taken) model_.break_pipeline();
     }
-    ++result_.blocks;
     const int64_t refills = model_.refills() - refills_before;
     if (sym != run_ && (!seen_run_ || (!in_call_ && sym == caller_))) {
       if (caller_.empty()) caller_ = sym;
       result_.caller += cost;
       return;
     }
+    result_.run += cost;
     result_.refills += refills;
     if (sym == run_) {
       result_.body += cost;
-      result_.run += cost;
       in_call_ = false;
       seen_run_ = true;
     } else {
       if (!in_call_) result_.calls.push_back({sym, {}});
       in_call_ = true;
       result_.calls.back().cost += cost;
-      result_.run += cost;
     }
   }
 

@@ -42,7 +42,6 @@ struct InferenceTrace {
   TraceCost caller;  // the caller between the markers (argument setup of the call)
   std::vector<TraceCall> calls;
   bool began = false, ended = false;  // both markers seen
-  int64_t blocks = 0;                 // block executions counted
   int64_t refills = 0;                // pipeline refills in `run` (CycleModel::refills)
 };
 

@@ -281,6 +281,20 @@ static uint32_t compare(const int8_t* out, const int8_t* ref, int32_t n, int* ov
   return bad;
 }
 
+/* The scratch filled with junk and followed by GUARD guard bytes; and whether a kernel wrote past
+ * the scratch size it reported. */
+static void guard_scratch(uint8_t* scr, size_t scratch) {
+  memset(scr, 0x5A, scratch);
+  memset(scr + scratch, (int)GUARD_BYTE, GUARD);
+}
+
+static int scratch_overran(const uint8_t* scr, size_t scratch) {
+  size_t i;
+  for (i = 0; i < GUARD; ++i)
+    if (scr[scratch + i] != GUARD_BYTE) return 1;
+  return 0;
+}
+
 /* Packed weight bytes of n values at `bits` (8: plain int8). */
 static int32_t packed_bytes(int32_t n, int32_t bits) {
   return (n * bits + 7) / 8;
@@ -317,9 +331,8 @@ static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias
   int8_t* const w = g_w + rnd(0, 3);
   int8_t* const out = g_out + GUARD + rnd(0, 3);
   uint8_t* const scr = (uint8_t*)g_scratch + 2 * rnd(0, 1);
-  int overrun, scratch_overrun = 0;
+  int overrun, scratch_overrun;
   uint32_t bad;
-  size_t i;
   if (scratch + GUARD + 4 > sizeof g_scratch) {
     /* Cannot happen with the shapes drawn here; reported rather than overflowing g_scratch. */
     ++g_overruns;
@@ -329,12 +342,10 @@ static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias
   fill_s8(in, in_n);
   fill_s8(w, packed_bytes(w_n, bits));
   memset(out - GUARD, (int)GUARD_BYTE, (size_t)(out_n + 2 * GUARD));
-  memset(scr, 0x5A, scratch);
-  memset(scr + scratch, (int)GUARD_BYTE, GUARD);
+  guard_scratch(scr, scratch);
   conv_under_test(p, in, w, bits, has_bias ? g_bias : NULL, rq, g_out_ref, out, scr);
   bad = compare(out, g_out_ref, out_n, &overrun);
-  for (i = 0; i < GUARD; ++i)
-    if (scr[scratch + i] != GUARD_BYTE) scratch_overrun = 1;
+  scratch_overrun = scratch_overran(scr, scratch);
   ++g_cases;
   ++g_conv_cases;
   if (bits != 8) ++g_packed_cases;
@@ -366,9 +377,8 @@ static void run_conv_s16(const qk_conv_params* shape, int has_bias) {
   int16_t* const w = (int16_t*)(void*)(g_w + 2 * rnd(0, 1));
   int8_t* const out = g_out + GUARD + 2 * rnd(0, 1);
   uint8_t* const scr = (uint8_t*)g_scratch + 2 * rnd(0, 1);
-  int overrun, scratch_overrun = 0;
+  int overrun, scratch_overrun;
   uint32_t bad;
-  size_t i;
   if (2 * in_n + 4 > BUF_BYTES || 2 * w_n + 4 > BUF_BYTES || 2 * out_n + 4 > BUF_BYTES ||
       scratch + GUARD + 4 > sizeof g_scratch)
     return;
@@ -376,13 +386,11 @@ static void run_conv_s16(const qk_conv_params* shape, int has_bias) {
   fill_s16(in, in_n);
   fill_s16(w, w_n);
   memset(out - GUARD, (int)GUARD_BYTE, (size_t)(2 * out_n + 2 * GUARD));
-  memset(scr, 0x5A, scratch);
-  memset(scr + scratch, (int)GUARD_BYTE, GUARD);
+  guard_scratch(scr, scratch);
   qk_ref_conv_s16(&p, in, w, has_bias ? g_bias : NULL, &rq, (int16_t*)(void*)g_out_ref);
   qk_conv_s16(&p, in, w, has_bias ? g_bias : NULL, &rq, (int16_t*)(void*)out, scr);
   bad = compare(out, g_out_ref, 2 * out_n, &overrun);
-  for (i = 0; i < GUARD; ++i)
-    if (scr[scratch + i] != GUARD_BYTE) scratch_overrun = 1;
+  scratch_overrun = scratch_overran(scr, scratch);
   ++g_cases;
   ++g_conv_cases;
   ++g_s16_cases;

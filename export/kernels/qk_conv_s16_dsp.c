@@ -109,7 +109,7 @@ int qk__dsp_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* 
   int32_t groups, icg, ocg, k, k4, k8, ke, npix, g, pix, s_tensor;
   int16_t *buf0, *buf1;
   qk__s16_epi e;
-  if (!qk__dsp_conv_shape_ok(p) || p->in_zp != 0 || scratch == NULL) return 0;
+  if (!qk__dsp_conv_s16_ok(p, scratch)) return 0;
   groups = p->groups > 0 ? p->groups : 1;
   icg = p->in_c / groups;
   ocg = p->out_c / groups;
@@ -179,7 +179,7 @@ int qk__dsp_linear_s16(const qk_linear_params* p, const int16_t* in, const int16
   const int32_t n = p->in_features, m = p->out_features;
   qk__s16_epi e;
   int32_t o;
-  if (n <= 0 || m <= 0 || p->in_zp != 0) return 0;
+  if (!qk__dsp_linear_s16_ok(p)) return 0;
   e = qk__s16_epi_make(p->act_min, p->act_max, p->out_zp, rq);
   for (o = 0; o + 1 < m; o += 2) {
     const int16_t *w0 = w + (size_t)o * n, *w1 = w0 + n;

@@ -169,12 +169,13 @@ void qk_linear_s8_w2(const qk_linear_params* p, const int8_t* in, const uint8_t*
 
 /* int16: SMLALD kernels (qk_conv_s16_dsp.c) when the input zero point is 0. */
 int qk_conv_s16_dsp_path(const qk_conv_params* p) {
-  return qk__dsp_conv_shape_ok(p) && p->in_zp == 0 ? QK_PATH_DSP_GENERAL : QK_PATH_REFERENCE;
+  /* The generated code passes a scratch buffer exactly when the scratch size is positive. */
+  const void* scratch = qk__dsp_conv_s16_scratch(p) > 0 ? (const void*)p : NULL;
+  return qk__dsp_conv_s16_ok(p, scratch) ? QK_PATH_DSP_GENERAL : QK_PATH_REFERENCE;
 }
 
 int qk_linear_s16_dsp_path(const qk_linear_params* p) {
-  return p->in_features > 0 && p->out_features > 0 && p->in_zp == 0 ? QK_PATH_DSP_LINEAR
-                                                                    : QK_PATH_REFERENCE;
+  return qk__dsp_linear_s16_ok(p) ? QK_PATH_DSP_LINEAR : QK_PATH_REFERENCE;
 }
 
 void qk_conv_s16(const qk_conv_params* p, const int16_t* in, const int16_t* w, const int32_t* bias,

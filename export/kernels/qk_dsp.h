@@ -84,6 +84,17 @@ static inline int qk__dsp_linear_s8_ok(const qk_linear_params* p) {
   return p->in_features > 0 && p->out_features > 0 && p->in_zp >= INT8_MIN && p->in_zp <= INT8_MAX;
 }
 
+/* What the int16 kernels need (qk_conv_s16_dsp.c): an input zero point of 0 (a padded value is
+ * then 0, and x - zp needs no 17th bit), positive sizes, and for the convolution a scratch
+ * buffer. */
+static inline int qk__dsp_conv_s16_ok(const qk_conv_params* p, const void* scratch) {
+  return qk__dsp_conv_shape_ok(p) && p->in_zp == 0 && scratch != NULL;
+}
+
+static inline int qk__dsp_linear_s16_ok(const qk_linear_params* p) {
+  return p->in_features > 0 && p->out_features > 0 && p->in_zp == 0;
+}
+
 /* Values per im2col column, rounded up to a multiple of 4. */
 static inline int32_t qk__dsp_conv_kp(const qk_conv_params* p) {
   const int32_t groups = p->groups > 0 ? p->groups : 1;
