@@ -326,6 +326,23 @@ TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
   expect_sound_without_cycles(deploy(m.dir.string(), o), m, 1);
 }
 
+// A damaged <name>_layers.json (the per-call names of the cycle table) is an error naming the
+// file, not a table with wrong rows.
+TEST(Deploy, DamagedLayerListNamesTheFile) {
+  SKIP_WITHOUT_TOOLS();
+  TempExport e;
+  make_export(e, Fmt::kPow2Int8, "layers", 1);
+  const fs::path layers = e.dir / "model_layers.json";
+  ASSERT_TRUE(fs::exists(layers));
+  std::ofstream(layers) << "{\"calls\": [{\"layer\": \"conv1\", \"kernel\": 7}]}";
+  try {
+    deploy(e.dir.string(), DeployOptions{});
+    FAIL() << "a damaged layer list was accepted";
+  } catch (const ExportError& err) {
+    EXPECT_NE(std::string(err.what()).find(layers.string()), std::string::npos) << err.what();
+  }
+}
+
 TEST(Deploy, RamLimitLinksOnlyWhatFits) {
   SKIP_WITHOUT_TOOLS();
   TempExport e;
