@@ -506,7 +506,8 @@ std::string layers_json(const Program& p) {
 // calls take in a QK_USE_DSP build (qk_conv_s8_dsp_path / qk_linear_s8_dsp_path), so its image
 // links neither a portable fallback nor an optimized kernel it never calls.
 std::string kernel_config(const Program& p) {
-  bool dw = false, general = false, conv_ref = false, linear = false, linear_ref = false;
+  bool dw = false, dw3 = false, general = false, conv_ref = false, linear = false,
+       linear_ref = false;
   bool add_saturating = false, add_int64 = false, conv16_ref = false, linear16_ref = false;
   int64_t linear_macs = 0;
   // QK_EPI_* of the int8 calls the DSP kernels take (the fully connected ones apart: they may
@@ -536,6 +537,7 @@ std::string kernel_config(const Program& p) {
       if (path != QK_PATH_REFERENCE)
         epilogues.insert(epilogue(c, cp.out_c, cp.out_zp, cp.act_min, cp.act_max));
       dw |= path == QK_PATH_DSP_DEPTHWISE;
+      dw3 |= path == QK_PATH_DSP_DEPTHWISE3;
       general |= path == QK_PATH_DSP_GENERAL;
       conv_ref |= path == QK_PATH_REFERENCE;
     } else if (k == "qk_linear_s8" || k == "qk_linear_s8_w4" || k == "qk_linear_s8_w2") {
@@ -566,6 +568,7 @@ std::string kernel_config(const Program& p) {
        " * QK_USE_DSP build (the library's default file, which keeps every path, is documented in\n"
        " * the qk sources). Builds without QK_USE_DSP ignore it. */\n"
        "#ifndef QK_CONFIG_H\n#define QK_CONFIG_H\n\n"
+    << "#define QK_CONFIG_CONV_S8_DSP_DEPTHWISE3 " << dw3 << "\n"
     << "#define QK_CONFIG_CONV_S8_DSP_DEPTHWISE " << dw << "\n"
     << "#define QK_CONFIG_CONV_S8_DSP_GENERAL " << general << "\n"
     << "#define QK_CONFIG_CONV_S8_REFERENCE " << conv_ref << "\n"

@@ -283,6 +283,7 @@ TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
   const std::string config = read_file(e.dir / "kernels" / "qk_config.h");
   EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_GENERAL 1"), std::string::npos) << config;
   EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE 0"), std::string::npos) << config;
+  EXPECT_NE(config.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE3 0"), std::string::npos) << config;
   EXPECT_NE(config.find("QK_CONFIG_CONV_S8_REFERENCE 0"), std::string::npos) << config;
   EXPECT_NE(config.find("QK_CONFIG_ADD_SATURATING 0"), std::string::npos) << config;
   EXPECT_NE(config.find("QK_CONFIG_ADD_INT64 0"), std::string::npos) << config;
@@ -293,6 +294,7 @@ TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
   expect_sound_without_cycles(small, e, 2);
   EXPECT_EQ(small.model_files.count("qk_conv.c"), 0u) << "portable conv linked";
   EXPECT_EQ(small.model_files.count("qk_dw_s8_dsp.c"), 0u) << "depthwise kernel linked";
+  EXPECT_EQ(small.model_files.count("qk_dw3_s8_dsp.c"), 0u) << "3-wide depthwise kernel linked";
   EXPECT_GT(small.model_files.at("qk_conv_s8_dsp.c").flash(), 0);
   // The library's own file: every path.
   for (const auto& [file, content] : kernel_sources())
@@ -317,13 +319,18 @@ TEST(Deploy, LinksOnlyTheKernelPathsTheModelTakes) {
   EXPECT_EQ(r16.model_files.count("qk_conv.c"), 0u) << "portable int16 conv linked";
   EXPECT_GT(r16.model_files.at("qk_conv_s16_dsp.c").flash(), 0);
 
-  // A MobileNetV2 layer by layer: depthwise and general paths.
+  // A MobileNetV2 layer by layer: both depthwise kernels (stride 1 on planar rows, stride 2
+  // four channels per word) and the general path, each linked.
   TempExport m;
   make_export(m, Fmt::kAffineInt8, "config_mbv2", 1, false, small_mobilenet_v2());
   const std::string mconfig = read_file(m.dir / "kernels" / "qk_config.h");
   EXPECT_NE(mconfig.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE 1"), std::string::npos) << mconfig;
+  EXPECT_NE(mconfig.find("QK_CONFIG_CONV_S8_DSP_DEPTHWISE3 1"), std::string::npos) << mconfig;
   EXPECT_NE(mconfig.find("QK_CONFIG_CONV_S8_DSP_GENERAL 1"), std::string::npos) << mconfig;
-  expect_sound_without_cycles(deploy(m.dir.string(), o), m, 1);
+  const DeployResult mr = deploy(m.dir.string(), o);
+  expect_sound_without_cycles(mr, m, 1);
+  EXPECT_GT(mr.model_files.at("qk_dw3_s8_dsp.c").flash(), 0);
+  EXPECT_GT(mr.model_files.at("qk_dw_s8_dsp.c").flash(), 0);
 }
 
 // A damaged <name>_layers.json (the per-call names of the cycle table) is an error naming the

@@ -473,8 +473,9 @@ int32_t qk_fused_plan(const qk_fused_block* b, void* state, qk_fused_stats* stat
 enum {
   QK_PATH_REFERENCE = 0,     /* the portable kernel */
   QK_PATH_DSP_GENERAL = 1,   /* im2col + SMLAD (qk_conv_s8_dsp.c) */
-  QK_PATH_DSP_DEPTHWISE = 2, /* qk_dw_s8_dsp.c */
-  QK_PATH_DSP_LINEAR = 3     /* qk_linear_s8_dsp.c */
+  QK_PATH_DSP_DEPTHWISE = 2, /* qk_dw_s8_dsp.c: depthwise, four channels per word */
+  QK_PATH_DSP_LINEAR = 3,    /* qk_linear_s8_dsp.c */
+  QK_PATH_DSP_DEPTHWISE3 = 4 /* qk_dw3_s8_dsp.c: depthwise, k_w 3, stride_w 1 */
 };
 int qk_conv_s8_dsp_path(const qk_conv_params* p);
 int qk_linear_s8_dsp_path(const qk_linear_params* p);

@@ -15,9 +15,10 @@
 #define QK_CONFIG_H
 
 /* int8 convolutions (qk_conv_s8, and the packed-weight qk_conv_s8_w4 / _w2) */
-#define QK_CONFIG_CONV_S8_DSP_DEPTHWISE 1 /* depthwise, four channels per word */
-#define QK_CONFIG_CONV_S8_DSP_GENERAL 1   /* im2col + SMLAD: general, grouped, 1x1 */
-#define QK_CONFIG_CONV_S8_REFERENCE 1     /* calls the DSP kernels do not take */
+#define QK_CONFIG_CONV_S8_DSP_DEPTHWISE3 1 /* depthwise, k_w 3: planar rows */
+#define QK_CONFIG_CONV_S8_DSP_DEPTHWISE 1  /* other depthwise: four channels per word */
+#define QK_CONFIG_CONV_S8_DSP_GENERAL 1    /* im2col + SMLAD: general, grouped, 1x1 */
+#define QK_CONFIG_CONV_S8_REFERENCE 1      /* calls the DSP kernels do not take */
 /* int8 fully connected (qk_linear_s8, qk_linear_s8_w4 / _w2) */
 #define QK_CONFIG_LINEAR_S8_DSP 1
 #define QK_CONFIG_LINEAR_S8_REFERENCE 1

@@ -1,6 +1,7 @@
 /* Public entry points with optimized variants: dispatch to the optimized kernel when the library
  * is built with one, else to the portable reference (qk_ref_*). The Armv7E-M (Cortex-M4/M7/M33)
- * DSP kernels (qk_conv_s8_dsp.c, qk_dw_s8_dsp.c, qk_linear_s8_dsp.c) are selected under
+ * DSP kernels (qk_conv_s8_dsp.c, qk_dw3_s8_dsp.c, qk_dw_s8_dsp.c, qk_linear_s8_dsp.c) are
+ * selected under
  * `#if defined(QK_USE_DSP) && defined(__ARM_FEATURE_DSP)`; they match the reference bit for bit
  * and return 0 for the parameter combinations they leave to it.
  *
@@ -33,6 +34,7 @@ int qk_conv_s8_dsp_path(const qk_conv_params* p) {
   /* The generated code passes a scratch buffer exactly when the scratch size is positive. */
   const void* scratch = qk__dsp_conv_s8_scratch(p) > 0 ? (const void*)p : NULL;
   if (!qk__dsp_conv_ok(p, scratch)) return QK_PATH_REFERENCE;
+  if (qk__dsp_dw3_ok(p, scratch)) return QK_PATH_DSP_DEPTHWISE3;
   return qk__dsp_conv_is_depthwise(p) ? QK_PATH_DSP_DEPTHWISE : QK_PATH_DSP_GENERAL;
 }
 
@@ -58,6 +60,12 @@ int qk_linear_s8_dsp_path(const qk_linear_params* p) {
 /* The DSP kernels return 0 for the parameters they do not take; qk_config.h says which paths
  * this build links (the export's own file: only the ones its calls take). */
 #if QK__DSP
+#if QK_CONFIG_CONV_S8_DSP_DEPTHWISE3
+#define QK__DW3(call) \
+  if (call) return;
+#else
+#define QK__DW3(call)
+#endif
 #if QK_CONFIG_CONV_S8_DSP_DEPTHWISE
 #define QK__DW(call) \
   if (call) return;
@@ -95,9 +103,11 @@ void qk_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, cons
                 const qk_requant* rq, int8_t* out, void* scratch) {
   QK__MAYBE_UNUSED(in, w, bias, rq, out, scratch)
 #if QK__DSP
-  /* Depthwise (groups == in_c == out_c): four channels per word, no im2col (qk_dw_s8_dsp.c);
-   * every other conv, grouped and 1x1 included: im2col + SMLAD (qk_conv_s8_dsp.c). */
+  /* Depthwise (groups == in_c == out_c): 3-wide kernels on planar rows (qk_dw3_s8_dsp.c), the
+   * others four channels per word (qk_dw_s8_dsp.c); every other conv, grouped and 1x1
+   * included: im2col + SMLAD (qk_conv_s8_dsp.c). */
   if (qk__dsp_conv_is_depthwise(p)) {
+    QK__DW3(qk__dsp_dw3_s8(p, in, w, bias, rq, out, scratch))
     QK__DW(qk__dsp_dwconv_s8(p, in, w, bias, rq, out, scratch))
   } else {
     QK__GEMM(qk__dsp_conv_s8(p, in, w, bias, rq, out, scratch))
@@ -129,6 +139,7 @@ size_t qk_conv_s8_w2_scratch_size(const qk_conv_params* p) {
 #if QK__DSP
 #define QK__CONV_PACKED(bits)                                                \
   if (qk__dsp_conv_is_depthwise(p)) {                                        \
+    QK__DW3(qk__dsp_dw3_s8_packed(p, in, w, bits, bias, rq, out, scratch))   \
     QK__DW(qk__dsp_dwconv_s8_packed(p, in, w, bits, bias, rq, out, scratch)) \
   } else {                                                                   \
     QK__GEMM(qk__dsp_conv_s8_packed(p, in, w, bits, bias, rq, out, scratch)) \

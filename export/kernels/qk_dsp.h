@@ -47,8 +47,11 @@
  * the start: the generated model passes an int16_t array, which is only guaranteed 2-byte
  * alignment.
  *
- * Depthwise convolution (groups == in_c == out_c, qk_dw_s8_dsp.c): the weights of four channels
- * widened and transposed to [tap][(c, c+2), (c+1, c+3)], 8 * k_h * k_w bytes, plus the slack.
+ * Depthwise convolution (groups == in_c == out_c) with k_w == 3 and stride_w 1
+ * (qk_dw3_s8_dsp.c): the int32 accumulators of one output row, the weight table of one channel
+ * and k_h planar int16 input rows (qk__dsp_dw3_bytes), plus the slack. Other depthwise shapes
+ * (qk_dw_s8_dsp.c): the weights of four channels widened and transposed to
+ * [tap][(c, c+2), (c+1, c+3)], 8 * k_h * k_w bytes, plus the slack.
  *
  * Linear: no scratch (the input vector is widened on the fly, four rows at a time).
  * ------------------------------------------------------------------------------------------- */
@@ -108,10 +111,42 @@ static inline int32_t qk__dsp_conv_kp(const qk_conv_params* p) {
 #define QK__DSP_CHUNK 64
 #define QK__DSP_NPX 6
 
+/* Depthwise with 3-wide kernels (qk_dw3_s8_dsp.c): stride_w 1 (stride 2: the four-channel
+ * kernel is faster), at most QK__DW3_MAX_KH kernel rows (a ring of that many row buffers) and
+ * at least one block of four output pixels per row (narrower rows: the four-channel kernel,
+ * whose per-call cost is lower). */
+#define QK__DW3_MAX_KH 7
+
+static inline int qk__dsp_dw3_shape(const qk_conv_params* p) {
+  return qk__dsp_conv_is_depthwise(p) && p->k_w == 3 && p->stride_w == 1 &&
+         p->k_h <= QK__DW3_MAX_KH && p->out_w >= 4;
+}
+
+/* Positions per row buffer: the last block of four pixels reads up to position
+ * 4 ceil(out_w / 4) + 1; whole groups of four positions. */
+static inline int32_t qk__dsp_dw3_row_len(const qk_conv_params* p) {
+  return 4 * ((p->out_w + 3) / 4) + 4;
+}
+
+/* Scratch of the 3-wide kernel without the slack: the accumulators of one output row (four per
+ * block), the k_h rotations of the weight table (three words per kernel row; padded to 8 bytes)
+ * and the k_h row buffers of int16. */
+static inline size_t qk__dsp_dw3_bytes(const qk_conv_params* p) {
+  const size_t blocks = (size_t)((p->out_w + 3) / 4);
+  return 16 * blocks + 4 * (size_t)(3 * p->k_h * p->k_h + (p->k_h & 1)) +
+         2 * (size_t)p->k_h * (size_t)qk__dsp_dw3_row_len(p);
+}
+
+/* The 3-wide depthwise kernel: its shape and what every optimized convolution needs. */
+static inline int qk__dsp_dw3_ok(const qk_conv_params* p, const void* scratch) {
+  return qk__dsp_dw3_shape(p) && qk__dsp_conv_ok(p, scratch);
+}
+
 static inline size_t qk__dsp_conv_s8_scratch(const qk_conv_params* p) {
   int32_t groups, kp, ch;
   size_t bytes;
   if (!qk__dsp_conv_shape_ok(p)) return 0;
+  if (qk__dsp_dw3_shape(p)) return qk__dsp_dw3_bytes(p) + QK__DSP_SLACK;
   if (qk__dsp_conv_is_depthwise(p)) return (size_t)8 * (size_t)(p->k_h * p->k_w) + QK__DSP_SLACK;
   groups = p->groups > 0 ? p->groups : 1;
   kp = qk__dsp_conv_kp(p);
@@ -127,6 +162,7 @@ static inline size_t qk__dsp_conv_s8_scratch(const qk_conv_params* p) {
 static inline size_t qk__dsp_conv_s8_packed_scratch(const qk_conv_params* p) {
   const size_t base = qk__dsp_conv_s8_scratch(p);
   if (base == 0) return 0;
+  if (qk__dsp_dw3_shape(p)) return base + (size_t)(3 * p->k_h);
   if (qk__dsp_conv_is_depthwise(p)) return base + (size_t)4 * (size_t)(p->k_h * p->k_w);
   return base + (size_t)qk__dsp_conv_kp(p);
 }
@@ -237,6 +273,8 @@ int qk__dsp_conv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, 
                     const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_dwconv_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
+int qk__dsp_dw3_s8(const qk_conv_params* p, const int8_t* in, const int8_t* w, const int32_t* bias,
+                   const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_linear_s8(const qk_linear_params* p, const int8_t* in, const int8_t* w,
                       const int32_t* bias, const qk_requant* rq, int8_t* out);
 /* int16 activations and weights (qk_conv_s16_dsp.c); input zero point 0. */
@@ -251,6 +289,8 @@ int qk__dsp_conv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint
 int qk__dsp_dwconv_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w,
                              int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out,
                              void* scratch);
+int qk__dsp_dw3_s8_packed(const qk_conv_params* p, const int8_t* in, const uint8_t* w, int32_t bits,
+                          const int32_t* bias, const qk_requant* rq, int8_t* out, void* scratch);
 int qk__dsp_linear_s8_packed(const qk_linear_params* p, const int8_t* in, const uint8_t* w,
                              int32_t bits, const int32_t* bias, const qk_requant* rq, int8_t* out);
 

@@ -12,6 +12,7 @@ set(QK_SOURCES
   qk_fused.c
   qk_conv_s8_dsp.c
   qk_dw_s8_dsp.c
+  qk_dw3_s8_dsp.c
   qk_linear_s8_dsp.c
   qk_conv_s16_dsp.c)
 set(QK_HEADERS
