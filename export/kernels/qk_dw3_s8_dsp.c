@@ -285,8 +285,17 @@ static void qk__dw3_load(const qk__dw3_ctx* x, int32_t row, int16_t* o) {
     qk__dw3_zero_row(x, o);
     return;
   }
-  for (i = lead; i > 0; --i, src += in_c) *o++ = (int16_t)(*src - zp);
-  if (lead) o += gs - 4; /* the same slot of the next group */
+  if (lead == 3) {
+    /* pl = 1 mod 4 (a padding of 1, the usual case): the group's first position is padding
+     * (zero), so the three values go out as two words. */
+    qk__st32(o - 1, (int32_t)((uint32_t)(uint16_t)(src[0] - zp) << 16));
+    qk__st32(o + 1, __ssub16(qk__pkhbt16(src[in_c], src[step]), zp2));
+    src += step + in_c;
+    o += gs - 1;
+  } else {
+    for (i = lead; i > 0; --i, src += in_c) *o++ = (int16_t)(*src - zp);
+    if (lead) o += gs - 4; /* the same slot of the next group */
+  }
   /* Whole groups: two byte loads packed into halfwords (PKHBT), one SSUB16, per word. */
   for (i = groups; i > 0; --i, o += gs, src += 2 * step) {
     qk__st32(o, __ssub16(qk__pkhbt16(src[0], src[in_c]), zp2));
@@ -319,17 +328,25 @@ static inline __attribute__((always_inline)) void qk__dw3_interior(
   const qk__epi_ch k = {kp->mult, mode == QK__RQ_AFFINE ? kp->s1 + 1 : kp->s1};
   const int32_t rc = mode == QK__RQ_AFFINE ? (int32_t)(1u << kp->s1) : 0;
   const int32_t out_w = x->out_w, os = x->os, b = x->b, rem = out_w & 3;
-  int32_t oy, iy0 = oy0 * x->sh - x->ph;
+  int16_t* const ring = x->rows + x->first;
+  int32_t oy, iy0 = oy0 * x->sh - x->ph, row = *next;
+  int32_t slot = (row + 3) % 3; /* the slot of `row` (rows from -3 up) */
   for (oy = oy0; oy < oy1; ++oy, iy0 += x->sh) {
     const int16_t* g = x->rows;
-    /* The table in this row's slot order (iy0 mod 3, iy0 >= -3). */
-    const int32_t* const w = x->wt + 9 * ((iy0 + 3) % 3);
+    const int32_t* w;
     int8_t* o = x->out + oy * out_w * os;
     qk__dw3_acc v;
     int32_t j;
-    if (*next < iy0) *next = iy0; /* rows skipped by a stride above 3 */
-    for (; *next < iy0 + 3; ++*next)
-      qk__dw3_load(x, *next, x->rows + 4 * ((*next + 3) % 3) + x->first);
+    if (row < iy0) { /* rows skipped by a stride above 3 */
+      slot = (slot + iy0 - row) % 3;
+      row = iy0;
+    }
+    for (; row < iy0 + 3; ++row) {
+      qk__dw3_load(x, row, ring + 4 * slot);
+      if (++slot == 3) slot = 0;
+    }
+    /* The slot after row iy0 + 2 is that of iy0: the table in this row's slot order. */
+    w = x->wt + 9 * slot;
 #define QK__DW3_BLOCK() qk__dw3_block(b, &g, w)
 #define QK__DW3_PUT(acc)                            \
   do {                                              \
@@ -352,6 +369,7 @@ static inline __attribute__((always_inline)) void qk__dw3_interior(
 #undef QK__DW3_PUT
 #undef QK__DW3_BLOCK
   }
+  *next = row;
 }
 
 /* The output rows [oy0, oy1) kernel row by kernel row into the accumulator buffer (rows at the
