@@ -238,8 +238,10 @@ static inline __attribute__((always_inline)) qk__acc6 qk__group_1x6(qk__acc6 a, 
 
 /* All K values of one channel: the column block from col (pairs of groups up to end2), one more
  * full group when `odd`, then kr (0..3) values with zero weights beyond them. */
-static inline qk__acc6 qk__mm_1x6(qk__acc6 a, const uint8_t* col, const uint8_t* end2,
-                                  const int8_t* w, int32_t odd, int32_t kr) {
+static inline __attribute__((always_inline)) qk__acc6 qk__mm_1x6(qk__acc6 a, const uint8_t* col,
+                                                                 const uint8_t* end2,
+                                                                 const int8_t* w, int32_t odd,
+                                                                 int32_t kr) {
   const uint8_t* c = col;
   while (c != end2) {
     a = qk__group_1x6(a, &c, &w);
