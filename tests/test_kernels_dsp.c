@@ -208,8 +208,9 @@ static uint32_t g_cases, g_conv_cases, g_linear_cases, g_packed_cases, g_mismatc
     g_reported;
 
 /* Cases per kind, for the coverage line. */
-static const char* const k_kinds[] = {"conv2d",         "conv1d",  "conv1x1",     "depthwise",
-                                      "depthwise-mult", "grouped", "model-layer", "zp-fallback"};
+static const char* const k_kinds[] = {"conv2d",      "conv1d",         "conv1x1",
+                                      "depthwise",   "depthwise-mult", "grouped",
+                                      "model-layer", "planar-3wide",   "zp-fallback"};
 #define N_KINDS (sizeof k_kinds / sizeof k_kinds[0])
 static uint32_t g_kind_cases[N_KINDS];
 
@@ -219,6 +220,11 @@ static void count_kind(const char* what, int32_t in_zp) {
     if (strcmp(what, k_kinds[i]) == 0) ++g_kind_cases[i];
   /* The DSP kernels hand zero points outside int8 back to the reference. */
   if (in_zp < -128 || in_zp > 127) ++g_kind_cases[N_KINDS - 1];
+}
+
+/* Calls the 3-wide depthwise kernel on planar rows takes (qk_dw3_s8_dsp.c). */
+static void count_path(const qk_conv_params* p) {
+  if (qk_conv_s8_dsp_path(p) == QK_PATH_DSP_DEPTHWISE3) ++g_kind_cases[N_KINDS - 2];
 }
 
 static void print_conv(const char* what, const qk_conv_params* p, const qk_requant* rq,
@@ -350,6 +356,7 @@ static void run_conv(const qk_conv_params* p, const qk_requant* rq, int has_bias
   ++g_conv_cases;
   if (bits != 8) ++g_packed_cases;
   count_kind(what, p->in_zp);
+  count_path(p);
   g_mismatches += bad;
   g_overruns += (uint32_t)(overrun + scratch_overrun);
   if ((bad || overrun || scratch_overrun) && g_reported < QK_TEST_REPORT) {
@@ -493,6 +500,8 @@ static int conv_case(int kind) {
   } else {
     p.in_h = rnd(1, 12);
     p.in_w = rnd(1, 12);
+    /* Rows of two and more blocks of four pixels for the planar 3-wide depthwise kernel. */
+    if (kind == 3 && p.k_w == 3 && chance(50)) p.in_w = rnd(8, 40);
   }
   /* Padding: none, "same"-like, up to the kernel size (windows entirely in the padding). */
   p.pad_h = kind == 1 ? 0 : chance(30) ? 0 : rnd(0, p.k_h);
@@ -735,6 +744,9 @@ static void bench(void) {
       {"mbv2_dw_48", {24, 24, 48, 24, 24, 48, 3, 3, 1, 1, 1, 1, 48, -128, -128, -128, 127}},
       {"mbv2_dw_48_s2", {24, 24, 48, 12, 12, 48, 3, 3, 2, 2, 1, 1, 48, -128, -128, -128, 127}},
       {"mbv2_dw_16_48x48", {48, 48, 16, 48, 48, 16, 3, 3, 1, 1, 1, 1, 16, -128, -128, -128, 127}},
+      {"mbv2_dw_96_12x12", {12, 12, 96, 12, 12, 96, 3, 3, 1, 1, 1, 1, 96, -128, -128, -128, 127}},
+      {"mbv2_dw_144_6x6", {6, 6, 144, 6, 6, 144, 3, 3, 1, 1, 1, 1, 144, -128, -128, -128, 127}},
+      {"dw_128_8x8", {8, 8, 128, 8, 8, 128, 3, 3, 1, 1, 1, 1, 128, -128, -128, -128, 127}},
       {"mbv2_dw_336_3x3", {3, 3, 336, 3, 3, 336, 3, 3, 1, 1, 1, 1, 336, -128, -128, -128, 127}},
       {"mbv2_pw_16_96", {12, 12, 16, 12, 12, 96, 1, 1, 1, 1, 0, 0, 1, -128, -128, -128, 127}},
       {"mbv2_pw_96_16", {12, 12, 96, 12, 12, 16, 1, 1, 1, 1, 0, 0, 1, -128, -128, -128, 127}},
