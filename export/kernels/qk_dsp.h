@@ -420,40 +420,77 @@ int8_t qk__epi_generic(const qk__epi* e, int32_t acc, int32_t c);
 #define QK__EPI_GENERIC_CALL(e, acc, c) ((void)(e), (void)(acc), (void)(c), (int8_t)0)
 #endif
 
+/* The cases of a switch over the fast epilogue kinds: BODY(mode, clamp) for each kind qk_config.h
+ * keeps, then `break` (the caller adds the default: the generic epilogue). */
+#if QK_CONFIG_EPI_POW2_RANGE
+#define QK__EPI_CASE_POW2_RANGE(BODY) \
+  case QK__EPI_POW2_RANGE:            \
+    BODY(QK__RQ_POW2, QK__CL_RANGE);  \
+    break;
+#else
+#define QK__EPI_CASE_POW2_RANGE(BODY)
+#endif
+#if QK_CONFIG_EPI_POW2_S8
+#define QK__EPI_CASE_POW2_S8(BODY) \
+  case QK__EPI_POW2_S8:            \
+    BODY(QK__RQ_POW2, QK__CL_S8);  \
+    break;
+#else
+#define QK__EPI_CASE_POW2_S8(BODY)
+#endif
+#if QK_CONFIG_EPI_POW2_U7
+#define QK__EPI_CASE_POW2_U7(BODY) \
+  case QK__EPI_POW2_U7:            \
+    BODY(QK__RQ_POW2, QK__CL_U7);  \
+    break;
+#else
+#define QK__EPI_CASE_POW2_U7(BODY)
+#endif
+#if QK_CONFIG_EPI_AFFINE_RANGE
+#define QK__EPI_CASE_AFFINE_RANGE(BODY) \
+  case QK__EPI_AFFINE_RANGE:            \
+    BODY(QK__RQ_AFFINE, QK__CL_RANGE);  \
+    break;
+#else
+#define QK__EPI_CASE_AFFINE_RANGE(BODY)
+#endif
+#if QK_CONFIG_EPI_AFFINE_S8
+#define QK__EPI_CASE_AFFINE_S8(BODY) \
+  case QK__EPI_AFFINE_S8:            \
+    BODY(QK__RQ_AFFINE, QK__CL_S8);  \
+    break;
+#else
+#define QK__EPI_CASE_AFFINE_S8(BODY)
+#endif
+#if QK_CONFIG_EPI_AFFINE_U7
+#define QK__EPI_CASE_AFFINE_U7(BODY) \
+  case QK__EPI_AFFINE_U7:            \
+    BODY(QK__RQ_AFFINE, QK__CL_U7);  \
+    break;
+#else
+#define QK__EPI_CASE_AFFINE_U7(BODY)
+#endif
+#define QK__EPI_FAST_CASES(BODY)  \
+  QK__EPI_CASE_POW2_RANGE(BODY)   \
+  QK__EPI_CASE_POW2_S8(BODY)      \
+  QK__EPI_CASE_POW2_U7(BODY)      \
+  QK__EPI_CASE_AFFINE_RANGE(BODY) \
+  QK__EPI_CASE_AFFINE_S8(BODY)    \
+  QK__EPI_CASE_AFFINE_U7(BODY)
+
 /* One output, any kind (scalar tails; the block kernels switch once per channel instead). */
 static inline int8_t qk__epi_one(const qk__epi* e, int32_t acc, int32_t c) {
   qk__epi_ch k;
   if (e->kind == QK__EPI_GENERIC) return QK__EPI_GENERIC_CALL(e, acc, c);
   k = qk__epi_channel(e, c);
   (void)k; /* unused when qk_config.h switches every fast kind off */
+#define QK__EPI_ONE(mode, clamp) return qk__epi_fast(e, &k, acc, mode, clamp)
   switch (e->kind) {
-#if QK_CONFIG_EPI_POW2_RANGE
-    case QK__EPI_POW2_RANGE:
-      return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_RANGE);
-#endif
-#if QK_CONFIG_EPI_POW2_S8
-    case QK__EPI_POW2_S8:
-      return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_S8);
-#endif
-#if QK_CONFIG_EPI_POW2_U7
-    case QK__EPI_POW2_U7:
-      return qk__epi_fast(e, &k, acc, QK__RQ_POW2, QK__CL_U7);
-#endif
-#if QK_CONFIG_EPI_AFFINE_RANGE
-    case QK__EPI_AFFINE_RANGE:
-      return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_RANGE);
-#endif
-#if QK_CONFIG_EPI_AFFINE_S8
-    case QK__EPI_AFFINE_S8:
-      return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_S8);
-#endif
-#if QK_CONFIG_EPI_AFFINE_U7
-    case QK__EPI_AFFINE_U7:
-      return qk__epi_fast(e, &k, acc, QK__RQ_AFFINE, QK__CL_U7);
-#endif
+    QK__EPI_FAST_CASES(QK__EPI_ONE)
     default:
       return QK__EPI_GENERIC_CALL(e, acc, c);
   }
+#undef QK__EPI_ONE
 }
 
 /* Requantizes the accumulators a0..a3 of channel c (constants k) into o[0], o[os], o[2 os],
@@ -475,36 +512,7 @@ static inline __attribute__((always_inline)) void qk__epi_store4(const qk__epi* 
     o[3 * os] = qk__epi_fast(e, k, a3, mode, clamp); \
   } while (0)
   switch (e->kind) {
-#if QK_CONFIG_EPI_POW2_RANGE
-    case QK__EPI_POW2_RANGE:
-      QK__STORE4(QK__RQ_POW2, QK__CL_RANGE);
-      break;
-#endif
-#if QK_CONFIG_EPI_POW2_S8
-    case QK__EPI_POW2_S8:
-      QK__STORE4(QK__RQ_POW2, QK__CL_S8);
-      break;
-#endif
-#if QK_CONFIG_EPI_POW2_U7
-    case QK__EPI_POW2_U7:
-      QK__STORE4(QK__RQ_POW2, QK__CL_U7);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_RANGE
-    case QK__EPI_AFFINE_RANGE:
-      QK__STORE4(QK__RQ_AFFINE, QK__CL_RANGE);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_S8
-    case QK__EPI_AFFINE_S8:
-      QK__STORE4(QK__RQ_AFFINE, QK__CL_S8);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_U7
-    case QK__EPI_AFFINE_U7:
-      QK__STORE4(QK__RQ_AFFINE, QK__CL_U7);
-      break;
-#endif
+    QK__EPI_FAST_CASES(QK__STORE4)
     default:
       o[0] = QK__EPI_GENERIC_CALL(e, a0, c);
       o[os] = QK__EPI_GENERIC_CALL(e, a1, c);
@@ -528,36 +536,7 @@ static inline __attribute__((always_inline)) void qk__epi_store2(const qk__epi* 
     o[os] = qk__epi_fast(e, k, a1, mode, clamp); \
   } while (0)
   switch (e->kind) {
-#if QK_CONFIG_EPI_POW2_RANGE
-    case QK__EPI_POW2_RANGE:
-      QK__STORE2(QK__RQ_POW2, QK__CL_RANGE);
-      break;
-#endif
-#if QK_CONFIG_EPI_POW2_S8
-    case QK__EPI_POW2_S8:
-      QK__STORE2(QK__RQ_POW2, QK__CL_S8);
-      break;
-#endif
-#if QK_CONFIG_EPI_POW2_U7
-    case QK__EPI_POW2_U7:
-      QK__STORE2(QK__RQ_POW2, QK__CL_U7);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_RANGE
-    case QK__EPI_AFFINE_RANGE:
-      QK__STORE2(QK__RQ_AFFINE, QK__CL_RANGE);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_S8
-    case QK__EPI_AFFINE_S8:
-      QK__STORE2(QK__RQ_AFFINE, QK__CL_S8);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_U7
-    case QK__EPI_AFFINE_U7:
-      QK__STORE2(QK__RQ_AFFINE, QK__CL_U7);
-      break;
-#endif
+    QK__EPI_FAST_CASES(QK__STORE2)
     default:
       o[0] = QK__EPI_GENERIC_CALL(e, a0, c);
       o[os] = QK__EPI_GENERIC_CALL(e, a1, c);

@@ -141,63 +141,6 @@ static inline int32_t qk__pkhbt16(int32_t lo, int32_t hi) {
 #endif
 }
 
-/* Runs BODY(mode, clamp) for the epilogue kind; qk_config.h leaves out the unused kinds. */
-#if QK_CONFIG_EPI_POW2_RANGE
-#define QK__DW3_CASE_POW2_RANGE(BODY) \
-  case QK__EPI_POW2_RANGE:            \
-    BODY(QK__RQ_POW2, QK__CL_RANGE);  \
-    break;
-#else
-#define QK__DW3_CASE_POW2_RANGE(BODY)
-#endif
-#if QK_CONFIG_EPI_POW2_S8
-#define QK__DW3_CASE_POW2_S8(BODY) \
-  case QK__EPI_POW2_S8:            \
-    BODY(QK__RQ_POW2, QK__CL_S8);  \
-    break;
-#else
-#define QK__DW3_CASE_POW2_S8(BODY)
-#endif
-#if QK_CONFIG_EPI_POW2_U7
-#define QK__DW3_CASE_POW2_U7(BODY) \
-  case QK__EPI_POW2_U7:            \
-    BODY(QK__RQ_POW2, QK__CL_U7);  \
-    break;
-#else
-#define QK__DW3_CASE_POW2_U7(BODY)
-#endif
-#if QK_CONFIG_EPI_AFFINE_RANGE
-#define QK__DW3_CASE_AFFINE_RANGE(BODY) \
-  case QK__EPI_AFFINE_RANGE:            \
-    BODY(QK__RQ_AFFINE, QK__CL_RANGE);  \
-    break;
-#else
-#define QK__DW3_CASE_AFFINE_RANGE(BODY)
-#endif
-#if QK_CONFIG_EPI_AFFINE_S8
-#define QK__DW3_CASE_AFFINE_S8(BODY) \
-  case QK__EPI_AFFINE_S8:            \
-    BODY(QK__RQ_AFFINE, QK__CL_S8);  \
-    break;
-#else
-#define QK__DW3_CASE_AFFINE_S8(BODY)
-#endif
-#if QK_CONFIG_EPI_AFFINE_U7
-#define QK__DW3_CASE_AFFINE_U7(BODY) \
-  case QK__EPI_AFFINE_U7:            \
-    BODY(QK__RQ_AFFINE, QK__CL_U7);  \
-    break;
-#else
-#define QK__DW3_CASE_AFFINE_U7(BODY)
-#endif
-#define QK__DW3_FAST_CASES(BODY)  \
-  QK__DW3_CASE_POW2_RANGE(BODY)   \
-  QK__DW3_CASE_POW2_S8(BODY)      \
-  QK__DW3_CASE_POW2_U7(BODY)      \
-  QK__DW3_CASE_AFFINE_RANGE(BODY) \
-  QK__DW3_CASE_AFFINE_S8(BODY)    \
-  QK__DW3_CASE_AFFINE_U7(BODY)
-
 /* Requantizes the n accumulators of one output row of channel c into o, o + os, ... */
 static void qk__dw3_store_row(const qk__epi* ep, const qk__epi_ch* kp, int32_t c,
                               const int32_t* acc, int32_t n, int8_t* o, int32_t os) {
@@ -209,7 +152,7 @@ static void qk__dw3_store_row(const qk__epi* ep, const qk__epi_ch* kp, int32_t c
 #define QK__DW3_ROW(mode, clamp) \
   for (; acc != end; ++acc, o += os) *o = qk__epi_fast(&e, &k, *acc, mode, clamp)
   switch (e.kind) {
-    QK__DW3_FAST_CASES(QK__DW3_ROW)
+    QK__EPI_FAST_CASES(QK__DW3_ROW)
     default:
       for (; acc != end; ++acc, o += os) *o = QK__EPI_GENERIC_CALL(&e, *acc, c);
       break;
@@ -415,7 +358,7 @@ static void qk__dw3_interior_any(const qk__dw3_ctx* x, const qk__epi* e, const q
                                  int32_t oy0, int32_t oy1, int32_t* next) {
 #define QK__DW3_INTERIOR(mode, clamp) qk__dw3_interior(x, e, k, oy0, oy1, next, mode, clamp)
   switch (e->kind) {
-    QK__DW3_FAST_CASES(QK__DW3_INTERIOR)
+    QK__EPI_FAST_CASES(QK__DW3_INTERIOR)
     default:
       /* A kind qk_config.h switched off: the row-by-row path's generic epilogue, still exact. */
       qk__dw3_rows_by_row(x, e, k, oy0, oy1, next);

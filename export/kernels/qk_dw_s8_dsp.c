@@ -125,36 +125,7 @@ static inline __attribute__((always_inline)) void qk__dw_store(const qk__epi* e,
     o[3] = qk__epi_fast(e, &k[3], a.c3, mode, clamp); \
   } while (0)
   switch (e->kind) {
-#if QK_CONFIG_EPI_POW2_RANGE
-    case QK__EPI_POW2_RANGE:
-      QK__DW4(QK__RQ_POW2, QK__CL_RANGE);
-      break;
-#endif
-#if QK_CONFIG_EPI_POW2_S8
-    case QK__EPI_POW2_S8:
-      QK__DW4(QK__RQ_POW2, QK__CL_S8);
-      break;
-#endif
-#if QK_CONFIG_EPI_POW2_U7
-    case QK__EPI_POW2_U7:
-      QK__DW4(QK__RQ_POW2, QK__CL_U7);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_RANGE
-    case QK__EPI_AFFINE_RANGE:
-      QK__DW4(QK__RQ_AFFINE, QK__CL_RANGE);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_S8
-    case QK__EPI_AFFINE_S8:
-      QK__DW4(QK__RQ_AFFINE, QK__CL_S8);
-      break;
-#endif
-#if QK_CONFIG_EPI_AFFINE_U7
-    case QK__EPI_AFFINE_U7:
-      QK__DW4(QK__RQ_AFFINE, QK__CL_U7);
-      break;
-#endif
+    QK__EPI_FAST_CASES(QK__DW4)
     default:
       o[0] = QK__EPI_GENERIC_CALL(e, a.c0, cb);
       o[1] = QK__EPI_GENERIC_CALL(e, a.c1, cb + 1);
