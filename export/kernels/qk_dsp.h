@@ -112,7 +112,8 @@ static inline int32_t qk__dsp_conv_kp(const qk_conv_params* p) {
 #define QK__DSP_NPX 6
 
 /* Depthwise with 3-wide kernels (qk_dw3_s8_dsp.c): stride_w 1 (stride 2: the four-channel
- * kernel is faster), at most QK__DW3_MAX_KH kernel rows (a ring of that many row buffers) and
+ * kernel is faster), at most QK__DW3_MAX_KH kernel rows (the ring holds k_h rows and the
+ * weight tables k_h rotations: the bound keeps the scratch small) and
  * at least two blocks of four output pixels per row (narrower rows: the four-channel kernel,
  * whose per-row and per-channel costs are lower: 6.50 against 6.74 instructions per MAC at 6x6,
  * 5.89 against 4.93 the other way at 8x8). */

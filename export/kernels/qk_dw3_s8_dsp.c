@@ -30,9 +30,10 @@
  * row (k_h rotations of the table).
  *
  * Per channel: the weight tables, then per output row the input rows it needs that are not yet in
- * the ring, the blocks of four pixels (3x3 kernels inside the input: one asm block of 39
- * instructions for 36 MACs, requantized from the registers) and, for rows at the border and other
- * kernel heights, the rows one by one into an accumulator buffer.
+ * the ring (rows of the vertical padding as zero rows) and the blocks of four pixels: for 3x3
+ * kernels with a fast epilogue one asm block of 39 instructions for 36 MACs, requantized from
+ * the registers; for other kernel heights, the generic epilogue or more than 3 rows of vertical
+ * padding, kernel row by kernel row into an accumulator buffer.
  *
  * Exactness: |x - in_zp| <= 255 and |w| <= 128 fit the signed halfwords; SMLAD / SMLAxy add
  * modulo 2^32 and the exporter bounds every partial sum of the reference's int32 accumulation,
