@@ -11,3 +11,17 @@ find_package(Threads REQUIRED)
 if(QAT_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# Distributed training (qat/process_group.cpp): c10d's ProcessGroupGloo headers ship with
+# libtorch-dev but include gloo's, from libgloo-dev; without them the build trains in one
+# process and says so (`qat --version`).
+find_path(QAT_GLOO_INCLUDE gloo/config.h)
+find_path(QAT_C10D_INCLUDE torch/csrc/distributed/c10d/ProcessGroupGloo.hpp
+  HINTS ${TORCH_INCLUDE_DIRS})
+if(QAT_GLOO_INCLUDE AND QAT_C10D_INCLUDE)
+  set(QAT_HAVE_C10D_GLOO ON)
+  message(STATUS "distributed training: c10d Gloo")
+else()
+  set(QAT_HAVE_C10D_GLOO OFF)
+  message(STATUS "distributed training: off (no c10d Gloo headers; install libgloo-dev)")
+endif()

@@ -37,15 +37,10 @@ void save_checkpoint(const std::string& path, GraphModuleImpl& model, const Chec
   fs::rename(tmp, path);
 }
 
-Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer) {
-  if (!fs::exists(path)) throw Error(path + ": checkpoint not found");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable checkpoint (" + std::string(e.what_without_backtrace()) +
-                ")");
-  }
+namespace {
+
+Checkpoint read_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                        torch::optim::Optimizer* optimizer) {
   c10::IValue meta_value;
   if (!archive.try_read("meta", meta_value) || !meta_value.isString())
     throw Error(path + ": checkpoint has no metadata");
@@ -78,6 +73,32 @@ Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* opt
     if (archive.try_read("optimizer", opt_archive)) optimizer->load(opt_archive);
   }
   return ck;
+}
+
+}  // namespace
+
+Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer) {
+  if (!fs::exists(path)) throw Error(path + ": checkpoint not found");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable checkpoint (" + std::string(e.what_without_backtrace()) +
+                ")");
+  }
+  return read_archive(archive, path, optimizer);
+}
+
+Checkpoint load_checkpoint_bytes(const std::string& bytes, const std::string& origin,
+                                 torch::optim::Optimizer* optimizer) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(bytes.data(), bytes.size());
+  } catch (const c10::Error& e) {
+    throw Error(origin + ": not a readable checkpoint (" + std::string(e.what_without_backtrace()) +
+                ")");
+  }
+  return read_archive(archive, origin, optimizer);
 }
 
 }  // namespace qat

@@ -31,5 +31,9 @@ struct Checkpoint {
 // Rebuilds the model from the stored graph and quant config and loads its state; also loads
 // the optimizer state when `optimizer` is given and the checkpoint has one.
 Checkpoint load_checkpoint(const std::string& path, torch::optim::Optimizer* optimizer = nullptr);
+// The same from a checkpoint file's bytes (what rank 0 sends the other ranks of a distributed
+// run); `origin` names it in errors.
+Checkpoint load_checkpoint_bytes(const std::string& bytes, const std::string& origin,
+                                 torch::optim::Optimizer* optimizer = nullptr);
 
 }  // namespace qat

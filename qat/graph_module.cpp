@@ -8,6 +8,8 @@
 #include "qat/errors.h"
 #include "qat/fake_quantize.h"
 #include "qat/max_pool_kernel.h"
+#include "qat/process_group.h"
+#include "qat/sync_batchnorm.h"
 
 namespace qat {
 namespace {
@@ -112,6 +114,13 @@ Layer GraphModuleImpl::layer(const std::string& name) const {
   auto it = layers_.find(name);
   if (it == layers_.end()) throw GraphError("node '" + name + "' has no parameters or quantizers");
   return it->second;
+}
+
+void GraphModuleImpl::set_process_group(std::shared_ptr<ProcessGroup> group) {
+  group_ = std::move(group);
+  // Activation quantizers only: the weights are the same on every rank.
+  for (auto& [name, l] : layers_)
+    if (l->act_quantizer) l->act_quantizer->set_process_group(group_.get());
 }
 
 bool GraphModuleImpl::has_batchnorm() const {
@@ -272,8 +281,12 @@ torch::Tensor GraphModuleImpl::run(const torch::Tensor& x, std::vector<torch::Te
       case OpType::kBatchNorm: {
         Layer l = layers_.at(n.name);
         const bool training = is_training() && !bn_frozen_;
-        y = torch::batch_norm(in, l->weight, l->bias, l->running_mean, l->running_var, training,
-                              n.momentum, n.eps, false);
+        if (training && group_ && group_->size() > 1)
+          y = sync_batch_norm(in, l->weight, l->bias, l->running_mean, l->running_var, n.momentum,
+                              n.eps, *group_);
+        else
+          y = torch::batch_norm(in, l->weight, l->bias, l->running_mean, l->running_var, training,
+                                n.momentum, n.eps, false);
         break;
       }
       case OpType::kAdd: {

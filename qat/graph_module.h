@@ -11,6 +11,7 @@
 // Quantized modes need a graph without batchnorm: fold_batchnorm() returns the folded model.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@
 #include "qat/quantizer.h"
 
 namespace qat {
+
+class ProcessGroup;
 
 enum class Mode { kFloat, kCalibrate, kQat, kEval };
 const char* mode_name(Mode m);
@@ -67,6 +70,12 @@ class GraphModuleImpl : public torch::nn::Module {
   // Batchnorm in float training: frozen means running statistics are used (and not updated).
   void set_batchnorm_frozen(bool frozen) { bn_frozen_ = frozen; }
   bool batchnorm_frozen() const { return bn_frozen_; }
+
+  // Data-parallel training: each rank runs a shard of the global batch. Training batchnorm
+  // then normalises with the global batch's statistics (qat/sync_batchnorm.h) and activation
+  // observers reduce their updates across the ranks, so every rank computes what one process
+  // would on the whole batch. nullptr (the default): one process.
+  void set_process_group(std::shared_ptr<ProcessGroup> group);
 
   // A new module with every batchnorm folded into the conv/linear before it (exact in float
   // up to rounding): W' = W * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta.
@@ -114,6 +123,7 @@ class GraphModuleImpl : public torch::nn::Module {
   std::map<std::string, Layer> layers_;
   Mode mode_ = Mode::kFloat;
   bool bn_frozen_ = false;
+  std::shared_ptr<ProcessGroup> group_;
   std::map<std::string, IntLayer> eval_cache_;  // integer layers, valid while in eval mode
 };
 TORCH_MODULE(GraphModule);

@@ -2,8 +2,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <limits>
+
 #include "qat/errors.h"
 #include "qat/fake_quantize.h"
+#include "qat/process_group.h"
 
 namespace qat {
 namespace {
@@ -80,9 +83,23 @@ void ObserverImpl::update(const torch::Tensor& x_in) {
   // double, so this is the double computation's result without converting the tensor. NaN
   // propagates through min / max, so a non-finite extreme is the same test as any
   // non-finite element.
-  const torch::Tensor xs = x_in.detach().to(torch::kCPU).reshape({c, -1});
+  const bool shared = group_ != nullptr && group_->size() > 1;
+  if (shared && c != 1)
+    throw TrainingError("a per-channel observer cannot observe a sharded batch");
+  // The reservoir samples the global batch: gather it (in rank order = the batch's order).
+  const torch::Tensor x_seen =
+      shared && searches ? group_->allgather_rows(x_in.detach().to(torch::kCPU)) : x_in.detach();
+  const torch::Tensor xs = x_seen.to(torch::kCPU).reshape({c, -1});
   auto [lo, hi] = torch::aminmax(xs, 1);
-  const torch::Tensor bmin = lo.to(torch::kDouble), bmax = hi.to(torch::kDouble);
+  torch::Tensor bmin = lo.to(torch::kDouble), bmax = hi.to(torch::kDouble);
+  if (shared && !searches) {
+    // One MAX over [-min, max]; a non-finite local extreme becomes +inf so every rank sees it.
+    torch::Tensor both = torch::cat({-bmin, bmax});
+    both.masked_fill_(both.isnan(), std::numeric_limits<double>::infinity());
+    group_->allreduce(both, ReduceOp::kMax);
+    bmin = -both.narrow(0, 0, c);
+    bmax = both.narrow(0, c, c);
+  }
   if (!torch::cat({bmin, bmax}).isfinite().all().item<bool>())
     throw TrainingError("observer saw a NaN or Inf value; the model diverged");
   const bool init = initialized();

@@ -8,6 +8,9 @@
 //   percentile      range clipped at a percentile of |x| (or of x for asymmetric ranges)
 // State lives in buffers, so it is saved in checkpoints with the module. A frozen observer
 // ignores updates.
+// In a data-parallel run an activation observer is given the process group: each rank sees its
+// shard of the global batch, and the update reduces it (min / max across ranks, the gathered
+// batch for the reservoir), so every rank computes the range one process would, bit for bit.
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -16,6 +19,8 @@
 #include "qat/quant_config.h"
 
 namespace qat {
+
+class ProcessGroup;
 
 class ObserverImpl : public torch::nn::Module {
  public:
@@ -27,6 +32,8 @@ class ObserverImpl : public torch::nn::Module {
   bool frozen() const { return frozen_.item<bool>(); }
   void set_frozen(bool f) { frozen_.fill_(f); }
   void reset();
+  // Not owned; the GraphModule that sets it keeps it alive. nullptr: one process.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
 
   // [channels] tensors (double, CPU). Throws if nothing was observed.
   torch::Tensor min() const { return min_; }
@@ -43,6 +50,7 @@ class ObserverImpl : public torch::nn::Module {
   // while these observers still update restarts the reservoir (ranges are checkpointed).
   torch::Tensor reservoir_;
   at::Generator gen_;
+  ProcessGroup* group_ = nullptr;
 };
 TORCH_MODULE(Observer);
 

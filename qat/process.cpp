@@ -57,11 +57,13 @@ pid_t spawn_process(const std::vector<std::string>& argv, const SpawnOptions& o)
   const int flags = O_WRONLY | O_CREAT | (o.append ? O_APPEND : O_TRUNC);
   FileActions fa;
   posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(fa.get(), STDOUT_FILENO, o.stdout_path.c_str(), flags, 0644);
-  if (o.stderr_path.empty())
-    posix_spawn_file_actions_adddup2(fa.get(), STDOUT_FILENO, STDERR_FILENO);
-  else
-    posix_spawn_file_actions_addopen(fa.get(), STDERR_FILENO, o.stderr_path.c_str(), flags, 0644);
+  if (!o.stdout_path.empty()) {
+    posix_spawn_file_actions_addopen(fa.get(), STDOUT_FILENO, o.stdout_path.c_str(), flags, 0644);
+    if (o.stderr_path.empty())
+      posix_spawn_file_actions_adddup2(fa.get(), STDOUT_FILENO, STDERR_FILENO);
+    else
+      posix_spawn_file_actions_addopen(fa.get(), STDERR_FILENO, o.stderr_path.c_str(), flags, 0644);
+  }
   SpawnAttributes attr;
   if (o.own_process_group) {
     sigset_t none, defaults;

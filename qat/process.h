@@ -13,7 +13,7 @@
 namespace qat {
 
 struct SpawnOptions {
-  std::string stdout_path;  // required
+  std::string stdout_path;  // empty: the child writes to this process's stdout and stderr
   std::string stderr_path;  // empty: stderr goes to stdout_path too
   bool append = false;      // append to the files instead of truncating them
   // The child leads a process group of its own (a terminal Ctrl-C then reaches only the parent,

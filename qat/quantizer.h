@@ -21,6 +21,8 @@ class FakeQuantizerImpl : public torch::nn::Module {
   }
 
   void observe(const torch::Tensor& x);
+  // Data-parallel runs: the observer reduces its updates across the ranks (observer.h).
+  void set_process_group(ProcessGroup* group) { observer->set_process_group(group); }
   // True when a format is available: observed, fixed (pow2 frac_bits) or learned.
   bool ready() const;
   // Throws TrainingError naming `owner` when not ready.

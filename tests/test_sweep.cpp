@@ -487,6 +487,15 @@ TEST(SweepJobs, FakeSweepFailuresDependentsAndResume) {
   EXPECT_EQ(q8.steps[1][1], "eval");
   EXPECT_TRUE(has(q8.steps[1], "int"));
   EXPECT_TRUE(has(jobs[0].steps[1], "float"));
+  EXPECT_FALSE(has(argv, "--nproc"));
+  // --nproc P: every training step starts P local ranks.
+  JobOptions distributed = jo;
+  distributed.nproc = 2;
+  const std::vector<Job> djobs = make_jobs(spec, distributed);
+  const auto& dargv = djobs[2].steps[0];
+  const auto at = std::find(dargv.begin(), dargv.end(), "--nproc");
+  ASSERT_NE(at, dargv.end());
+  EXPECT_EQ(*(at + 1), "2");
 
   RunnerOptions opts;
   opts.jobs = 2;

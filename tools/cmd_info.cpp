@@ -1,9 +1,18 @@
 #include <cstdio>
 
+#include <torch/version.h>
+
+#include "qat/process_group.h"
+#include "qat/version.h"
 #include "tools/commands.h"
 #include "train/run_config.h"
 
 namespace qat::cli {
+
+std::string build_description() {
+  return "qat " + qat_version() + "\nLibTorch " + TORCH_VERSION +
+         "\ndistributed training: " + distributed_backend_description();
+}
 
 Runner add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "validate a config and print its model graph");
@@ -25,6 +34,8 @@ Runner add_info(CLI::App& app) {
                 scheme_name(cfg.quant.activations.scheme), cfg.quant.activations.bits);
     if (cfg.precision)
       std::printf("\nbits chosen for the memory budget:\n%s", cfg.precision->table().c_str());
+    std::printf("\ndistributed training (qat train --nproc N): %s\n",
+                distributed_backend_description().c_str());
     return 0;
   };
 }

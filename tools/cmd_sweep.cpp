@@ -196,6 +196,7 @@ Runner add_sweep(CLI::App& app) {
   struct Args {
     std::string file;
     int jobs = 1;
+    int nproc = 1;
     bool resume = false, report_only = false, dry_run = false;
   };
   auto a = std::make_shared<Args>();
@@ -203,6 +204,9 @@ Runner add_sweep(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--jobs,-j", a->jobs, "runs in parallel (each gets cores / jobs threads)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--nproc", a->nproc,
+                  "train each run data-parallel on N local ranks (`qat train --nproc`)")
       ->check(CLI::Range(1, 256));
   cmd->add_flag("--resume", a->resume,
                 "continue a sweep: skip finished runs, resume interrupted ones");
@@ -219,10 +223,10 @@ Runner add_sweep(CLI::App& app) {
     }
     validate(spec);
     const int64_t cores = qat::available_cores();
-    const int64_t threads = std::max<int64_t>(1, cores / a->jobs);
+    const int64_t threads = std::max<int64_t>(1, cores / (a->jobs * a->nproc));
     const std::string exe = fs::read_symlink("/proc/self/exe").string();
     if (a->dry_run) {
-      for (const Job& j : sweep::make_jobs(spec, {exe, threads, false})) {
+      for (const Job& j : sweep::make_jobs(spec, {exe, threads, false, a->nproc})) {
         std::printf("%s%s\n", j.id.c_str(),
                     j.deps.empty() ? "" : ("  (after " + spec.runs[j.deps[0]].id + ")").c_str());
         for (const auto& step : j.steps) std::printf("  %s\n", command_line(step).c_str());
@@ -236,7 +240,7 @@ Runner add_sweep(CLI::App& app) {
           "or set another `output` in " + spec.file);
     fs::create_directories(fs::path(spec.output) / "runs");
     record_sweep_file(spec);
-    const std::vector<Job> jobs = sweep::make_jobs(spec, {exe, threads, a->resume});
+    const std::vector<Job> jobs = sweep::make_jobs(spec, {exe, threads, a->resume, a->nproc});
     const auto float_runs =
         std::count_if(spec.runs.begin(), spec.runs.end(),
                       [](const SweepRun& r) { return r.method == sweep::Method::kFloat; });

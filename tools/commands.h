@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -16,5 +17,8 @@ Runner add_info(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_deploy(CLI::App& app);
 Runner add_sweep(CLI::App& app);
+
+// What `qat --version` prints: the version, LibTorch's, and whether distributed training is in.
+std::string build_description();
 
 }  // namespace qat::cli

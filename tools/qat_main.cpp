@@ -1,5 +1,6 @@
 // qat — quantization-aware training for microcontrollers.
-//   qat train CONFIG [--set key=value ...] [--resume]
+//   qat train CONFIG [--set key=value ...] [--resume] [--nproc N | --world-size N --rank R
+//             --master HOST:PORT]
 //   qat eval  CONFIG|RUN_DIR [--checkpoint FILE] [--engine int|sim|float]
 //   qat export RUN_DIR|CONFIG|CHECKPOINT [--format c,onnx,ckpt] [--out DIR]
 //   qat deploy EXPORT_DIR|RUN_DIR --target cortex-m4|cortex-m7 [--vectors N] [--keep-build]
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   qat::keep_freed_memory_for_reuse();  // before the first tensor (qat/cpu.h says why)
   CLI::App app{"qat: quantization-aware training toolkit for microcontrollers"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", qat::cli::build_description);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopencv-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
+  libtorch-dev libgloo-dev libopencv-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
   libonnx-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcli11-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
   python3 python3-torch python3-onnx python3-numpy

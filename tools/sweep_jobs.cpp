@@ -42,6 +42,7 @@ std::vector<Job> make_jobs(const SweepSpec& spec, const JobOptions& opts) {
     j.skip = opts.resume && trained && evaluated;
     int64_t threads = opts.threads;
     std::vector<std::string> train = {opts.exe, "train", spec.base, "--no-progress"};
+    if (opts.nproc > 1) train.insert(train.end(), {"--nproc", std::to_string(opts.nproc)});
     for (const auto& o : spec.overrides_of(r)) add_set(train, o);
     if (!r.float_run.empty()) {
       const SweepRun& f = *spec.find(r.float_run);

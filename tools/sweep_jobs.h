@@ -16,8 +16,9 @@ namespace qat::sweep {
 
 struct JobOptions {
   std::string exe;      // the qat executable
-  int64_t threads = 1;  // LibTorch threads per child (cores / --jobs)
+  int64_t threads = 1;  // LibTorch threads per child (cores / --jobs), per rank with nproc
   bool resume = false;
+  int nproc = 1;  // ranks per training run (`qat train --nproc`)
 };
 
 // One job per spec.runs entry, same order (a job's deps index into it).

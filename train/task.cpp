@@ -4,6 +4,8 @@
 
 #include "losses/yolo_loss.h"
 #include "qat/errors.h"
+#include "qat/process_group.h"
+#include "train/data_parallel.h"
 #include "train/progress.h"
 
 namespace qat {
@@ -34,21 +36,29 @@ class Classification : public Task {
   }
 
   EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
-                      const std::string& label, bool progress) const override {
+                      const std::string& label, bool progress, ProcessGroup* group) const override {
     torch::NoGradGuard ng;
     EvalResult r;
-    Progress bar(label, d.size(), progress);
+    const Shard part =
+        group ? shard_of(d.size(), group->rank(), group->size()) : Shard{0, d.size()};
+    Progress bar(label, part.count, progress);
     double loss_sum = 0;
     int64_t correct = 0;
-    for (int64_t i = 0; i < d.size(); i += batch_size) {
-      const int64_t n = std::min(batch_size, d.size() - i);
-      const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
-      const torch::Tensor y = d.labels.narrow(0, i, n);
+    for (int64_t i = 0; i < part.count; i += batch_size) {
+      const int64_t n = std::min(batch_size, part.count - i);
+      const torch::Tensor out = model.forward(d.x.narrow(0, part.begin + i, n)).to(torch::kFloat);
+      const torch::Tensor y = d.labels.narrow(0, part.begin + i, n);
       loss_sum += F::cross_entropy(out, y, F::CrossEntropyFuncOptions().reduction(torch::kSum))
                       .item<double>();
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
       bar.update(n, loss_sum / static_cast<double>(i + n),
                  static_cast<double>(correct) / static_cast<double>(i + n), "acc");
+    }
+    if (group) {
+      torch::Tensor sums = torch::tensor({loss_sum, static_cast<double>(correct)}, torch::kDouble);
+      group->allreduce(sums, ReduceOp::kSum);
+      loss_sum = sums[0].item<double>();
+      correct = static_cast<int64_t>(sums[1].item<double>());
     }
     r.samples = d.size();
     r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, d.size()));
@@ -72,20 +82,34 @@ class Detection : public Task {
   }
 
   EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
-                      const std::string& label, bool progress) const override {
+                      const std::string& label, bool progress, ProcessGroup* group) const override {
     torch::NoGradGuard ng;
-    Progress bar(label, d.size(), progress);
+    const Shard part =
+        group ? shard_of(d.size(), group->rank(), group->size()) : Shard{0, d.size()};
+    Progress bar(label, part.count, progress);
     std::vector<torch::Tensor> outs;
     double loss_sum = 0;
-    for (int64_t i = 0; i < d.size(); i += batch_size) {
-      const int64_t n = std::min(batch_size, d.size() - i);
-      const torch::Tensor out = model.forward(d.x.narrow(0, i, n)).to(torch::kFloat);
+    for (int64_t i = 0; i < part.count; i += batch_size) {
+      const int64_t n = std::min(batch_size, part.count - i);
+      const int64_t at = part.begin + i;
+      const torch::Tensor out = model.forward(d.x.narrow(0, at, n)).to(torch::kFloat);
       outs.push_back(out);
-      std::vector<std::vector<Box>> gt(d.boxes.begin() + i, d.boxes.begin() + i + n);
+      std::vector<std::vector<Box>> gt(d.boxes.begin() + at, d.boxes.begin() + at + n);
       loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_)
                       .total.item<double>() *
                   static_cast<double>(n);
       bar.update(n, loss_sum / static_cast<double>(i + n), 0.0, "mAP50");
+    }
+    if (group) {
+      // mAP needs every image's detections: gather the outputs (rank order = split order).
+      // A rank with no images (a split smaller than the world) sends none of the right shape.
+      const torch::Tensor mine =
+          outs.empty() ? model.forward(d.x.narrow(0, 0, 1)).to(torch::kFloat).narrow(0, 0, 0)
+                       : torch::cat(outs);
+      outs = {group->allgather_rows(mine)};
+      torch::Tensor sums = torch::tensor({loss_sum}, torch::kDouble);
+      group->allreduce(sums, ReduceOp::kSum);
+      loss_sum = sums[0].item<double>();
     }
     EvalResult r;
     r.samples = d.size();
@@ -134,6 +158,16 @@ Batch make_batch(const TensorData& d, const torch::Tensor& indices) {
       b.boxes.push_back(d.boxes[static_cast<size_t>(idx[i])]);
   }
   return b;
+}
+
+Batch slice_batch(const Batch& b, int64_t begin, int64_t count) {
+  Batch out;
+  out.x = b.x.narrow(0, begin, count);
+  if (b.labels.defined()) out.labels = b.labels.narrow(0, begin, count);
+  if (b.labels2.defined()) out.labels2 = b.labels2.narrow(0, begin, count);
+  out.lambda = b.lambda;
+  if (!b.boxes.empty()) out.boxes.assign(b.boxes.begin() + begin, b.boxes.begin() + begin + count);
+  return out;
 }
 
 void augment(Batch& b, const AugmentConfig& a) {

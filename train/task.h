@@ -35,6 +35,8 @@ struct Batch {
   double lambda = 1.0;
 };
 Batch make_batch(const TensorData& d, const torch::Tensor& indices);
+// Samples [begin, begin + count) of a batch (a rank's shard of the global batch).
+Batch slice_batch(const Batch& b, int64_t begin, int64_t count);
 // Random shift (zero padded; images and time series) and horizontal flip (images), boxes follow.
 void augment(Batch& b, const AugmentConfig& a);
 void apply_mixup(Batch& b, double alpha);
@@ -52,9 +54,12 @@ class Task {
   virtual torch::Tensor loss(const torch::Tensor& out, const Batch& b) const = 0;
   // Metric on one training batch (a running indication, not the reported figure).
   virtual double batch_metric(const torch::Tensor& out, const Batch& b) const = 0;
-  // Loss and metric on a whole split, in the model's current mode.
+  // Loss and metric on a whole split, in the model's current mode. With a process group each
+  // rank scores its shard of the split and the figures are reduced (every rank returns the
+  // whole split's result; the metric equals one process's, the loss up to summation order).
   virtual EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
-                              const std::string& label, bool progress) const = 0;
+                              const std::string& label, bool progress,
+                              ProcessGroup* group = nullptr) const = 0;
 };
 
 std::unique_ptr<Task> make_task(const ModelHead& head);

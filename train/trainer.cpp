@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <signal.h>
 
 #include <cmath>
 #include <cstdio>
@@ -8,14 +9,18 @@
 #include <fstream>
 #include <functional>
 #include <iomanip>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <sstream>
 
 #include "qat/checkpoint.h"
+#include "qat/cpu.h"
 #include "qat/errors.h"
 #include "qat/json_fields.h"
 #include "qat/log.h"
+#include "qat/version.h"
+#include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/progress.h"
 #include "train/task.h"
@@ -52,11 +57,17 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
-void load_optimizer_state(const std::string& path, torch::optim::Optimizer& opt) {
+void load_optimizer_state(const std::string& bytes, torch::optim::Optimizer& opt) {
   torch::serialize::InputArchive archive;
-  archive.load_from(path);
+  archive.load_from(bytes.data(), bytes.size());
   torch::serialize::InputArchive opt_archive;
   if (archive.try_read("optimizer", opt_archive)) opt.load(opt_archive);
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw TrainingError(path.string() + ": checkpoint not found");
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // Metrics CSV kept in memory and rewritten atomically after every epoch.
@@ -176,12 +187,13 @@ void load_normalised(Dataset train, Dataset test, bool normalize, TensorData& tr
 
 class Run {
  public:
-  Run(const RunConfig& cfg, const TrainOptions& opts)
+  Run(const RunConfig& cfg, const TrainOptions& opts, std::shared_ptr<ProcessGroup> group)
       : cfg_(cfg),
         opts_(opts),
         dir_(cfg.output),
         metrics_(dir_ / "metrics.csv"),
-        governor_(cfg.threads, cfg.adaptive_threads) {}
+        governor_(cfg.threads, cfg.adaptive_threads),
+        group_(std::move(group)) {}
 
   RunSummary execute() {
     prepare();
@@ -203,12 +215,87 @@ class Run {
 
  private:
   void prepare() {
-    fs::create_directories(dir_);
     task_ = make_task(cfg_.model.head);
-
     YAML::Emitter yaml;
     yaml << cfg_.resolved;
     const std::string config_text = std::string(yaml.c_str()) + "\n";
+    if (group_) check_same_run(config_text);
+    // Rank 0 reads and writes the run directory and tells the others where the run stands.
+    const std::string decision = on_writer([&] {
+      prepare_run_directory(config_text);
+      nlohmann::json d = {
+          {"phase", phase_name(state_.phase)}, {"epoch", state_.epoch}, {"complete", complete_}};
+      if (complete_) d["summary"] = summary_;
+      return d.dump();
+    });
+    if (!writer()) {
+      const nlohmann::json d = nlohmann::json::parse(decision);
+      state_ = {*phase_from_name(d.at("phase").get<std::string>()), d.at("epoch").get<int64_t>()};
+      complete_ = d.at("complete").get<bool>();
+      if (complete_) summary_ = d.at("summary").get<RunSummary>();
+    }
+    if (complete_) return;
+    load_data();
+    governor_.start();  // after loading: the load it measures covers that time
+    if (cfg_.precision)
+      spdlog::info(
+          "bits chosen for the memory budget (before training; `qat deploy` measures the "
+          "export):\n{}",
+          cfg_.precision->table());
+    spdlog::info("run {}: {} parameters, {} MACs per inference", cfg_.name,
+                 cfg_.model.graph.parameter_count(), cfg_.model.graph.macs());
+  }
+
+  bool writer() const { return !group_ || group_->rank() == 0; }
+
+  // Runs `f` on rank 0 alone and returns its result on every rank; an error on rank 0 is
+  // raised on every rank (the others would otherwise wait for rank 0 until the timeout).
+  std::string on_writer(const std::function<std::string()>& f) {
+    if (!group_) return f();
+    if (writer()) {
+      std::string out;
+      try {
+        out = f();
+      } catch (const std::exception& e) {
+        group_->broadcast_string(std::string("error\n") + e.what());
+        throw;
+      }
+      group_->broadcast_string("ok\n" + out);
+      return out;
+    }
+    const std::string got = group_->broadcast_string("");
+    const size_t nl = got.find('\n');
+    if (got.compare(0, nl, "error") == 0) throw TrainingError("rank 0: " + got.substr(nl + 1));
+    return got.substr(nl + 1);
+  }
+
+  // Every rank must run the same config with the same code: an error naming the difference.
+  void check_same_run(const std::string& config_text) {
+    check_ranks_agree(*group_, "qat version", qat_version(),
+                      [](const std::string& a, const std::string& b) { return a + " vs " + b; });
+    check_ranks_agree(*group_, "config", config_text,
+                      [](const std::string& a, const std::string& b) {
+                        std::vector<std::string> keys;
+                        try {
+                          yaml_differences(YAML::Load(a), YAML::Load(b), "", keys);
+                        } catch (const YAML::Exception&) {
+                          return std::string("(unreadable)");
+                        }
+                        std::string out;
+                        for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+                        return out;
+                      });
+  }
+
+  // A checkpoint of this run as bytes: rank 0 reads the file and sends it to the other ranks.
+  std::string checkpoint_bytes(const fs::path& path) {
+    if (!group_) return read_bytes(path);
+    std::string bytes = on_writer([&] { return read_bytes(path); });
+    return bytes;
+  }
+
+  void prepare_run_directory(const std::string& config_text) {
+    fs::create_directories(dir_);
     const fs::path config_path = dir_ / "config.yaml";
     const bool resumable =
         opts_.resume && (fs::exists(dir_ / "state.json") || fs::exists(dir_ / "float.pt"));
@@ -238,17 +325,7 @@ class Run {
       spdlog::info("{} is complete; nothing to resume (start it without --resume to run it again)",
                    dir_.string());
       complete_ = true;
-      return;
     }
-    load_data();
-    governor_.start();  // after loading: the load it measures covers that time
-    if (cfg_.precision)
-      spdlog::info(
-          "bits chosen for the memory budget (before training; `qat deploy` measures the "
-          "export):\n{}",
-          cfg_.precision->table());
-    spdlog::info("run {}: {} parameters, {} MACs per inference", cfg_.name,
-                 cfg_.model.graph.parameter_count(), cfg_.model.graph.macs());
   }
 
   // --resume continues the same run: the config may change only in what a continuation can
@@ -362,6 +439,22 @@ class Run {
                  cfg_.dataset.name, train_.size(), test_.size(), shape_str(cfg_.dataset.input),
                  seconds_since(t0));
     if (train_.size() == 0 || test_.size() == 0) throw TrainingError("dataset has an empty split");
+    if (group_) {
+      // Each rank loads its own copy (on its own machine): the same samples, or an error.
+      std::ostringstream f;
+      f << std::setprecision(17) << "train " << train_.size() << " samples, checksum "
+        << train_.x.sum(torch::kDouble).item<double>() << "; test " << test_.size()
+        << " samples, checksum " << test_.x.sum(torch::kDouble).item<double>();
+      check_ranks_agree(*group_, "dataset", f.str(),
+                        [](const std::string& a, const std::string& b) {
+                          return "(rank 0: " + a + "; this rank: " + b + ")";
+                        });
+      if (cfg_.train.batch_size < group_->size() || cfg_.qat.batch_size < group_->size())
+        throw TrainingError("a global batch of " +
+                            std::to_string(std::min(cfg_.train.batch_size, cfg_.qat.batch_size)) +
+                            " cannot be shared by " + std::to_string(group_->size()) +
+                            " ranks (batch_size >= processes)");
+    }
   }
 
   CheckpointMeta meta(Phase phase, int64_t epoch) const {
@@ -378,11 +471,33 @@ class Run {
 
   void save_state(Phase phase, int64_t epoch) {
     state_ = {phase, epoch};
-    write_json_file((dir_ / "state.json").string(), state_);
+    if (writer()) write_json_file((dir_ / "state.json").string(), state_);
+  }
+
+  // Checkpoints: rank 0 writes them (every rank holds the same model).
+  void save(const fs::path& path, GraphModuleImpl& model, const CheckpointMeta& m,
+            torch::optim::Optimizer* opt, bool with_rng) {
+    if (!writer()) return;
+    std::map<std::string, torch::Tensor> extra;
+    if (with_rng) extra["rng"] = rng_state();
+    save_checkpoint(path.string(), model, m, opt, extra);
+  }
+
+  // A model this run trains: on every rank, with the process group and rank 0's state.
+  void attach(GraphModuleImpl& model) {
+    if (!group_) return;
+    model.set_process_group(group_);
+    broadcast_module(*group_, model);
   }
 
   bool should_stop() {
     ++epochs_this_session_;
+    if (group_ && group_->rank() == opts_.kill_rank &&
+        epochs_this_session_ >= opts_.kill_after_epochs) {
+      spdlog::warn("rank {} kills itself after {} epoch(s) as requested (a test of a dying rank)",
+                   group_->rank(), epochs_this_session_);
+      ::raise(SIGKILL);
+    }
     if (opts_.stop_after_epochs >= 0 && epochs_this_session_ >= opts_.stop_after_epochs) {
       summary_.interrupted = true;
       spdlog::warn("stopping after {} epoch(s) as requested; continue with --resume",
@@ -400,18 +515,46 @@ class Run {
     model.set_mode(mode);
     const int64_t n = train_.size(), bs = phase.batch_size;
     const torch::Tensor perm = torch::randperm(n, torch::kLong);
-    Progress bar(label, n, opts_.progress);
+    Progress bar(label, n, opts_.progress && writer());
     double loss_sum = 0, metric_sum = 0;
     int64_t batches = 0;
+    const int world = group_ ? group_->size() : 1;
+    const std::vector<torch::Tensor> params = model.parameters();
+    if (group_) {
+      group_->reset_collective_time();
+      allreduce_->take_seconds();
+    }
     for (int64_t i = 0; i < n; i += bs) {
       const int64_t m = std::min(bs, n - i);
       if (m < 2 && model.has_batchnorm()) continue;  // batchnorm needs two samples
+      // A final batch smaller than the world cannot give every rank a sample.
+      if (m < world) continue;
+      // Every rank draws the whole global batch's augmentation (the same random numbers as
+      // one process) and keeps its shard.
       Batch b = make_batch(train_, perm.narrow(0, i, m));
       augment(b, phase.augment);
       apply_mixup(b, phase.mixup);
+      double weight = 1.0;  // this rank's share of the global batch
+      if (group_) {
+        const Shard part = shard_of(m, group_->rank(), world);
+        b = slice_batch(b, part.begin, part.count);
+        weight = static_cast<double>(part.count) / static_cast<double>(m);
+      }
       const torch::Tensor out = model.forward(b.x);
       const torch::Tensor loss = task_->loss(out, b);
-      const double l = loss.item<double>();
+      double l = loss.item<double>();
+      double metric = 0;
+      opt.zero_grad();
+      if (group_) {
+        // The rank's mean loss scaled by its share: the ranks' gradients sum to the global
+        // batch's mean-loss gradient (and loss and metric to the global batch's).
+        (loss * weight).backward();
+        metric = task_->batch_metric(out.detach(), b);
+        std::vector<double> figures{l * weight, metric * weight};
+        allreduce_->run(params, figures);
+        l = figures[0];
+        metric = figures[1];
+      }
       if (!std::isfinite(l))
         throw TrainingError("the " + label + " loss became " + (std::isnan(l) ? "NaN" : "Inf") +
                             " at epoch " + std::to_string(epoch + 1) + ", batch " +
@@ -420,23 +563,36 @@ class Run {
                             cfg_.config_file + " --resume --set " +
                             (mode == Mode::kFloat ? "train" : "qat") +
                             ".optimizer.lr=" + lower_lr(phase.optimizer.lr));
-      opt.zero_grad();
-      loss.backward();
+      if (!group_) {
+        loss.backward();
+        metric = task_->batch_metric(out.detach(), b);
+      }
       opt.step();
       loss_sum += l;
-      metric_sum += task_->batch_metric(out.detach(), b);
+      metric_sum += metric;
       ++batches;
       bar.update(m, loss_sum / batches, metric_sum / batches, task_->metric_name());
       governor_.tick();
     }
     bar.finish();
+    if (group_ && batches > 0) {
+      // Collectives include waiting for the slowest rank of each step.
+      const double grads = allreduce_->take_seconds(), all = group_->collective_seconds();
+      spdlog::info(
+          "{} rank {}: gradient allreduce {:.1f} ms per step ({} bucket(s), {} values), all "
+          "collectives {:.1f} ms per step ({} steps)",
+          label, group_->rank(), 1e3 * grads / static_cast<double>(batches), allreduce_->buckets(),
+          std::accumulate(params.begin(), params.end(), int64_t{0},
+                          [](int64_t a, const torch::Tensor& p) { return a + p.numel(); }),
+          1e3 * all / static_cast<double>(batches), batches);
+    }
     return {loss_sum / std::max<int64_t>(1, batches), metric_sum / std::max<int64_t>(1, batches)};
   }
 
   EvalResult evaluate(GraphModuleImpl& model, Mode mode, const std::string& label) {
     model.eval();
     model.set_mode(mode);
-    const EvalResult r = task_->evaluate(model, test_, kEvalBatchSize, label, false);
+    const EvalResult r = task_->evaluate(model, test_, kEvalBatchSize, label, false, group_.get());
     spdlog::info("{}: test {} {:.2f}%  loss {:.4f}", label, task_->metric_name(), 100.0 * r.metric,
                  r.loss);
     return r;
@@ -474,8 +630,8 @@ class Run {
       CheckpointMeta m = meta(l.phase, e + 1);
       m.seconds = secs;
       if (ev) m.test = TestFigures{ev->loss, ev->metric};
-      save_checkpoint(l.checkpoint.string(), model, m, &opt, {{"rng", rng_state()}});
-      metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs, train_secs);
+      save(l.checkpoint, model, m, &opt, true);
+      if (writer()) metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs, train_secs);
       save_state(e + 1 == epochs ? l.next_state : l.phase, e + 1);
       if (ev) *l.result = {true, ev->loss, ev->metric, secs};
       if ((e + 1 < epochs || l.stop_after_last) && should_stop()) return false;
@@ -483,10 +639,13 @@ class Run {
     return true;
   }
 
-  // Loads a checkpoint of this run and restores the random generator it saved.
-  Checkpoint resume_from(const fs::path& path) {
-    Checkpoint ck = load_checkpoint(path.string());
+  // Loads a checkpoint of this run (rank 0's file on every rank) and restores the random
+  // generator it saved; `optimizer_state` receives the bytes for the optimizer.
+  Checkpoint resume_from(const fs::path& path, std::string* optimizer_state = nullptr) {
+    const std::string bytes = checkpoint_bytes(path);
+    Checkpoint ck = load_checkpoint_bytes(bytes, path.string());
     if (ck.tensors.count("rng")) set_rng_state(ck.tensors.at("rng"));
+    if (optimizer_state) *optimizer_state = bytes;
     return ck;
   }
 
@@ -495,29 +654,33 @@ class Run {
     const fs::path ckpt = dir_ / "float.pt";
     GraphModule model{nullptr};
     int64_t start = 0;
+    std::string optimizer_state;
     if (opts_.resume && (state_.phase != Phase::kFloat || state_.epoch > 0)) {
-      Checkpoint ck = resume_from(ckpt);
+      Checkpoint ck = resume_from(ckpt, &optimizer_state);
       model = ck.model;
       start = ck.meta.epoch;
       summary_.float_phase = result_from(ck.meta);
     } else {
       torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
       model = GraphModule(cfg_.model.graph, cfg_.quant);
-      if (!cfg_.train.init_from.empty()) {
-        const Checkpoint init = load_checkpoint(cfg_.train.init_from);
-        if (init.model->graph().to_json() != model->graph().to_json())
-          throw TrainingError("train.init_from: " + cfg_.train.init_from +
-                              " holds a different model graph than this config builds");
-        model->copy_weights_from(*init.model);
-        spdlog::info("initialised from {}", cfg_.train.init_from);
-      }
+      if (!cfg_.train.init_from.empty())
+        on_writer([&] {  // rank 0's file; attach() gives the others its weights
+          const Checkpoint init = load_checkpoint(cfg_.train.init_from);
+          if (init.model->graph().to_json() != model->graph().to_json())
+            throw TrainingError("train.init_from: " + cfg_.train.init_from +
+                                " holds a different model graph than this config builds");
+          model->copy_weights_from(*init.model);
+          spdlog::info("initialised from {}", cfg_.train.init_from);
+          return std::string();
+        });
     }
+    attach(*model);
     const PhaseConfig& p = cfg_.train;
     const int64_t epochs = p.enabled ? p.epochs : 0;
     if (state_.phase != Phase::kFloat) return model;  // float phase finished earlier
     metrics_.truncate(Phase::kFloat, start);
     auto opt = make_optimizer(*model, p.optimizer);
-    if (start > 0) load_optimizer_state(ckpt.string(), *opt);
+    if (start > 0) load_optimizer_state(optimizer_state, *opt);
     const EpochLoop loop{
         Phase::kFloat,
         Phase::kPtq,
@@ -535,7 +698,7 @@ class Run {
       summary_.float_phase = {epochs > 0, ev.loss, ev.metric, 0.0};
       CheckpointMeta m = meta(Phase::kFloat, epochs);
       m.test = TestFigures{ev.loss, ev.metric};
-      save_checkpoint(ckpt.string(), *model, m, opt.get(), {{"rng", rng_state()}});
+      save(ckpt, *model, m, opt.get(), true);
       save_state(Phase::kPtq, epochs);
     }
     return model;
@@ -548,8 +711,15 @@ class Run {
     const int64_t bs = cfg_.ptq.batch_size;
     const torch::Tensor perm = torch::randperm(train_.size(), torch::kLong);
     int64_t done = 0;
-    for (int64_t i = 0; i < train_.size() && done < batches; i += bs, ++done)
-      model.forward(make_batch(train_, perm.narrow(0, i, std::min(bs, train_.size() - i))).x);
+    for (int64_t i = 0; i < train_.size() && done < batches; i += bs, ++done) {
+      torch::Tensor idx = perm.narrow(0, i, std::min(bs, train_.size() - i));
+      if (group_) {  // each rank its shard; the observers reduce (every rank: the same ranges)
+        if (idx.size(0) < group_->size()) break;
+        const Shard part = shard_of(idx.size(0), group_->rank(), group_->size());
+        idx = idx.narrow(0, part.begin, part.count);
+      }
+      model.forward(make_batch(train_, idx).x);
+    }
   }
 
   // Batchnorm folding, calibration and the PTQ evaluation (or, resuming after them, the PTQ
@@ -560,6 +730,7 @@ class Run {
       Checkpoint ck = resume_from(ckpt);
       summary_.ptq = result_from(ck.meta);
       summary_.ptq.ran = cfg_.ptq.enabled;
+      attach(*ck.model);
       return ck.model;
     }
     if (cfg_.precision)
@@ -573,6 +744,7 @@ class Run {
           scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
           cfg_.quant.activations.bits);
     GraphModule qmodel(float_model->fold_batchnorm());
+    attach(*qmodel);
     const auto t0 = std::chrono::steady_clock::now();
     // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
     calibrate(*qmodel, cfg_.ptq.enabled ? cfg_.ptq.batches : 1);
@@ -587,9 +759,9 @@ class Run {
       m.test = TestFigures{ev.loss, ev.metric};
       m.seconds = secs;
       metrics_.truncate(Phase::kPtq, -1);
-      metrics_.add(Phase::kPtq, 0, 0.0, 0.0, 0.0, &ev, secs, std::nullopt);
+      if (writer()) metrics_.add(Phase::kPtq, 0, 0.0, 0.0, 0.0, &ev, secs, std::nullopt);
     }
-    save_checkpoint(ckpt.string(), *qmodel, m, nullptr, {{"rng", rng_state()}});
+    save(ckpt, *qmodel, m, nullptr, true);
     save_state(Phase::kQat, 0);
     return qmodel;
   }
@@ -598,10 +770,12 @@ class Run {
   GraphModule qat_phase(GraphModule qmodel) {
     const fs::path ckpt = dir_ / "qat.pt";
     int64_t start = 0;
+    std::string optimizer_state;
     if (state_.phase == Phase::kQat || state_.phase == Phase::kDone) {
       if (state_.epoch > 0) {
-        Checkpoint ck = resume_from(ckpt);
+        Checkpoint ck = resume_from(ckpt, &optimizer_state);
         qmodel = ck.model;
+        attach(*qmodel);
         start = ck.meta.epoch;
         summary_.qat = result_from(ck.meta);
       }
@@ -615,7 +789,7 @@ class Run {
       qmodel->init_learned_scales();
     }
     auto opt = make_optimizer(*qmodel, p.optimizer);
-    if (start > 0) load_optimizer_state(ckpt.string(), *opt);
+    if (start > 0) load_optimizer_state(optimizer_state, *opt);
     const EpochLoop loop{Phase::kQat,
                          Phase::kDone,
                          Mode::kQat,
@@ -640,13 +814,20 @@ class Run {
     const PhaseResult& final_result =
         summary_.qat.ran ? summary_.qat : (summary_.ptq.ran ? summary_.ptq : summary_.float_phase);
     m.test = TestFigures{final_result.loss, final_result.metric};
-    save_checkpoint((dir_ / "model.pt").string(), *model, m);
+    save(dir_ / "model.pt", *model, m, nullptr, false);
+    if (!opts_.rank_state_dir.empty()) {
+      fs::create_directories(opts_.rank_state_dir);
+      save_checkpoint((fs::path(opts_.rank_state_dir) /
+                       ("rank" + std::to_string(group_ ? group_->rank() : 0) + ".pt"))
+                          .string(),
+                      *model, m);
+    }
     save_state(Phase::kDone, 0);
     summary_.parameters = cfg_.model.graph.parameter_count();
     summary_.macs = cfg_.model.graph.macs();
     summary_.config = cfg_.config_file;
     if (cfg_.precision) summary_.budget = budget_record(*cfg_.precision);
-    write_json_file((dir_ / "summary.json").string(), summary_);
+    if (writer()) write_json_file((dir_ / "summary.json").string(), summary_);
   }
 
   const RunConfig& cfg_;
@@ -660,14 +841,32 @@ class Run {
   RunState state_;
   RunSummary summary_;
   int64_t epochs_this_session_ = 0;
-  bool complete_ = false;  // --resume of a finished run
+  bool complete_ = false;                // --resume of a finished run
+  std::shared_ptr<ProcessGroup> group_;  // null: one process
+  std::unique_ptr<GradientAllreduce> allreduce_ =
+      group_ ? std::make_unique<GradientAllreduce>(*group_) : nullptr;
 };
 
 }  // namespace
 
-RunSummary train_run(const RunConfig& cfg, const TrainOptions& opts) {
-  Run run(cfg, opts);
-  return run.execute();
+RunSummary train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
+  if (!opts.distributed.distributed()) {
+    Run run(cfg_in, opts, nullptr);
+    return run.execute();
+  }
+  RunConfig cfg = cfg_in;
+  const DistributedConfig& d = opts.distributed;
+  // Threads per rank: the cores shared by the ranks on this machine.
+  if (cfg.threads == 0)
+    cfg.threads = std::max(1, available_cores() / std::max(1, d.local_world_size));
+  spdlog::info("rank {} of {}: rendezvous at {}:{} ({}; {} training thread(s) per rank)", d.rank,
+               d.world_size, d.master_host, d.master_port, distributed_backend_description(),
+               cfg.threads);
+  std::shared_ptr<ProcessGroup> group = ProcessGroup::connect(d);
+  Run run(cfg, opts, group);
+  RunSummary s = run.execute();
+  group->barrier();  // rank 0's last files are written before any rank reports success
+  return s;
 }
 
 void print_summary(const RunSummary& s, const RunConfig& cfg) {

@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "qat/process_group.h"
 #include "train/run_config.h"
 #include "train/run_record.h"
 
@@ -22,6 +23,16 @@ struct TrainOptions {
   bool progress = true;
   // Stop after this many epochs in this process as if interrupted (tests of --resume); -1: off.
   int64_t stop_after_epochs = -1;
+  // Data-parallel training (train/data_parallel.h): this process's rank and the rendezvous.
+  // Rank 0 alone writes the run directory; the others receive what they need from it.
+  DistributedConfig distributed;
+  // Tests of a rank that dies: rank `kill_rank` kills itself (SIGKILL) once it has trained
+  // `kill_after_epochs` epochs in this session; -1: off.
+  int kill_rank = -1;
+  int64_t kill_after_epochs = -1;
+  // Tests: every rank writes its final model to <dir>/rank<R>.pt (the ranks must hold the
+  // same weights and observer state bit for bit).
+  std::string rank_state_dir;
 };
 
 RunSummary train_run(const RunConfig& cfg, const TrainOptions& opts = {});
