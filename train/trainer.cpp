@@ -483,11 +483,18 @@ class Run {
     save_checkpoint(path.string(), model, m, opt, extra);
   }
 
-  // A model this run trains: on every rank, with the process group and rank 0's state.
+  // A model this run trains: on every rank, with the process group and rank 0's state, and
+  // rank 0's random generator. What only rank 0 did (train.init_from builds a model from the
+  // file, which draws initial weights) must not leave the ranks drawing different
+  // permutations and augmentations: every rank continues from rank 0's generator, as one
+  // process would.
   void attach(GraphModuleImpl& model) {
     if (!group_) return;
     model.set_process_group(group_);
     broadcast_module(*group_, model);
+    std::vector<torch::Tensor> rng{rng_state().contiguous()};
+    group_->broadcast(rng, 0);
+    set_rng_state(rng[0]);
   }
 
   bool should_stop() {
