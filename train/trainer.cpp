@@ -1,6 +1,5 @@
 #include "train/trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <signal.h>
 
 #include <cmath>
@@ -23,24 +22,13 @@
 #include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/progress.h"
+#include "train/run_ranks.h"
 #include "train/task.h"
 #include "train/thread_governor.h"
 
 namespace qat {
 namespace fs = std::filesystem;
 namespace {
-
-torch::Tensor rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return gen.get_state();
-}
-
-void set_rng_state(const torch::Tensor& s) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(s);
-}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(GraphModuleImpl& m,
                                                         const OptimizerConfig& o) {
@@ -193,6 +181,7 @@ class Run {
         dir_(cfg.output),
         metrics_(dir_ / "metrics.csv"),
         governor_(cfg.threads, cfg.adaptive_threads),
+        ranks_(group),
         group_(std::move(group)) {}
 
   RunSummary execute() {
@@ -246,28 +235,9 @@ class Run {
                  cfg_.model.graph.parameter_count(), cfg_.model.graph.macs());
   }
 
-  bool writer() const { return !group_ || group_->rank() == 0; }
-
-  // Runs `f` on rank 0 alone and returns its result on every rank; an error on rank 0 is
-  // raised on every rank (the others would otherwise wait for rank 0 until the timeout).
-  std::string on_writer(const std::function<std::string()>& f) {
-    if (!group_) return f();
-    if (writer()) {
-      std::string out;
-      try {
-        out = f();
-      } catch (const std::exception& e) {
-        group_->broadcast_string(std::string("error\n") + e.what());
-        throw;
-      }
-      group_->broadcast_string("ok\n" + out);
-      return out;
-    }
-    const std::string got = group_->broadcast_string("");
-    const size_t nl = got.find('\n');
-    if (got.compare(0, nl, "error") == 0) throw TrainingError("rank 0: " + got.substr(nl + 1));
-    return got.substr(nl + 1);
-  }
+  bool writer() const { return ranks_.writer(); }
+  std::string on_writer(const std::function<std::string()>& f) { return ranks_.on_writer(f); }
+  void attach(GraphModuleImpl& model) { ranks_.attach(model); }
 
   // Every rank must run the same config with the same code: an error naming the difference.
   void check_same_run(const std::string& config_text) {
@@ -288,10 +258,9 @@ class Run {
   }
 
   // A checkpoint of this run as bytes: rank 0 reads the file and sends it to the other ranks.
+  // (Through the store: a checkpoint of a few MB is one value there.)
   std::string checkpoint_bytes(const fs::path& path) {
-    if (!group_) return read_bytes(path);
-    std::string bytes = on_writer([&] { return read_bytes(path); });
-    return bytes;
+    return on_writer([&] { return read_bytes(path); });
   }
 
   void prepare_run_directory(const std::string& config_text) {
@@ -479,22 +448,8 @@ class Run {
             torch::optim::Optimizer* opt, bool with_rng) {
     if (!writer()) return;
     std::map<std::string, torch::Tensor> extra;
-    if (with_rng) extra["rng"] = rng_state();
+    if (with_rng) extra["rng"] = default_rng_state();
     save_checkpoint(path.string(), model, m, opt, extra);
-  }
-
-  // A model this run trains: on every rank, with the process group and rank 0's state, and
-  // rank 0's random generator. What only rank 0 did (train.init_from builds a model from the
-  // file, which draws initial weights) must not leave the ranks drawing different
-  // permutations and augmentations: every rank continues from rank 0's generator, as one
-  // process would.
-  void attach(GraphModuleImpl& model) {
-    if (!group_) return;
-    model.set_process_group(group_);
-    broadcast_module(*group_, model);
-    std::vector<torch::Tensor> rng{rng_state().contiguous()};
-    group_->broadcast(rng, 0);
-    set_rng_state(rng[0]);
   }
 
   bool should_stop() {
@@ -651,7 +606,7 @@ class Run {
   Checkpoint resume_from(const fs::path& path, std::string* optimizer_state = nullptr) {
     const std::string bytes = checkpoint_bytes(path);
     Checkpoint ck = load_checkpoint_bytes(bytes, path.string());
-    if (ck.tensors.count("rng")) set_rng_state(ck.tensors.at("rng"));
+    if (ck.tensors.count("rng")) set_default_rng_state(ck.tensors.at("rng"));
     if (optimizer_state) *optimizer_state = bytes;
     return ck;
   }
@@ -848,7 +803,8 @@ class Run {
   RunState state_;
   RunSummary summary_;
   int64_t epochs_this_session_ = 0;
-  bool complete_ = false;                // --resume of a finished run
+  bool complete_ = false;  // --resume of a finished run
+  RunRanks ranks_;
   std::shared_ptr<ProcessGroup> group_;  // null: one process
   std::unique_ptr<GradientAllreduce> allreduce_ =
       group_ ? std::make_unique<GradientAllreduce>(*group_) : nullptr;
