@@ -70,7 +70,8 @@ std::vector<Detection> nms(std::vector<Detection> dets, float iou_threshold) {
 
 MapResult mean_average_precision(const std::vector<std::vector<Detection>>& detections,
                                  const std::vector<std::vector<Box>>& ground_truth,
-                                 int64_t num_classes, float iou_threshold) {
+                                 int64_t num_classes, float iou_threshold,
+                                 ApInterpolation interpolation) {
   MapResult r;
   r.ap_per_class.assign(static_cast<size_t>(num_classes), std::numeric_limits<double>::quiet_NaN());
   r.gt_per_class.assign(static_cast<size_t>(num_classes), 0);
@@ -133,13 +134,47 @@ MapResult mean_average_precision(const std::vector<std::vector<Detection>>& dete
     prec[all.size() + 1] = 0.0;
     for (size_t k = prec.size() - 1; k > 0; --k) prec[k - 1] = std::max(prec[k - 1], prec[k]);
     double ap = 0;
-    for (size_t k = 1; k < rec.size(); ++k) ap += (rec[k] - rec[k - 1]) * prec[k];
+    if (interpolation == ApInterpolation::kAllPoint) {
+      for (size_t k = 1; k < rec.size(); ++k) ap += (rec[k] - rec[k - 1]) * prec[k];
+    } else {
+      // The envelope at the first curve point reaching each recall threshold (the sentinel at
+      // recall 1 has precision 0: thresholds past the last real recall count 0).
+      size_t k = 1;
+      for (int t = 0; t <= 100; ++t) {
+        const double r_t = t / 100.0;
+        while (k + 1 < rec.size() && rec[k] < r_t - 1e-12) ++k;
+        ap += rec[k] >= r_t - 1e-12 ? prec[k] : 0.0;
+      }
+      ap /= 101.0;
+    }
     r.ap_per_class[static_cast<size_t>(c)] = ap;
     sum += ap;
     ++counted;
   }
   r.map = counted ? sum / static_cast<double>(counted) : 0.0;
   return r;
+}
+
+DetectionFigures detection_figures(const std::vector<std::vector<Detection>>& detections,
+                                   const std::vector<std::vector<Box>>& ground_truth,
+                                   int64_t num_classes) {
+  DetectionFigures f;
+  const MapResult voc = mean_average_precision(detections, ground_truth, num_classes, 0.5f);
+  f.map50_voc = voc.map;
+  f.ap50_voc_per_class = voc.ap_per_class;
+  f.gt_per_class = voc.gt_per_class;
+  f.ap50_95_per_class.assign(static_cast<size_t>(num_classes), 0.0);
+  for (int t = 0; t < 10; ++t) {
+    const float iou_t = 0.5f + 0.05f * static_cast<float>(t);
+    const MapResult m = mean_average_precision(detections, ground_truth, num_classes, iou_t,
+                                               ApInterpolation::kCoco101);
+    if (t == 0) f.map50 = m.map;
+    if (t == 5) f.map75 = m.map;
+    f.map50_95 += m.map / 10.0;
+    for (size_t c = 0; c < m.ap_per_class.size(); ++c)
+      f.ap50_95_per_class[c] += m.ap_per_class[c] / 10.0;  // NaN stays NaN
+  }
+  return f;
 }
 
 }  // namespace qat::detect

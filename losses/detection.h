@@ -1,5 +1,6 @@
 // Detection post-processing and evaluation, torch-free so the host integer engine and tools can
-// use it: YOLOv1 output decoding, non-maximum suppression and VOC-style mAP@IoU.
+// use it: YOLOv1 output decoding, non-maximum suppression and mAP (VOC all-point and COCO
+// 101-point, at one IoU or over 0.5:0.95).
 //
 // Output layout of a YOLO head (per image, grid S, boxes B, classes C), cell-major:
 //   [S][S][B * 5 + C], per box (tx, ty, sw, sh, tc), then C class logits, where
@@ -37,8 +38,13 @@ std::vector<Detection> decode_yolo(const float* out, const YoloLayout& layout,
 // than iou_threshold. Result sorted by descending score.
 std::vector<Detection> nms(std::vector<Detection> dets, float iou_threshold);
 
-// Mean average precision at one IoU threshold, VOC 2010+ all-point interpolation: per class the
-// area under the monotone precision envelope; classes without ground truth are skipped.
+// How the precision/recall curve becomes an AP, both on the monotone precision envelope:
+//   all-point (VOC 2010+): the area under the envelope;
+//   COCO 101-point: the mean of the envelope at recall 0, 0.01, ..., 1 (0 past the last recall).
+enum class ApInterpolation { kAllPoint, kCoco101 };
+
+// Mean average precision at one IoU threshold: per class, detections matched greedily in score
+// order to unused ground truth of their class; classes without ground truth are skipped.
 struct MapResult {
   double map = 0.0;
   std::vector<double> ap_per_class;  // NaN for classes without ground truth
@@ -46,6 +52,19 @@ struct MapResult {
 };
 MapResult mean_average_precision(const std::vector<std::vector<Detection>>& detections,
                                  const std::vector<std::vector<Box>>& ground_truth,
-                                 int64_t num_classes, float iou_threshold = 0.5f);
+                                 int64_t num_classes, float iou_threshold = 0.5f,
+                                 ApInterpolation interpolation = ApInterpolation::kAllPoint);
+
+// The usual detection figures of one split: VOC mAP@0.5 (all-point, what training reports) and
+// the COCO ones (101-point): mAP@0.5, mAP@0.75 and mAP@0.5:0.95 (mean over IoU 0.50, 0.55, ...,
+// 0.95), with the per-class APs behind them.
+struct DetectionFigures {
+  double map50_voc = 0, map50 = 0, map75 = 0, map50_95 = 0;
+  std::vector<double> ap50_voc_per_class, ap50_95_per_class;  // NaN: no ground truth
+  std::vector<int64_t> gt_per_class;
+};
+DetectionFigures detection_figures(const std::vector<std::vector<Detection>>& detections,
+                                   const std::vector<std::vector<Box>>& ground_truth,
+                                   int64_t num_classes);
 
 }  // namespace qat::detect

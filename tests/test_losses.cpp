@@ -132,6 +132,30 @@ TEST(Detection, MapAllPointInterpolation) {
   EXPECT_NEAR(dup.map, 1.0, 1e-9);
   const MapResult none = mean_average_precision({{}}, {gt[0]}, 1);
   EXPECT_NEAR(none.map, 0.0, 1e-9);
+  // COCO 101-point on the same curve: the envelope is 1 up to recall 0.5 (thresholds 0..0.50,
+  // 51 of them) and 2/3 above (50), so AP = (51 + 50 * 2/3) / 101.
+  const MapResult coco = mean_average_precision(dets, gt, 2, 0.5f, ApInterpolation::kCoco101);
+  EXPECT_NEAR(coco.map, (51.0 + 50.0 * 2.0 / 3.0) / 101.0, 1e-9);
+  EXPECT_NEAR(mean_average_precision({{}}, {gt[0]}, 1, 0.5f, ApInterpolation::kCoco101).map, 0.0,
+              1e-9);
+  // Recall that stops at 0.5 counts 0 above it: 51 / 101.
+  EXPECT_NEAR(
+      mean_average_precision({dets[0]}, {gt[0], gt[1]}, 1, 0.5f, ApInterpolation::kCoco101).map,
+      51.0 / 101.0, 1e-9);
+}
+
+TEST(Detection, MapOverIouThresholds) {
+  // One box, one detection shifted by 0.03 of a 0.2-wide box: IoU 0.17 / 0.23 = 0.739, a true
+  // positive at IoU 0.50 ... 0.70 (5 of the 10 thresholds) and a false positive from 0.75.
+  const std::vector<std::vector<Box>> gt = {{{0.5f, 0.5f, 0.2f, 0.2f, 0}}};
+  const std::vector<std::vector<Detection>> dets = {{{0.53f, 0.5f, 0.2f, 0.2f, 0.9f, 0}}};
+  const DetectionFigures f = detection_figures(dets, gt, 1);
+  EXPECT_NEAR(f.map50_voc, 1.0, 1e-9);
+  EXPECT_NEAR(f.map50, 1.0, 1e-9);
+  EXPECT_NEAR(f.map75, 0.0, 1e-9);
+  EXPECT_NEAR(f.map50_95, 0.5, 1e-9);
+  EXPECT_NEAR(f.ap50_95_per_class[0], 0.5, 1e-9);
+  EXPECT_EQ(f.gt_per_class[0], 1);
 }
 
 }  // namespace

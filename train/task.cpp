@@ -114,17 +114,29 @@ class Detection : public Task {
     EvalResult r;
     r.samples = d.size();
     r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, d.size()));
-    r.metric = outs.empty() ? 0.0 : map_of(torch::cat(outs), d.boxes);
+    if (!outs.empty()) {
+      r.detection = figures_of(torch::cat(outs), d.boxes);
+      r.metric = r.detection->map50_voc;
+    }
     return r;
   }
 
-  double map_of(const torch::Tensor& out, const std::vector<std::vector<Box>>& gt) const {
+  std::vector<std::vector<detect::Detection>> detections_of(const torch::Tensor& out) const {
     const torch::Tensor o = out.detach().to(torch::kFloat).contiguous();
     std::vector<std::vector<detect::Detection>> dets;
     for (int64_t i = 0; i < o.size(0); ++i)
       dets.push_back(
           detect::nms(detect::decode_yolo(o[i].data_ptr<float>(), layout_, 0.01f), 0.5f));
-    return detect::mean_average_precision(dets, gt, layout_.classes, 0.5f).map;
+    return dets;
+  }
+
+  double map_of(const torch::Tensor& out, const std::vector<std::vector<Box>>& gt) const {
+    return detect::mean_average_precision(detections_of(out), gt, layout_.classes, 0.5f).map;
+  }
+
+  detect::DetectionFigures figures_of(const torch::Tensor& out,
+                                      const std::vector<std::vector<Box>>& gt) const {
+    return detect::detection_figures(detections_of(out), gt, layout_.classes);
   }
 
  private:
@@ -242,7 +254,8 @@ EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, co
     const Detection det(head);
     const detect::YoloLayout L{head.grid, head.boxes, head.classes};
     r.loss = detect::yolo_loss(out, detect::build_yolo_targets(d.boxes, L), L).total.item<double>();
-    r.metric = det.map_of(out, d.boxes);
+    r.detection = det.figures_of(out, d.boxes);
+    r.metric = r.detection->map50_voc;
   }
   return r;
 }

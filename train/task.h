@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct EvalResult {
   double loss = 0.0;
   double metric = 0.0;
   int64_t samples = 0;
+  // Detection: the metric is the VOC mAP@0.5; these are the COCO figures and the per-class APs.
+  std::optional<detect::DetectionFigures> detection;
 };
 
 class Task {
