@@ -75,6 +75,7 @@ MapResult mean_average_precision(const std::vector<std::vector<Detection>>& dete
   MapResult r;
   r.ap_per_class.assign(static_cast<size_t>(num_classes), std::numeric_limits<double>::quiet_NaN());
   r.gt_per_class.assign(static_cast<size_t>(num_classes), 0);
+  r.curves.assign(static_cast<size_t>(num_classes), {});
   double sum = 0;
   int64_t counted = 0;
   for (int64_t c = 0; c < num_classes; ++c) {
@@ -130,6 +131,9 @@ MapResult mean_average_precision(const std::vector<std::vector<Detection>>& dete
       rec[k + 1] = ctp / static_cast<double>(n_gt);
       prec[k + 1] = ctp / (ctp + cfp);
     }
+    PrCurve& curve = r.curves[static_cast<size_t>(c)];
+    curve.recall.assign(rec.begin() + 1, rec.end() - 1);
+    curve.precision.assign(prec.begin() + 1, prec.end() - 1);
     rec[all.size() + 1] = 1.0;  // sentinels as in the VOC devkit: (0, 0) ... (1, 0)
     prec[all.size() + 1] = 0.0;
     for (size_t k = prec.size() - 1; k > 0; --k) prec[k - 1] = std::max(prec[k - 1], prec[k]);
@@ -163,6 +167,7 @@ DetectionFigures detection_figures(const std::vector<std::vector<Detection>>& de
   f.map50_voc = voc.map;
   f.ap50_voc_per_class = voc.ap_per_class;
   f.gt_per_class = voc.gt_per_class;
+  f.curves50 = voc.curves;
   f.ap50_95_per_class.assign(static_cast<size_t>(num_classes), 0.0);
   for (int t = 0; t < 10; ++t) {
     const float iou_t = 0.5f + 0.05f * static_cast<float>(t);

@@ -45,10 +45,15 @@ enum class ApInterpolation { kAllPoint, kCoco101 };
 
 // Mean average precision at one IoU threshold: per class, detections matched greedily in score
 // order to unused ground truth of their class; classes without ground truth are skipped.
+// A class's precision/recall curve: one point per detection in descending score order.
+struct PrCurve {
+  std::vector<double> recall, precision;
+};
 struct MapResult {
   double map = 0.0;
   std::vector<double> ap_per_class;  // NaN for classes without ground truth
   std::vector<int64_t> gt_per_class;
+  std::vector<PrCurve> curves;  // per class (empty without ground truth or detections)
 };
 MapResult mean_average_precision(const std::vector<std::vector<Detection>>& detections,
                                  const std::vector<std::vector<Box>>& ground_truth,
@@ -62,6 +67,7 @@ struct DetectionFigures {
   double map50_voc = 0, map50 = 0, map75 = 0, map50_95 = 0;
   std::vector<double> ap50_voc_per_class, ap50_95_per_class;  // NaN: no ground truth
   std::vector<int64_t> gt_per_class;
+  std::vector<PrCurve> curves50;  // per class at IoU 0.5
 };
 DetectionFigures detection_figures(const std::vector<std::vector<Detection>>& detections,
                                    const std::vector<std::vector<Box>>& ground_truth,

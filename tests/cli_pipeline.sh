@@ -17,6 +17,19 @@ make -s -C "$WORK/export" run | tee "$WORK/c.txt"
 grep -q "16 vectors, 0 mismatching outputs" "$WORK/c.txt"
 a=$("$QAT" eval "$WORK/run" --engine int | grep -o "acc [0-9.]*%")
 b=$("$QAT" eval "$WORK/run" --checkpoint "$WORK/export/model.qint.json" | grep -o "acc [0-9.]*%")
+# A precision/recall curve exists only for detection runs.
+if "$QAT" eval "$WORK/run" --pr-curve "$WORK/pr.png" > "$WORK/pr.txt" 2>&1; then
+  echo "--pr-curve of a classification run was accepted"; exit 1
+fi
+grep -q "only detection runs have a precision/recall curve" "$WORK/pr.txt"
+# A detection run: COCO figures per class and the precision/recall PNG.
+"$QAT" train configs/coco_tinyissimo_yolo.yaml --no-progress --set "output=$WORK/yolo" \
+  --set train.epochs=1 --set qat.epochs=0 --set ptq.batches=1 > "$WORK/yolo.txt" 2>&1 ||
+  { tail -5 "$WORK/yolo.txt"; exit 1; }
+"$QAT" eval "$WORK/yolo" --pr-curve "$WORK/yolo_pr.png" | tee "$WORK/yolo_eval.txt"
+grep -q "COCO 101-point: mAP@0.5 .*mAP@0.5:0.95" "$WORK/yolo_eval.txt"
+grep -q "class 0: [0-9]* boxes, AP@0.5" "$WORK/yolo_eval.txt"
+[[ -s "$WORK/yolo_pr.png" ]] || { echo "no precision/recall PNG"; exit 1; }
 [[ "$a" == "$b" ]] || { echo "integer checkpoint evaluates to $b, model.pt to $a"; exit 1; }
 # A RAM budget: fused export, its C reproduces the layer-by-layer vectors; an infeasible budget is
 # an error naming the smallest budget; --fuse off keeps layer by layer with a warning.

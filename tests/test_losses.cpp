@@ -125,6 +125,13 @@ TEST(Detection, MapAllPointInterpolation) {
       {{0.61f, 0.6f, 0.2f, 0.2f, 0.7f, 0}}};
   const MapResult r = mean_average_precision(dets, gt, 2);
   EXPECT_NEAR(r.map, 0.5 + 0.5 * 2.0 / 3.0, 1e-9);
+  // The raw curve, one point per detection in score order.
+  EXPECT_EQ(r.curves[0].recall, (std::vector<double>{0.5, 0.5, 1.0}));
+  ASSERT_EQ(r.curves[0].precision.size(), 3u);
+  EXPECT_NEAR(r.curves[0].precision[0], 1.0, 1e-12);
+  EXPECT_NEAR(r.curves[0].precision[1], 0.5, 1e-12);
+  EXPECT_NEAR(r.curves[0].precision[2], 2.0 / 3.0, 1e-12);
+  EXPECT_TRUE(r.curves[1].recall.empty());
   EXPECT_TRUE(std::isnan(r.ap_per_class[1]));  // no ground truth for class 1
   // A duplicate detection of an already matched box is a false positive.
   const MapResult dup = mean_average_precision(

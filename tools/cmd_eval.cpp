@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -7,6 +8,7 @@
 #include "qat/json_fields.h"
 #include "tools/commands.h"
 #include "tools/eval_report.h"
+#include "tools/plot.h"
 #include "tools/source.h"
 #include "train/evaluate.h"
 
@@ -24,6 +26,38 @@ EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& te
   m->freeze_observers(true);
   torch::NoGradGuard no_grad;
   return make_task(ck.meta.head)->evaluate(*m, test, kEvalBatchSize, "[fake-quant]", false);
+}
+
+// `--pr-curve FILE.png`: the precision/recall curve of every class at IoU 0.5 (detection runs).
+void write_pr_curve(const EvalResult& r, const std::string& path) {
+  if (path.empty()) return;
+  if (!r.detection)
+    throw Error("--pr-curve " + path + ": only detection runs have a precision/recall curve");
+  plot::LinePlot p;
+  p.title = "precision (envelope) / recall at IoU 0.5";
+  p.x_label = "recall";
+  p.y_label = "precision";
+  const detect::DetectionFigures& f = *r.detection;
+  for (size_t c = 0; c < f.curves50.size(); ++c) {
+    if (f.gt_per_class[c] == 0) continue;
+    plot::Series s;
+    char label[64];
+    std::snprintf(label, sizeof label, "class %zu (AP %.1f%%)", c, 100.0 * f.ap50_voc_per_class[c]);
+    s.label = label;
+    // The interpolated curve the APs integrate: the precision envelope (the best precision at
+    // this recall or beyond), one point per distinct recall.
+    const detect::PrCurve& curve = f.curves50[c];
+    std::vector<double> envelope = curve.precision;
+    for (size_t k = envelope.size(); k-- > 1;)
+      envelope[k - 1] = std::max(envelope[k - 1], envelope[k]);
+    for (size_t k = 0; k < curve.recall.size(); ++k)
+      if (k + 1 == curve.recall.size() || curve.recall[k + 1] > curve.recall[k])
+        s.points.push_back({curve.recall[k], envelope[k], 0.0});
+    if (s.points.empty()) s.points.push_back({0.0, 0.0, 0.0});  // no detections of the class
+    p.series.push_back(s);
+  }
+  plot::write_png(p, path);
+  std::printf("precision/recall curve: %s\n", path.c_str());
 }
 
 // Detection runs: the COCO figures next to the VOC mAP@0.5 the metric is, and per class.
@@ -59,7 +93,7 @@ EvalReport report_of(const std::string& engine, const std::string& metric_name, 
 Runner add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "evaluate a trained run on its test split");
   struct Args {
-    std::string target, checkpoint, engine = "int", json;
+    std::string target, checkpoint, engine = "int", json, pr_curve;
     bool compare = false;
     int threads = 0;
     std::vector<std::string> set;
@@ -80,6 +114,8 @@ Runner add_eval(CLI::App& app) {
                   "also write the figures to this file (metric, memory, MACs; with --engine int "
                   "also the fake-quant metric)");
   cmd->add_option("--threads", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--pr-curve", a->pr_curve,
+                  "detection runs: write the precision/recall curve per class (IoU 0.5) as PNG");
   return [a] {
     namespace fs = std::filesystem;
     const int threads = a->threads > 0 ? a->threads : qat::available_cores();
@@ -96,6 +132,7 @@ Runner add_eval(CLI::App& app) {
                   src.model.source.c_str(), src.model.metric.c_str(), 100.0 * r.metric, r.loss,
                   static_cast<long long>(r.samples));
       print_detection_figures(r);
+      write_pr_curve(r, a->pr_curve);
       if (!a->json.empty()) {
         EvalReport j = report_of("int", src.model.metric, r, src.model.source);
         j.parameters = src.model.graph.parameter_count();
@@ -149,6 +186,7 @@ Runner add_eval(CLI::App& app) {
                 mode == Mode::kEval ? "integer-exact simulation" : "float forward",
                 metric_name.c_str(), 100.0 * r.metric, r.loss, static_cast<long long>(r.samples));
     print_detection_figures(r);
+    write_pr_curve(r, a->pr_curve);
     if (!a->json.empty()) {
       EvalReport j = report_of(mode == Mode::kEval ? "sim" : "float", metric_name, r, path);
       const Graph& g = ck.model->graph();
