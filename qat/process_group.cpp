@@ -9,8 +9,6 @@
 #include <mutex>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #ifdef QAT_HAVE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -52,6 +50,11 @@ std::string distributed_backend_description() {
 
 namespace {
 
+// c10d and Gloo messages carry a backtrace after their first line.
+std::string first_line(const std::string& message) {
+  return message.substr(0, message.find('\n'));
+}
+
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
@@ -80,6 +83,16 @@ c10::intrusive_ptr<c10d::TCPStore> open_store(const DistributedConfig& c, bool s
   o.waitWorkers = false;  // the join below counts the ranks and says how many came
   o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.timeout);
   return c10::make_intrusive<c10d::TCPStore>(c.master_host, o);
+}
+
+// String values of the store (the string collectives): set, and wait for then read.
+void write_key(c10d::Store& store, const std::string& key, const std::string& value) {
+  store.set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+std::string read_key(c10d::Store& store, const std::string& key, std::chrono::seconds timeout) {
+  store.wait({key}, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  const std::vector<uint8_t> v = store.get(key);
+  return std::string(v.begin(), v.end());
 }
 
 // Increments this rank's counter once a second on a store connection of its own.
@@ -147,16 +160,16 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const DistributedConfig& c) 
   try {
     impl.store = open_store(c, c.rank == 0);
   } catch (const std::exception& e) {
-    const std::string msg = e.what();
+    const std::string msg = first_line(e.what());
     if (c.rank == 0)
       throw DistributedError("cannot listen on " + where(c) +
                              " for the rendezvous (is the port in use by another run? choose "
                              "another with --master HOST:PORT or MASTER_PORT): " +
-                             msg.substr(0, msg.find('\n')));
+                             msg);
     throw DistributedError("cannot reach the master (rank 0) at " + where(c) + " within " +
                            std::to_string(c.timeout.count()) +
-                           " s: is rank 0 running, and are the address and port right? (" +
-                           msg.substr(0, msg.find('\n')) + ")");
+                           " s: is rank 0 running, and are the address and port right? (" + msg +
+                           ")");
   }
   // Join: every rank adds one; wait until all have (the server never blocks on absent ranks,
   // so a missing rank is a message with the count, not a silent hang).
@@ -216,9 +229,8 @@ void ProcessGroup::fail(const std::string& what, const std::string& cause) {
   // training thread hangs, the network, or the collective itself.
   if (who.empty())
     who = "every rank's heartbeat is alive (a hung rank, the network, or the collective failed)";
-  std::string first_line = cause.substr(0, cause.find('\n'));
   throw DistributedError(what + " failed on rank " + std::to_string(rank()) + ": " + who + " [" +
-                         first_line + "]");
+                         first_line(cause) + "]");
 }
 
 template <class F>
@@ -297,15 +309,10 @@ std::vector<std::string> ProcessGroup::allgather_strings(const std::string& mine
   const std::string prefix = "qat/gather/" + std::to_string(++sequence_) + "/";
   std::vector<std::string> all(static_cast<size_t>(size()));
   guarded("string exchange", [&] {
-    impl_->store->set(prefix + std::to_string(rank()),
-                      std::vector<uint8_t>(mine.begin(), mine.end()));
-    for (int r = 0; r < size(); ++r) {
-      const std::string key = prefix + std::to_string(r);
-      impl_->store->wait({key},
-                         std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout));
-      const std::vector<uint8_t> v = impl_->store->get(key);
-      all[static_cast<size_t>(r)] = std::string(v.begin(), v.end());
-    }
+    write_key(*impl_->store, prefix + std::to_string(rank()), mine);
+    for (int r = 0; r < size(); ++r)
+      all[static_cast<size_t>(r)] =
+          read_key(*impl_->store, prefix + std::to_string(r), config_.timeout);
   });
   return all;
 }
@@ -314,14 +321,10 @@ std::string ProcessGroup::broadcast_string(const std::string& s, int root) {
   const std::string key = "qat/broadcast/" + std::to_string(++sequence_);
   std::string out = s;
   guarded("string broadcast", [&] {
-    if (rank() == root) {
-      impl_->store->set(key, std::vector<uint8_t>(s.begin(), s.end()));
-    } else {
-      impl_->store->wait({key},
-                         std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout));
-      const std::vector<uint8_t> v = impl_->store->get(key);
-      out.assign(v.begin(), v.end());
-    }
+    if (rank() == root)
+      write_key(*impl_->store, key, s);
+    else
+      out = read_key(*impl_->store, key, config_.timeout);
   });
   return out;
 }

@@ -14,6 +14,7 @@
 #include "qat/json_fields.h"
 #include "tools/commands.h"
 #include "tools/eval_report.h"
+#include "tools/launcher.h"
 #include "tools/sweep_jobs.h"
 #include "tools/sweep_report.h"
 #include "tools/sweep_runner.h"
@@ -224,7 +225,7 @@ Runner add_sweep(CLI::App& app) {
     validate(spec);
     const int64_t cores = qat::available_cores();
     const int64_t threads = std::max<int64_t>(1, cores / (a->jobs * a->nproc));
-    const std::string exe = fs::read_symlink("/proc/self/exe").string();
+    const std::string exe = self_executable();
     if (a->dry_run) {
       for (const Job& j : sweep::make_jobs(spec, {exe, threads, false, a->nproc})) {
         std::printf("%s%s\n", j.id.c_str(),

@@ -10,6 +10,10 @@ Shard shard_of(int64_t n, int rank, int world) {
   return {r * base + std::min(r, extra), base + (r < extra ? 1 : 0)};
 }
 
+Shard shard_of(int64_t n, const ProcessGroup* group) {
+  return group ? shard_of(n, group->rank(), group->size()) : Shard{0, n};
+}
+
 void GradientAllreduce::run(const std::vector<torch::Tensor>& parameters,
                             std::vector<double>& extras) {
   torch::NoGradGuard ng;
@@ -30,34 +34,25 @@ void GradientAllreduce::run(const std::vector<torch::Tensor>& parameters,
     bytes += b;
   }
   buckets_ = 0;
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    const bool last = i + 1 == buckets.size();
+  for (const std::vector<torch::Tensor>& in_bucket : buckets) {
+    if (in_bucket.empty()) continue;  // no parameters at all
     std::vector<torch::Tensor> flat;
-    for (const torch::Tensor& p : buckets[i]) flat.push_back(p.grad().reshape({-1}));
-    torch::Tensor extra_t;
-    if (last && !extras.empty()) {
-      // The extras travel in double in their own tensor of the same call when the bucket is
-      // float: exact enough for a loss, and one collective either way.
-      extra_t = torch::tensor(extras, torch::kDouble);
-    }
-    if (flat.empty() && !extra_t.defined()) continue;
-    std::vector<torch::Tensor> call;
-    torch::Tensor bucket;
-    if (!flat.empty()) {
-      bucket = torch::cat(flat);
-      call.push_back(bucket);
-    }
-    if (extra_t.defined()) call.push_back(extra_t);
-    group_.allreduce(call, ReduceOp::kSum);
+    for (const torch::Tensor& p : in_bucket) flat.push_back(p.grad().reshape({-1}));
+    torch::Tensor bucket = torch::cat(flat);
+    group_.allreduce(bucket, ReduceOp::kSum);
     ++buckets_;
     int64_t offset = 0;
-    for (const torch::Tensor& p : buckets[i]) {
+    for (const torch::Tensor& p : in_bucket) {
       p.mutable_grad().copy_(bucket.narrow(0, offset, p.numel()).view_as(p));
       offset += p.numel();
     }
-    if (extra_t.defined())
-      for (size_t k = 0; k < extras.size(); ++k)
-        extras[k] = extra_t[static_cast<int64_t>(k)].item<double>();
+  }
+  // The extras in double, one more (small) allreduce: Gloo reduces one tensor per call here.
+  if (!extras.empty()) {
+    torch::Tensor sums = torch::tensor(extras, torch::kDouble);
+    group_.allreduce(sums, ReduceOp::kSum);
+    for (size_t k = 0; k < extras.size(); ++k)
+      extras[k] = sums[static_cast<int64_t>(k)].item<double>();
   }
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

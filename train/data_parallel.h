@@ -26,6 +26,8 @@ struct Shard {
 };
 // Rank `rank`'s contiguous part of n items: sizes differ by at most one, in rank order.
 Shard shard_of(int64_t n, int rank, int world);
+// This process's part of n items: all of them without a group.
+Shard shard_of(int64_t n, const ProcessGroup* group);
 
 // Sums gradients across the ranks, in buckets of at most `bucket_bytes` (one flat tensor and one
 // allreduce per bucket, the way DDP's Reducer groups them).
@@ -35,7 +37,7 @@ class GradientAllreduce {
       : group_(group), bucket_bytes_(bucket_bytes) {}
   // Every parameter's gradient (undefined gradients count as zero and become defined) is
   // replaced by its sum over the ranks; `extras` (the scaled loss and metric) are summed too,
-  // in the last bucket.
+  // in double, after the buckets.
   void run(const std::vector<torch::Tensor>& parameters, std::vector<double>& extras);
   int64_t buckets() const { return buckets_; }
   // Wall time in run() since the last take_seconds() (flattening, allreduce, copying back).

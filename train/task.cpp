@@ -39,8 +39,7 @@ class Classification : public Task {
                       const std::string& label, bool progress, ProcessGroup* group) const override {
     torch::NoGradGuard ng;
     EvalResult r;
-    const Shard part =
-        group ? shard_of(d.size(), group->rank(), group->size()) : Shard{0, d.size()};
+    const Shard part = shard_of(d.size(), group);
     Progress bar(label, part.count, progress);
     double loss_sum = 0;
     int64_t correct = 0;
@@ -84,8 +83,7 @@ class Detection : public Task {
   EvalResult evaluate(GraphModuleImpl& model, const TensorData& d, int64_t batch_size,
                       const std::string& label, bool progress, ProcessGroup* group) const override {
     torch::NoGradGuard ng;
-    const Shard part =
-        group ? shard_of(d.size(), group->rank(), group->size()) : Shard{0, d.size()};
+    const Shard part = shard_of(d.size(), group);
     Progress bar(label, part.count, progress);
     std::vector<torch::Tensor> outs;
     double loss_sum = 0;

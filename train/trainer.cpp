@@ -175,14 +175,13 @@ void load_normalised(Dataset train, Dataset test, bool normalize, TensorData& tr
 
 class Run {
  public:
-  Run(const RunConfig& cfg, const TrainOptions& opts, std::shared_ptr<ProcessGroup> group)
+  Run(const RunConfig& cfg, const TrainOptions& opts, std::shared_ptr<ProcessGroup> process_group)
       : cfg_(cfg),
         opts_(opts),
         dir_(cfg.output),
         metrics_(dir_ / "metrics.csv"),
         governor_(cfg.threads, cfg.adaptive_threads),
-        ranks_(group),
-        group_(std::move(group)) {}
+        ranks_(std::move(process_group)) {}
 
   RunSummary execute() {
     prepare();
@@ -208,9 +207,9 @@ class Run {
     YAML::Emitter yaml;
     yaml << cfg_.resolved;
     const std::string config_text = std::string(yaml.c_str()) + "\n";
-    if (group_) check_same_run(config_text);
+    if (group()) check_same_run(config_text);
     // Rank 0 reads and writes the run directory and tells the others where the run stands.
-    const std::string decision = on_writer([&] {
+    const std::string decision = ranks_.on_writer([&] {
       prepare_run_directory(config_text);
       nlohmann::json d = {
           {"phase", phase_name(state_.phase)}, {"epoch", state_.epoch}, {"complete", complete_}};
@@ -236,14 +235,13 @@ class Run {
   }
 
   bool writer() const { return ranks_.writer(); }
-  std::string on_writer(const std::function<std::string()>& f) { return ranks_.on_writer(f); }
-  void attach(GraphModuleImpl& model) { ranks_.attach(model); }
+  ProcessGroup* group() const { return ranks_.group(); }  // null: one process
 
   // Every rank must run the same config with the same code: an error naming the difference.
   void check_same_run(const std::string& config_text) {
-    check_ranks_agree(*group_, "qat version", qat_version(),
+    check_ranks_agree(*group(), "qat version", qat_version(),
                       [](const std::string& a, const std::string& b) { return a + " vs " + b; });
-    check_ranks_agree(*group_, "config", config_text,
+    check_ranks_agree(*group(), "config", config_text,
                       [](const std::string& a, const std::string& b) {
                         std::vector<std::string> keys;
                         try {
@@ -260,7 +258,7 @@ class Run {
   // A checkpoint of this run as bytes: rank 0 reads the file and sends it to the other ranks.
   // (Through the store: a checkpoint of a few MB is one value there.)
   std::string checkpoint_bytes(const fs::path& path) {
-    return on_writer([&] { return read_bytes(path); });
+    return ranks_.on_writer([&] { return read_bytes(path); });
   }
 
   void prepare_run_directory(const std::string& config_text) {
@@ -408,20 +406,20 @@ class Run {
                  cfg_.dataset.name, train_.size(), test_.size(), shape_str(cfg_.dataset.input),
                  seconds_since(t0));
     if (train_.size() == 0 || test_.size() == 0) throw TrainingError("dataset has an empty split");
-    if (group_) {
+    if (group()) {
       // Each rank loads its own copy (on its own machine): the same samples, or an error.
       std::ostringstream f;
       f << std::setprecision(17) << "train " << train_.size() << " samples, checksum "
         << train_.x.sum(torch::kDouble).item<double>() << "; test " << test_.size()
         << " samples, checksum " << test_.x.sum(torch::kDouble).item<double>();
-      check_ranks_agree(*group_, "dataset", f.str(),
+      check_ranks_agree(*group(), "dataset", f.str(),
                         [](const std::string& a, const std::string& b) {
                           return "(rank 0: " + a + "; this rank: " + b + ")";
                         });
-      if (cfg_.train.batch_size < group_->size() || cfg_.qat.batch_size < group_->size())
+      if (cfg_.train.batch_size < group()->size() || cfg_.qat.batch_size < group()->size())
         throw TrainingError("a global batch of " +
                             std::to_string(std::min(cfg_.train.batch_size, cfg_.qat.batch_size)) +
-                            " cannot be shared by " + std::to_string(group_->size()) +
+                            " cannot be shared by " + std::to_string(group()->size()) +
                             " ranks (batch_size >= processes)");
     }
   }
@@ -454,10 +452,10 @@ class Run {
 
   bool should_stop() {
     ++epochs_this_session_;
-    if (group_ && group_->rank() == opts_.kill_rank &&
+    if (group() && group()->rank() == opts_.kill_rank &&
         epochs_this_session_ >= opts_.kill_after_epochs) {
       spdlog::warn("rank {} kills itself after {} epoch(s) as requested (a test of a dying rank)",
-                   group_->rank(), epochs_this_session_);
+                   group()->rank(), epochs_this_session_);
       ::raise(SIGKILL);
     }
     if (opts_.stop_after_epochs >= 0 && epochs_this_session_ >= opts_.stop_after_epochs) {
@@ -480,25 +478,24 @@ class Run {
     Progress bar(label, n, opts_.progress && writer());
     double loss_sum = 0, metric_sum = 0;
     int64_t batches = 0;
-    const int world = group_ ? group_->size() : 1;
     const std::vector<torch::Tensor> params = model.parameters();
-    if (group_) {
-      group_->reset_collective_time();
+    if (group()) {
+      group()->reset_collective_time();
       allreduce_->take_seconds();
     }
     for (int64_t i = 0; i < n; i += bs) {
       const int64_t m = std::min(bs, n - i);
       if (m < 2 && model.has_batchnorm()) continue;  // batchnorm needs two samples
       // A final batch smaller than the world cannot give every rank a sample.
-      if (m < world) continue;
+      if (m < ranks_.size()) continue;
       // Every rank draws the whole global batch's augmentation (the same random numbers as
       // one process) and keeps its shard.
       Batch b = make_batch(train_, perm.narrow(0, i, m));
       augment(b, phase.augment);
       apply_mixup(b, phase.mixup);
       double weight = 1.0;  // this rank's share of the global batch
-      if (group_) {
-        const Shard part = shard_of(m, group_->rank(), world);
+      if (group()) {
+        const Shard part = shard_of(m, group());
         b = slice_batch(b, part.begin, part.count);
         weight = static_cast<double>(part.count) / static_cast<double>(m);
       }
@@ -507,7 +504,7 @@ class Run {
       double l = loss.item<double>();
       double metric = 0;
       opt.zero_grad();
-      if (group_) {
+      if (group()) {
         // The rank's mean loss scaled by its share: the ranks' gradients sum to the global
         // batch's mean-loss gradient (and loss and metric to the global batch's).
         (loss * weight).backward();
@@ -525,7 +522,7 @@ class Run {
                             cfg_.config_file + " --resume --set " +
                             (mode == Mode::kFloat ? "train" : "qat") +
                             ".optimizer.lr=" + lower_lr(phase.optimizer.lr));
-      if (!group_) {
+      if (!group()) {
         loss.backward();
         metric = task_->batch_metric(out.detach(), b);
       }
@@ -537,13 +534,13 @@ class Run {
       governor_.tick();
     }
     bar.finish();
-    if (group_ && batches > 0) {
+    if (group() && batches > 0) {
       // Collectives include waiting for the slowest rank of each step.
-      const double grads = allreduce_->take_seconds(), all = group_->collective_seconds();
+      const double grads = allreduce_->take_seconds(), all = group()->collective_seconds();
       spdlog::info(
           "{} rank {}: gradient allreduce {:.1f} ms per step ({} bucket(s), {} values), all "
           "collectives {:.1f} ms per step ({} steps)",
-          label, group_->rank(), 1e3 * grads / static_cast<double>(batches), allreduce_->buckets(),
+          label, group()->rank(), 1e3 * grads / static_cast<double>(batches), allreduce_->buckets(),
           std::accumulate(params.begin(), params.end(), int64_t{0},
                           [](int64_t a, const torch::Tensor& p) { return a + p.numel(); }),
           1e3 * all / static_cast<double>(batches), batches);
@@ -554,7 +551,7 @@ class Run {
   EvalResult evaluate(GraphModuleImpl& model, Mode mode, const std::string& label) {
     model.eval();
     model.set_mode(mode);
-    const EvalResult r = task_->evaluate(model, test_, kEvalBatchSize, label, false, group_.get());
+    const EvalResult r = task_->evaluate(model, test_, kEvalBatchSize, label, false, group());
     spdlog::info("{}: test {} {:.2f}%  loss {:.4f}", label, task_->metric_name(), 100.0 * r.metric,
                  r.loss);
     return r;
@@ -626,7 +623,7 @@ class Run {
       torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
       model = GraphModule(cfg_.model.graph, cfg_.quant);
       if (!cfg_.train.init_from.empty())
-        on_writer([&] {  // rank 0's file; attach() gives the others its weights
+        ranks_.on_writer([&] {  // rank 0's file; attach() gives the others its weights
           const Checkpoint init = load_checkpoint(cfg_.train.init_from);
           if (init.model->graph().to_json() != model->graph().to_json())
             throw TrainingError("train.init_from: " + cfg_.train.init_from +
@@ -636,7 +633,7 @@ class Run {
           return std::string();
         });
     }
-    attach(*model);
+    ranks_.attach(*model);
     const PhaseConfig& p = cfg_.train;
     const int64_t epochs = p.enabled ? p.epochs : 0;
     if (state_.phase != Phase::kFloat) return model;  // float phase finished earlier
@@ -675,9 +672,9 @@ class Run {
     int64_t done = 0;
     for (int64_t i = 0; i < train_.size() && done < batches; i += bs, ++done) {
       torch::Tensor idx = perm.narrow(0, i, std::min(bs, train_.size() - i));
-      if (group_) {  // each rank its shard; the observers reduce (every rank: the same ranges)
-        if (idx.size(0) < group_->size()) break;
-        const Shard part = shard_of(idx.size(0), group_->rank(), group_->size());
+      if (group()) {  // each rank its shard; the observers reduce (every rank: the same ranges)
+        if (idx.size(0) < group()->size()) break;
+        const Shard part = shard_of(idx.size(0), group());
         idx = idx.narrow(0, part.begin, part.count);
       }
       model.forward(make_batch(train_, idx).x);
@@ -692,7 +689,7 @@ class Run {
       Checkpoint ck = resume_from(ckpt);
       summary_.ptq = result_from(ck.meta);
       summary_.ptq.ran = cfg_.ptq.enabled;
-      attach(*ck.model);
+      ranks_.attach(*ck.model);
       return ck.model;
     }
     if (cfg_.precision)
@@ -706,7 +703,7 @@ class Run {
           scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
           cfg_.quant.activations.bits);
     GraphModule qmodel(float_model->fold_batchnorm());
-    attach(*qmodel);
+    ranks_.attach(*qmodel);
     const auto t0 = std::chrono::steady_clock::now();
     // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
     calibrate(*qmodel, cfg_.ptq.enabled ? cfg_.ptq.batches : 1);
@@ -737,7 +734,7 @@ class Run {
       if (state_.epoch > 0) {
         Checkpoint ck = resume_from(ckpt, &optimizer_state);
         qmodel = ck.model;
-        attach(*qmodel);
+        ranks_.attach(*qmodel);
         start = ck.meta.epoch;
         summary_.qat = result_from(ck.meta);
       }
@@ -779,10 +776,10 @@ class Run {
     save(dir_ / "model.pt", *model, m, nullptr, false);
     if (!opts_.rank_state_dir.empty()) {
       fs::create_directories(opts_.rank_state_dir);
-      save_checkpoint((fs::path(opts_.rank_state_dir) /
-                       ("rank" + std::to_string(group_ ? group_->rank() : 0) + ".pt"))
-                          .string(),
-                      *model, m);
+      save_checkpoint(
+          (fs::path(opts_.rank_state_dir) / ("rank" + std::to_string(ranks_.rank()) + ".pt"))
+              .string(),
+          *model, m);
     }
     save_state(Phase::kDone, 0);
     summary_.parameters = cfg_.model.graph.parameter_count();
@@ -805,9 +802,8 @@ class Run {
   int64_t epochs_this_session_ = 0;
   bool complete_ = false;  // --resume of a finished run
   RunRanks ranks_;
-  std::shared_ptr<ProcessGroup> group_;  // null: one process
   std::unique_ptr<GradientAllreduce> allreduce_ =
-      group_ ? std::make_unique<GradientAllreduce>(*group_) : nullptr;
+      group() ? std::make_unique<GradientAllreduce>(*group()) : nullptr;
 };
 
 }  // namespace
