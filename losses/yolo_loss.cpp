@@ -49,7 +49,7 @@ torch::Tensor iou_tensor(const torch::Tensor& a, const torch::Tensor& b) {
 }  // namespace
 
 YoloLoss yolo_loss(const torch::Tensor& output, const torch::Tensor& targets, const YoloLayout& L,
-                   double lambda_coord, double lambda_noobj) {
+                   const YoloLossOptions& opt) {
   const int64_t n = output.size(0), S = L.grid, B = L.boxes;
   const torch::Tensor out = output.reshape({n, S, S, L.per_cell()});
   const torch::Tensor box = out.narrow(3, 0, B * 5).reshape({n, S, S, B, 5});
@@ -77,15 +77,27 @@ YoloLoss yolo_loss(const torch::Tensor& output, const torch::Tensor& targets, co
   const torch::Tensor resp = torch::zeros_like(iou).scatter_(3, best, 1.0) * obj.unsqueeze(3);
 
   YoloLoss l;
-  l.coord = lambda_coord *
+  l.coord = opt.lambda_coord *
             (resp * ((px - tx).pow(2) + (py - ty).pow(2) + (psw - tw.sqrt()).pow(2) +
                      (psh - th.sqrt()).pow(2)))
                 .sum() /
             n;
-  l.object = (resp * (conf - iou).pow(2)).sum() / n;
-  l.no_object = lambda_noobj * ((1 - resp) * conf.pow(2)).sum() / n;
+  if (opt.bce_objectness) {
+    // softplus(z) - y z = BCE(sigmoid(z), y), stable for large |z|.
+    const torch::Tensor z = box.select(4, 4);
+    const torch::Tensor bce_to_iou = torch::softplus(z) - iou.clamp_min(0) * z;
+    l.object = (resp * bce_to_iou).sum() / n;
+    l.no_object = opt.lambda_noobj * ((1 - resp) * torch::softplus(z)).sum() / n;
+  } else {
+    l.object = (resp * (conf - iou).pow(2)).sum() / n;
+    l.no_object = opt.lambda_noobj * ((1 - resp) * conf.pow(2)).sum() / n;
+  }
   const torch::Tensor probs = torch::softmax(logits, 3);
-  l.cls = (obj.unsqueeze(3) * (probs - t.narrow(3, 5, L.classes)).pow(2)).sum() / n;
+  torch::Tensor onehot = t.narrow(3, 5, L.classes);
+  if (opt.label_smoothing > 0)
+    onehot =
+        onehot * (1.0 - opt.label_smoothing) + opt.label_smoothing / static_cast<double>(L.classes);
+  l.cls = (obj.unsqueeze(3) * (probs - onehot).pow(2)).sum() / n;
   l.total = l.coord + l.object + l.no_object + l.cls;
   return l;
 }

@@ -4,6 +4,7 @@
 // + sum_cells_with_object sum_c (p_c - onehot_c)^2,
 // divided by the batch size. The responsible predictor of a cell with an object is the one of
 // its B boxes with the highest IoU with the ground truth; one object per cell (the largest).
+// Options: BCE objectness, label smoothing, the two lambdas.
 #pragma once
 
 #include <torch/types.h>
@@ -20,7 +21,17 @@ struct YoloLoss {
   torch::Tensor total, coord, object, no_object, cls;
 };
 
+struct YoloLossOptions {
+  double lambda_coord = 5.0, lambda_noobj = 0.5;
+  // Objectness as binary cross-entropy on the logit, target the (detached) IoU for the
+  // responsible predictor and 0 elsewhere (IoU-aware confidence, as YOLOv3+ trainers), instead
+  // of YOLOv1's squared error of sigmoid(logit).
+  bool bce_objectness = false;
+  // Class targets 1 - eps + eps / C for the true class and eps / C elsewhere (0: one-hot).
+  double label_smoothing = 0.0;
+};
+
 YoloLoss yolo_loss(const torch::Tensor& output, const torch::Tensor& targets,
-                   const YoloLayout& layout, double lambda_coord = 5.0, double lambda_noobj = 0.5);
+                   const YoloLayout& layout, const YoloLossOptions& options = {});
 
 }  // namespace qat::detect

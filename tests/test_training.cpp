@@ -10,6 +10,7 @@
 
 #include "qat/checkpoint.h"
 #include "qat/errors.h"
+#include "run_helpers.h"
 #include "train/evaluate.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
@@ -39,28 +40,13 @@ std::string write_config(const std::string& name, const std::string& extra = "")
   return cfg.string();
 }
 
-std::vector<torch::Tensor> weights_of(const std::string& ckpt) {
-  std::vector<torch::Tensor> w;
-  Checkpoint ck = load_checkpoint(ckpt);
-  for (const auto& p : ck.model->named_parameters()) w.push_back(p.value().clone());
-  for (const auto& b : ck.model->named_buffers()) w.push_back(b.value().clone());
-  return w;
-}
-
-void expect_same(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
-}
-
-TrainOptions quiet() {
-  TrainOptions o;
-  o.progress = false;
-  return o;
-}
+using test::checkpoint_tensors;
+using test::expect_same_tensors;
+using test::quiet_training;
 
 TEST(Training, FullRunWritesTheRunDirectory) {
   const RunConfig cfg = load_run_config(write_config("full"));
-  const RunSummary s = train_run(cfg, quiet());
+  const RunSummary s = train_run(cfg, quiet_training());
   EXPECT_TRUE(s.float_phase.ran);
   EXPECT_TRUE(s.ptq.ran);
   EXPECT_TRUE(s.qat.ran);
@@ -102,7 +88,7 @@ TEST(Training, ConstantInputChannelIsNotBlownUp) {
   const RunConfig cfg =
       load_run_config(write_config("constant_channel"),
                       {"dataset.path=" + root.string(), "train.epochs=1", "qat.epochs=1"});
-  const RunSummary s = train_run(cfg, quiet());
+  const RunSummary s = train_run(cfg, quiet_training());
   EXPECT_TRUE(std::isfinite(s.float_phase.loss));
   const Checkpoint ck = load_checkpoint((fs::path(cfg.output) / "model.pt").string());
   ASSERT_EQ(ck.meta.input.std.size(), 9u);
@@ -118,19 +104,20 @@ TEST(Training, ConstantInputChannelIsNotBlownUp) {
 TEST(Training, SameSeedSameResult) {
   const RunConfig a = load_run_config(write_config("det_a"));
   const RunConfig b = load_run_config(write_config("det_b"));
-  const RunSummary sa = train_run(a, quiet()), sb = train_run(b, quiet());
+  const RunSummary sa = train_run(a, quiet_training()), sb = train_run(b, quiet_training());
   EXPECT_EQ(sa.float_phase.metric, sb.float_phase.metric);
   EXPECT_EQ(sa.qat.loss, sb.qat.loss);
-  expect_same(weights_of(a.output + "/model.pt"), weights_of(b.output + "/model.pt"));
+  expect_same_tensors(checkpoint_tensors(a.output + "/model.pt"),
+                      checkpoint_tensors(b.output + "/model.pt"));
 }
 
 TEST(Training, ResumeContinuesExactly) {
   const RunConfig ref = load_run_config(write_config("resume_ref"));
-  train_run(ref, quiet());
+  train_run(ref, quiet_training());
   // Interrupt after 2 float epochs, then after 2 more (the last float epoch, the PTQ step and
   // the first QAT epoch), then finish: the result must be bit-identical to the uninterrupted run.
   const RunConfig cfg = load_run_config(write_config("resume_cut"));
-  TrainOptions o = quiet();
+  TrainOptions o = quiet_training();
   o.stop_after_epochs = 2;
   EXPECT_TRUE(train_run(cfg, o).interrupted);
   o.resume = true;
@@ -141,7 +128,8 @@ TEST(Training, ResumeContinuesExactly) {
   o.stop_after_epochs = -1;
   const RunSummary s = train_run(cfg, o);
   EXPECT_FALSE(s.interrupted);
-  expect_same(weights_of(ref.output + "/model.pt"), weights_of(cfg.output + "/model.pt"));
+  expect_same_tensors(checkpoint_tensors(ref.output + "/model.pt"),
+                      checkpoint_tensors(cfg.output + "/model.pt"));
   std::ifstream c1(fs::path(ref.output) / "metrics.csv"), c2(fs::path(cfg.output) / "metrics.csv");
   std::string l1, l2;
   int rows = 0;
@@ -160,7 +148,7 @@ TEST(Training, ResumeContinuesExactly) {
 // schedules and epochs may change (to continue a diverged run at a lower rate), and are logged.
 TEST(Training, ResumeRefusesAChangedConfig) {
   const std::string path = write_config("resume_changed");
-  TrainOptions o = quiet();
+  TrainOptions o = quiet_training();
   o.stop_after_epochs = 1;
   train_run(load_run_config(path), o);
   o.resume = true;
@@ -185,10 +173,10 @@ TEST(Training, ResumeRefusesAChangedConfig) {
 // dropped; a finished run is reported, not trained again. Results stay bit-exact.
 TEST(Training, ResumeHasAWayForward) {
   const RunConfig ref = load_run_config(write_config("forward_ref"));
-  train_run(ref, quiet());
+  train_run(ref, quiet_training());
   const RunConfig cfg = load_run_config(write_config("forward"));
   fs::remove_all(cfg.output);
-  TrainOptions o = quiet();
+  TrainOptions o = quiet_training();
   o.resume = true;
   o.stop_after_epochs = 2;
   EXPECT_TRUE(train_run(cfg, o).interrupted);  // nothing to resume: started from scratch
@@ -200,7 +188,8 @@ TEST(Training, ResumeHasAWayForward) {
   }
   o.stop_after_epochs = -1;
   EXPECT_FALSE(train_run(cfg, o).interrupted);
-  expect_same(weights_of(ref.output + "/model.pt"), weights_of(cfg.output + "/model.pt"));
+  expect_same_tensors(checkpoint_tensors(ref.output + "/model.pt"),
+                      checkpoint_tensors(cfg.output + "/model.pt"));
   const auto stamp = fs::last_write_time(dir / "model.pt");
   const RunSummary again = train_run(cfg, o);  // complete: nothing is trained
   EXPECT_EQ(fs::last_write_time(dir / "model.pt"), stamp);
@@ -211,7 +200,7 @@ TEST(Training, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   const RunConfig cfg =
       load_run_config(write_config("diverge", ""), {"qat.optimizer={name: sgd, lr: 1.0e+5}"});
   try {
-    train_run(cfg, quiet());
+    train_run(cfg, quiet_training());
     FAIL() << "a diverging run did not stop";
   } catch (const TrainingError& e) {
     const std::string msg = e.what();

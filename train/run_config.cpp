@@ -33,7 +33,31 @@ ScheduleConfig parse_schedule(ConfigNode n, const ScheduleConfig& base) {
   return s;
 }
 
-PhaseConfig parse_phase(ConfigNode n, const PhaseConfig& base, bool is_qat) {
+// What an input allows: the image augmentations need [C, H, W] inputs, mosaic needs boxes that
+// follow the pixels (detection), the HSV jitter RGB. Refused rather than silently skipped.
+struct AugmentTarget {
+  bool image = false, rgb = false, detection = false;
+};
+
+void check_augment_target(ConfigNode& aug, const AugmentConfig& a, const AugmentTarget& t) {
+  const std::pair<const char*, double> image_only[] = {
+      {"mosaic", a.mosaic}, {"scale", a.scale}, {"translate", a.translate}, {"degrees", a.degrees},
+      {"shear", a.shear},   {"hsv_h", a.hsv_h}, {"hsv_s", a.hsv_s},         {"hsv_v", a.hsv_v}};
+  for (const auto& [key, value] : image_only)
+    if (value > 0 && !t.image)
+      aug.fail(key, "an image augmentation; this dataset's samples are not [C, H, W] images");
+  if (a.mosaic > 0 && !t.detection)
+    aug.fail("mosaic",
+             "mosaic puts four images into one sample: only detection models, whose boxes follow "
+             "the pixels, can use it");
+  const std::pair<const char*, double> colour[] = {
+      {"hsv_h", a.hsv_h}, {"hsv_s", a.hsv_s}, {"hsv_v", a.hsv_v}};
+  for (const auto& [key, value] : colour)
+    if (value > 0 && !t.rgb) aug.fail(key, "the HSV jitter needs 3-channel (RGB) images");
+}
+
+PhaseConfig parse_phase(ConfigNode n, const PhaseConfig& base, bool is_qat,
+                        const AugmentTarget& target) {
   PhaseConfig p = base;
   p.enabled = n.get_bool("enabled", base.enabled);
   p.epochs = n.get_int("epochs", base.epochs, 0, 100000);
@@ -44,7 +68,26 @@ PhaseConfig parse_phase(ConfigNode n, const PhaseConfig& base, bool is_qat) {
   ConfigNode aug = n.child("augment");
   p.augment.hflip = aug.get_bool("hflip", base.augment.hflip);
   p.augment.shift = aug.get_int("shift", base.augment.shift, 0, 64);
+  const AugmentConfig& ba = base.augment;
+  p.augment.mosaic = aug.get_double("mosaic", ba.mosaic, 0.0, 1.0);
+  p.augment.scale = aug.get_double("scale", ba.scale, 0.0, 0.9);
+  p.augment.translate = aug.get_double("translate", ba.translate, 0.0, 0.5);
+  p.augment.degrees = aug.get_double("degrees", ba.degrees, 0.0, 180.0);
+  p.augment.shear = aug.get_double("shear", ba.shear, 0.0, 45.0);
+  p.augment.hsv_h = aug.get_double("hsv_h", ba.hsv_h, 0.0, 0.5);
+  p.augment.hsv_s = aug.get_double("hsv_s", ba.hsv_s, 0.0, 1.0);
+  p.augment.hsv_v = aug.get_double("hsv_v", ba.hsv_v, 0.0, 1.0);
+  p.augment.min_box_area = aug.get_double("min_box_area", ba.min_box_area, 0.0, 1.0);
+  check_augment_target(aug, p.augment, target);
   aug.finish();
+  p.warmup_epochs = n.get_double("warmup_epochs", base.warmup_epochs, 0.0, 100000.0);
+  p.clip_grad_norm = n.get_double("clip_grad_norm", base.clip_grad_norm, 0.0);
+  p.ema = n.get_double("ema", base.ema, 0.0, 1.0);
+  if (p.ema >= 1.0) n.fail("ema", "the EMA decay must be below 1 (0 = off; e.g. 0.999)");
+  if (is_qat && p.ema > 0)
+    n.fail("ema",
+           "only the float phase keeps a weight average (QAT's observers and learned scales "
+           "are not averaged); set train.ema");
   p.eval_every = n.get_int("eval_every", base.eval_every, 1, 100000);
   if (!is_qat && n.has("init_from")) {
     namespace fs = std::filesystem;
@@ -113,9 +156,26 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
     for (auto& o : rc.precision->overrides(rc.quant)) rc.quant.overrides.push_back(std::move(o));
   }
 
+  const bool detection = rc.model.head.task == TaskKind::kDetection;
+  ConfigNode loss = root.child("loss");
+  rc.loss.label_smoothing = loss.get_double("label_smoothing", 0.0, 0.0, 0.5);
+  for (const char* key : {"objectness", "lambda_coord", "lambda_noobj"})
+    if (loss.has(key) && !detection)
+      loss.fail(key,
+                "a detection loss setting; this model classifies (only label_smoothing "
+                "applies)");
+  rc.loss.objectness = loss.get_enum("objectness", "mse", {"mse", "bce"});
+  rc.loss.lambda_coord = loss.get_double("lambda_coord", 5.0, 0.0);
+  rc.loss.lambda_noobj = loss.get_double("lambda_noobj", 0.5, 0.0);
+  loss.finish();
+  AugmentTarget target;
+  target.image = rc.dataset.input.size() == 3;
+  target.rgb = target.image && rc.dataset.input[0] == 3;
+  target.detection = detection;
+
   PhaseConfig train_defaults;
   train_defaults.epochs = 30;
-  rc.train = parse_phase(root.child("train"), train_defaults, false);
+  rc.train = parse_phase(root.child("train"), train_defaults, false, target);
 
   ConfigNode ptq = root.child("ptq");
   rc.ptq.enabled = ptq.get_bool("enabled", true);
@@ -129,10 +189,12 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   qat_defaults.optimizer.lr = rc.train.optimizer.lr * 0.1;
   qat_defaults.schedule = ScheduleConfig{};
   qat_defaults.freeze_bn_epoch = -1;
+  qat_defaults.warmup_epochs = 0.0;
+  qat_defaults.ema = 0.0;
   // Calibrated ranges stay fixed during QAT; without calibration the observers learn them in
   // the first QAT epoch.
   qat_defaults.freeze_observers_epoch = rc.ptq.enabled ? 0 : 1;
-  rc.qat = parse_phase(root.child("qat"), qat_defaults, true);
+  rc.qat = parse_phase(root.child("qat"), qat_defaults, true, target);
   // A float-only run (quant.enabled: false) has nothing to calibrate or fine-tune.
   if (!rc.quant.enabled) rc.ptq.enabled = rc.qat.enabled = false;
   root.finish();

@@ -8,6 +8,7 @@
 //   quant:    see qat/quant_config.h
 //   ptq:      calibration (enabled, batches)
 //   qat:      quantization-aware phase (enabled, epochs, optimizer, schedule, freeze epochs)
+//   loss:     label_smoothing, detection objectness (mse | bce), lambda_coord, lambda_noobj
 //   budget:   {flash, ram}: per-layer bits chosen to fit (export/budget.h), before training
 #pragma once
 
@@ -44,6 +45,13 @@ struct ScheduleConfig {
 struct AugmentConfig {
   bool hflip = false;  // images: random horizontal flip (boxes follow)
   int64_t shift = 0;   // random translation by up to this many pixels / samples
+  // Images (train/detection_augment.h): 4-image mosaic probability, random affine (zoom in
+  // [1 - scale, 1 + scale], translation up to `translate` of the input, rotation and shear in
+  // degrees), HSV jitter, and the least fraction of a transformed box that must stay inside.
+  double mosaic = 0.0;
+  double scale = 0.0, translate = 0.0, degrees = 0.0, shear = 0.0;
+  double hsv_h = 0.0, hsv_s = 0.0, hsv_v = 0.0;
+  double min_box_area = 0.25;
 };
 
 struct PhaseConfig {
@@ -57,9 +65,25 @@ struct PhaseConfig {
   int64_t freeze_bn_epoch = -1;         // float phase: batchnorm statistics frozen from here
   int64_t freeze_observers_epoch = -1;  // qat phase: observers frozen from here
   int64_t eval_every = 1;
+  // The recipe: linear learning-rate warmup over the first `warmup_epochs` (per step, from 0),
+  // gradient-norm clipping (0: off), and an exponential moving average of the weights (decay,
+  // 0: off; ramped as min(decay, (1 + k) / (10 + k)) after k steps) that is what the phase
+  // evaluates, saves and hands on.
+  double warmup_epochs = 0.0;
+  double clip_grad_norm = 0.0;
+  double ema = 0.0;
   // Float phase: start from this float checkpoint (same model) instead of a random init, e.g.
   // to compare PTQ/QAT variants from one trained float model.
   std::string init_from;
+};
+
+// The task's loss. Classification: cross-entropy with label smoothing. Detection
+// (losses/yolo_loss.h): the YOLOv1 loss, its objectness as MSE to the IoU (YOLOv1) or BCE to the
+// IoU (IoU-aware, YOLOv3+), class targets smoothed by label_smoothing.
+struct LossConfig {
+  double label_smoothing = 0.0;
+  std::string objectness = "mse";  // mse | bce
+  double lambda_coord = 5.0, lambda_noobj = 0.5;
 };
 
 struct PtqConfig {
@@ -78,6 +102,7 @@ struct RunConfig {
   data::DatasetSpec dataset;
   models::BuiltModel model;
   QuantConfig quant;
+  LossConfig loss;
   PhaseConfig train;
   PtqConfig ptq;
   PhaseConfig qat;

@@ -21,6 +21,13 @@ void set_default_rng_state(const torch::Tensor& state) {
   gen.set_state(state);
 }
 
+GraphModule make_module_keeping_rng(const Graph& graph, const QuantConfig& quant) {
+  const torch::Tensor state = default_rng_state();
+  GraphModule m(graph, quant);
+  set_default_rng_state(state);
+  return m;
+}
+
 std::string RunRanks::on_writer(const std::function<std::string()>& f) {
   if (!group_) return f();
   if (writer()) {

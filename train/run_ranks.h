@@ -18,6 +18,10 @@ namespace qat {
 // The default CPU generator's state (what checkpoints store for an exact --resume).
 torch::Tensor default_rng_state();
 void set_default_rng_state(const torch::Tensor& state);
+// A module of the graph built without moving the default generator (its random initial weights
+// are overwritten by the caller): what a resumed run builds must not shift the random numbers
+// the uninterrupted run would draw next.
+GraphModule make_module_keeping_rng(const Graph& graph, const QuantConfig& quant);
 
 class RunRanks {
  public:

@@ -6,6 +6,7 @@
 #include "qat/errors.h"
 #include "qat/process_group.h"
 #include "train/data_parallel.h"
+#include "train/detection_augment.h"
 #include "train/progress.h"
 
 namespace qat {
@@ -22,12 +23,15 @@ torch::Tensor shape_tensor(const std::vector<float>& data, int64_t n,
 
 class Classification : public Task {
  public:
+  explicit Classification(const LossConfig& loss) : smoothing_(loss.label_smoothing) {}
   std::string metric_name() const override { return "acc"; }
 
   torch::Tensor loss(const torch::Tensor& out, const Batch& b) const override {
     const torch::Tensor logits = out.to(torch::kFloat);
-    torch::Tensor l = F::cross_entropy(logits, b.labels);
-    if (b.lambda < 1.0) l = b.lambda * l + (1.0 - b.lambda) * F::cross_entropy(logits, b.labels2);
+    const auto opts = F::CrossEntropyFuncOptions().label_smoothing(smoothing_);
+    torch::Tensor l = F::cross_entropy(logits, b.labels, opts);
+    if (b.lambda < 1.0)
+      l = b.lambda * l + (1.0 - b.lambda) * F::cross_entropy(logits, b.labels2, opts);
     return l;
   }
 
@@ -64,16 +68,22 @@ class Classification : public Task {
     r.metric = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, d.size()));
     return r;
   }
+
+ private:
+  double smoothing_;
 };
 
 class Detection : public Task {
  public:
-  explicit Detection(const ModelHead& head) : layout_{head.grid, head.boxes, head.classes} {}
+  Detection(const ModelHead& head, const LossConfig& loss)
+      : layout_{head.grid, head.boxes, head.classes},
+        loss_{loss.lambda_coord, loss.lambda_noobj, loss.objectness == "bce",
+              loss.label_smoothing} {}
   std::string metric_name() const override { return "mAP50"; }
 
   torch::Tensor loss(const torch::Tensor& out, const Batch& b) const override {
     const torch::Tensor t = detect::build_yolo_targets(b.boxes, layout_);
-    return detect::yolo_loss(out.to(torch::kFloat), t, layout_).total;
+    return detect::yolo_loss(out.to(torch::kFloat), t, layout_, loss_).total;
   }
 
   double batch_metric(const torch::Tensor& out, const Batch& b) const override {
@@ -93,7 +103,7 @@ class Detection : public Task {
       const torch::Tensor out = model.forward(d.x.narrow(0, at, n)).to(torch::kFloat);
       outs.push_back(out);
       std::vector<std::vector<Box>> gt(d.boxes.begin() + at, d.boxes.begin() + at + n);
-      loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_)
+      loss_sum += detect::yolo_loss(out, detect::build_yolo_targets(gt, layout_), layout_, loss_)
                       .total.item<double>() *
                   static_cast<double>(n);
       bar.update(n, loss_sum / static_cast<double>(i + n), 0.0, "mAP50");
@@ -139,6 +149,7 @@ class Detection : public Task {
 
  private:
   detect::YoloLayout layout_;
+  detect::YoloLossOptions loss_;
 };
 
 }  // namespace
@@ -183,6 +194,10 @@ Batch slice_batch(const Batch& b, int64_t begin, int64_t count) {
 void augment(Batch& b, const AugmentConfig& a) {
   const int64_t n = b.x.size(0);
   const bool image = b.x.dim() == 4;
+  if (image) {
+    augment_geometry(b.x, b.boxes, a);
+    augment_hsv(b.x, a);
+  }
   if (a.hflip && image) {
     const torch::Tensor flip = torch::rand({n}) < 0.5;
     const auto f = flip.accessor<bool, 1>();
@@ -236,9 +251,9 @@ void apply_mixup(Batch& b, double alpha) {
   b.lambda = lambda;
 }
 
-std::unique_ptr<Task> make_task(const ModelHead& head) {
-  if (head.task == TaskKind::kDetection) return std::make_unique<Detection>(head);
-  return std::make_unique<Classification>();
+std::unique_ptr<Task> make_task(const ModelHead& head, const LossConfig& loss) {
+  if (head.task == TaskKind::kDetection) return std::make_unique<Detection>(head, loss);
+  return std::make_unique<Classification>(loss);
 }
 
 EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d) {
@@ -249,7 +264,7 @@ EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, co
     r.loss = F::cross_entropy(out, d.labels).item<double>();
     r.metric = out.argmax(1).eq(d.labels).to(torch::kDouble).mean().item<double>();
   } else {
-    const Detection det(head);
+    const Detection det(head, LossConfig{});
     const detect::YoloLayout L{head.grid, head.boxes, head.classes};
     r.loss = detect::yolo_loss(out, detect::build_yolo_targets(d.boxes, L), L).total.item<double>();
     r.detection = det.figures_of(out, d.boxes);

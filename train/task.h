@@ -38,7 +38,8 @@ struct Batch {
 Batch make_batch(const TensorData& d, const torch::Tensor& indices);
 // Samples [begin, begin + count) of a batch (a rank's shard of the global batch).
 Batch slice_batch(const Batch& b, int64_t begin, int64_t count);
-// Random shift (zero padded; images and time series) and horizontal flip (images), boxes follow.
+// Mosaic and random affine, HSV jitter (images), horizontal flip (images), random shift (zero
+// padded; images and time series), in that order; boxes follow.
 void augment(Batch& b, const AugmentConfig& a);
 void apply_mixup(Batch& b, double alpha);
 
@@ -65,7 +66,8 @@ class Task {
                               ProcessGroup* group = nullptr) const = 0;
 };
 
-std::unique_ptr<Task> make_task(const ModelHead& head);
+// `loss` shapes the training loss (and the loss figure of evaluations), never the metric.
+std::unique_ptr<Task> make_task(const ModelHead& head, const LossConfig& loss = {});
 
 // Evaluates raw model outputs [N, ...] (any engine) against a split.
 EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d);

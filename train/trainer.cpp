@@ -21,6 +21,7 @@
 #include "qat/version.h"
 #include "train/data_parallel.h"
 #include "train/evaluate.h"
+#include "train/model_ema.h"
 #include "train/progress.h"
 #include "train/run_ranks.h"
 #include "train/task.h"
@@ -203,7 +204,7 @@ class Run {
 
  private:
   void prepare() {
-    task_ = make_task(cfg_.model.head);
+    task_ = make_task(cfg_.model.head, cfg_.loss);
     YAML::Emitter yaml;
     yaml << cfg_.resolved;
     const std::string config_text = std::string(yaml.c_str()) + "\n";
@@ -443,9 +444,9 @@ class Run {
 
   // Checkpoints: rank 0 writes them (every rank holds the same model).
   void save(const fs::path& path, GraphModuleImpl& model, const CheckpointMeta& m,
-            torch::optim::Optimizer* opt, bool with_rng) {
+            torch::optim::Optimizer* opt, bool with_rng,
+            std::map<std::string, torch::Tensor> extra = {}) {
     if (!writer()) return;
-    std::map<std::string, torch::Tensor> extra;
     if (with_rng) extra["rng"] = default_rng_state();
     save_checkpoint(path.string(), model, m, opt, extra);
   }
@@ -470,10 +471,14 @@ class Run {
   // One epoch of training; returns mean loss and metric over the batches.
   std::pair<double, double> train_epoch(GraphModuleImpl& model, torch::optim::Optimizer& opt,
                                         const PhaseConfig& phase, const std::string& label,
-                                        int64_t epoch, Mode mode) {
+                                        int64_t epoch, Mode mode, double lr, ModelEma* ema) {
     model.train();
     model.set_mode(mode);
     const int64_t n = train_.size(), bs = phase.batch_size;
+    // Linear warmup per step over the first warmup_epochs, from 0 to the schedule's rate.
+    const int64_t steps_per_epoch = (n + bs - 1) / bs;
+    const double warmup_steps = phase.warmup_epochs * static_cast<double>(steps_per_epoch);
+    int64_t step = epoch * steps_per_epoch;
     const torch::Tensor perm = torch::randperm(n, torch::kLong);
     Progress bar(label, n, opts_.progress && writer());
     double loss_sum = 0, metric_sum = 0;
@@ -499,6 +504,11 @@ class Run {
         b = slice_batch(b, part.begin, part.count);
         weight = static_cast<double>(part.count) / static_cast<double>(m);
       }
+      if (static_cast<double>(step) < warmup_steps)
+        set_lr(opt, lr * static_cast<double>(step + 1) / warmup_steps);
+      else if (warmup_steps > 0)
+        set_lr(opt, lr);
+      ++step;
       const torch::Tensor out = model.forward(b.x);
       const torch::Tensor loss = task_->loss(out, b);
       double l = loss.item<double>();
@@ -526,7 +536,10 @@ class Run {
         loss.backward();
         metric = task_->batch_metric(out.detach(), b);
       }
+      // After the allreduce every rank holds the same gradients, so the same clipping.
+      if (phase.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, phase.clip_grad_norm);
       opt.step();
+      if (ema) ema->update(model);
       loss_sum += l;
       metric_sum += metric;
       ++batches;
@@ -570,8 +583,10 @@ class Run {
   };
 
   // Returns false when the run was stopped (--stop-after) before finishing the phase.
+  // With an EMA the average is evaluated and saved as the checkpoint's model, the raw model
+  // rides along for a resumption.
   bool run_epochs(const EpochLoop& l, GraphModuleImpl& model, torch::optim::Optimizer& opt,
-                  const PhaseConfig& p, int64_t start, int64_t epochs) {
+                  const PhaseConfig& p, int64_t start, int64_t epochs, ModelEma* ema = nullptr) {
     const auto t0 = std::chrono::steady_clock::now();
     const double seconds_before = l.result->seconds;
     for (int64_t e = start; e < epochs; ++e) {
@@ -581,15 +596,18 @@ class Run {
       const std::string label = "[" + std::string(phase_name(l.phase)) + " " +
                                 std::to_string(e + 1) + "/" + std::to_string(epochs) + "]";
       const auto t_epoch = std::chrono::steady_clock::now();
-      const auto [tl, tm] = train_epoch(model, opt, p, label, e, l.train_mode);
+      const auto [tl, tm] = train_epoch(model, opt, p, label, e, l.train_mode, lr, ema);
       const double train_secs = seconds_since(t_epoch);
+      GraphModuleImpl& scored = ema ? *ema->module() : model;
       std::optional<EvalResult> ev;
-      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(model, l.eval_mode, label);
+      if ((e + 1) % p.eval_every == 0 || e + 1 == epochs) ev = evaluate(scored, l.eval_mode, label);
       const double secs = seconds_before + seconds_since(t0);
       CheckpointMeta m = meta(l.phase, e + 1);
       m.seconds = secs;
       if (ev) m.test = TestFigures{ev->loss, ev->metric};
-      save(l.checkpoint, model, m, &opt, true);
+      save(l.checkpoint, scored, m, &opt, true,
+           ema ? ModelEma::raw_state(model, ema->updates())
+               : std::map<std::string, torch::Tensor>{});
       if (writer()) metrics_.add(l.phase, e + 1, lr, tl, tm, ev ? &*ev : nullptr, secs, train_secs);
       save_state(e + 1 == epochs ? l.next_state : l.phase, e + 1);
       if (ev) *l.result = {true, ev->loss, ev->metric, secs};
@@ -614,11 +632,23 @@ class Run {
     GraphModule model{nullptr};
     int64_t start = 0;
     std::string optimizer_state;
+    const PhaseConfig& p = cfg_.train;
+    std::unique_ptr<ModelEma> ema;
     if (opts_.resume && (state_.phase != Phase::kFloat || state_.epoch > 0)) {
       Checkpoint ck = resume_from(ckpt, &optimizer_state);
       model = ck.model;
       start = ck.meta.epoch;
       summary_.float_phase = result_from(ck.meta);
+      if (ModelEma::has_raw_state(ck.tensors)) {
+        // The checkpoint's model is the average; training goes on from the raw weights.
+        ema = std::make_unique<ModelEma>(*ck.model, p.ema);
+        model = make_module_keeping_rng(cfg_.model.graph, cfg_.quant);
+        ema->set_updates(ModelEma::load_raw_state(ck.tensors, *model, ckpt.string()));
+      }
+      if (state_.phase != Phase::kFloat) {  // float phase finished earlier: hand on what it saved
+        ranks_.attach(*ck.model);
+        return ck.model;
+      }
     } else {
       torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
       model = GraphModule(cfg_.model.graph, cfg_.quant);
@@ -634,9 +664,9 @@ class Run {
         });
     }
     ranks_.attach(*model);
-    const PhaseConfig& p = cfg_.train;
     const int64_t epochs = p.enabled ? p.epochs : 0;
-    if (state_.phase != Phase::kFloat) return model;  // float phase finished earlier
+    if (p.ema > 0 && !ema) ema = std::make_unique<ModelEma>(*model, p.ema);
+    if (ema) ranks_.attach(*ema->module());
     metrics_.truncate(Phase::kFloat, start);
     auto opt = make_optimizer(*model, p.optimizer);
     if (start > 0) load_optimizer_state(optimizer_state, *opt);
@@ -651,16 +681,18 @@ class Run {
         [&](int64_t e) {
           model->set_batchnorm_frozen(p.freeze_bn_epoch >= 0 && e >= p.freeze_bn_epoch);
         }};
-    if (!run_epochs(loop, *model, *opt, p, start, epochs)) return model;
+    const bool finished = run_epochs(loop, *model, *opt, p, start, epochs, ema.get());
+    GraphModule result = ema ? ema->module() : model;
+    if (!finished) return result;
     if (epochs == 0 || !summary_.float_phase.ran) {
-      const EvalResult ev = evaluate(*model, Mode::kFloat, "[float]");
+      const EvalResult ev = evaluate(*result, Mode::kFloat, "[float]");
       summary_.float_phase = {epochs > 0, ev.loss, ev.metric, 0.0};
       CheckpointMeta m = meta(Phase::kFloat, epochs);
       m.test = TestFigures{ev.loss, ev.metric};
-      save(ckpt, *model, m, opt.get(), true);
+      save(ckpt, *result, m, opt.get(), true);
       save_state(Phase::kPtq, epochs);
     }
-    return model;
+    return result;
   }
 
   void calibrate(GraphModuleImpl& model, int64_t batches) {
