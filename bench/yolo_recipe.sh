@@ -31,6 +31,7 @@ declare -A VARIANT=(
   [3_aug_ema_warmup_clip]="${AUG[*]} ${TRAIN[*]}"
   [4_aug_ema_warmup_clip_bce_smooth]="${AUG[*]} ${TRAIN[*]} ${LOSS[*]}"
   [5_affine_hsv_ema_warmup_clip_bce_smooth]="${AFFINE[*]} ${TRAIN[*]} ${LOSS[*]}"
+  [6_ema_warmup_clip_bce_smooth]="${TRAIN[*]} ${LOSS[*]}"
 )
 declare -A CLASSES=([3class]="[person, car, dog]" [person]="[person]")
 
