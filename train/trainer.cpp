@@ -639,15 +639,15 @@ class Run {
       model = ck.model;
       start = ck.meta.epoch;
       summary_.float_phase = result_from(ck.meta);
+      if (state_.phase != Phase::kFloat) {  // float phase finished earlier: hand on what it saved
+        ranks_.attach(*ck.model);
+        return ck.model;
+      }
       if (ModelEma::has_raw_state(ck.tensors)) {
         // The checkpoint's model is the average; training goes on from the raw weights.
         ema = std::make_unique<ModelEma>(*ck.model, p.ema);
         model = make_module_keeping_rng(cfg_.model.graph, cfg_.quant);
         ema->set_updates(ModelEma::load_raw_state(ck.tensors, *model, ckpt.string()));
-      }
-      if (state_.phase != Phase::kFloat) {  // float phase finished earlier: hand on what it saved
-        ranks_.attach(*ck.model);
-        return ck.model;
       }
     } else {
       torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
