@@ -334,36 +334,85 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
 
   const int64_t fusion_code =
       budget.ram ? s.memory.code_bytes - size_of(g, config()).memory.code_bytes : 0;
-  // Flash: cut the weights of the layer with the largest share, 8 -> 4 -> 2.
-  while (budget.flash && flash_of(s) > *budget.flash) {
+  // Weight bits do not move activations: the flash loop sizes layer by layer and adds the code
+  // the fused blocks took (fusion is scheduled again once the bits are chosen).
+  const auto resize = [&] {
+    Sized z = size_of(g, config());
+    z.memory.code_bytes += fusion_code;
+    return z;
+  };
+  const auto packable = [&](const LayerPrecision& l) {
+    return l.weight_bits > 2 && compute_type(s.model, g.index_of(l.node)) == DType::kInt8;
+  };
+  // The rule's next layer among `open`: the largest weight share (ties within 5% of it: the
+  // earliest); by levels, only among the layers at the most bits.
+  const auto rule_pick = [&](const std::vector<LayerPrecision*>& open) -> LayerPrecision* {
+    int top = 0;
+    for (const LayerPrecision* l : open) top = std::max(top, l->weight_bits);
+    const auto at_level = [&](const LayerPrecision* l) {
+      return budget.order == CutOrder::kLargestShare || l->weight_bits == top;
+    };
     int64_t most = 0;
-    for (const LayerPrecision& l : plan.layers) {
-      const size_t i = g.index_of(l.node);
-      if (l.weight_bits > 2 && compute_type(s.model, i) == DType::kInt8)
-        most = std::max(most, s.memory.layer_weight_bytes[i]);
-    }
-    LayerPrecision* pick = nullptr;
-    for (LayerPrecision& l : plan.layers) {  // graph order: the earliest within 5% wins
-      const size_t i = g.index_of(l.node);
-      if (l.weight_bits > 2 && compute_type(s.model, i) == DType::kInt8 &&
-          static_cast<double>(s.memory.layer_weight_bytes[i]) >= 0.95 * static_cast<double>(most)) {
-        pick = &l;
+    for (const LayerPrecision* l : open)
+      if (at_level(l)) most = std::max(most, s.memory.layer_weight_bytes[g.index_of(l->node)]);
+    for (LayerPrecision* l : open)  // graph order
+      if (at_level(l) && static_cast<double>(s.memory.layer_weight_bytes[g.index_of(l->node)]) >=
+                             0.95 * static_cast<double>(most))
+        return l;
+    return nullptr;
+  };
+  // Flash: cut the weights of the layer the rule picks, 8 -> 4 -> 2. A cut that lowers no flash
+  // (a small layer whose packed kernel brings more code than its weights save) is passed over
+  // for the rule's next layer; only when no cut lowers the flash does the first one go ahead
+  // (the first packed layers bring the kernel that later cuts share).
+  while (budget.flash && flash_of(s) > *budget.flash) {
+    std::vector<LayerPrecision*> open;
+    for (LayerPrecision& l : plan.layers)
+      if (packable(l)) open.push_back(&l);
+    const int64_t before = flash_of(s);
+    LayerPrecision* first = nullptr;
+    std::optional<Sized> after;
+    std::vector<LayerPrecision*> passed;
+    while (!open.empty()) {
+      LayerPrecision* l = rule_pick(open);
+      if (l == nullptr || s.memory.layer_weight_bytes[g.index_of(l->node)] == 0) break;
+      if (first == nullptr) first = l;
+      const int from = l->weight_bits;
+      l->weight_bits = from > 4 ? 4 : 2;
+      Sized trial = resize();
+      l->weight_bits = from;
+      if (flash_of(trial) < before) {
+        first = l;
+        after = std::move(trial);
         break;
       }
+      passed.push_back(l);
+      open.erase(std::find(open.begin(), open.end(), l));
     }
-    if (pick == nullptr || most == 0) throw infeasible("flash", *budget.flash);
-    const int to = pick->weight_bits > 4 ? 4 : 2;
+    if (first == nullptr) throw infeasible("flash", *budget.flash);
+    const int to = first->weight_bits > 4 ? 4 : 2;
+    for (LayerPrecision* l : passed) {
+      if (l == first) continue;
+      const std::string note = "weights kept at " + std::to_string(l->weight_bits) +
+                               " bits: cutting them saved no flash (the packed kernel's code)";
+      if (l->cuts.empty() || l->cuts.back() != note) l->cuts.push_back(note);
+    }
+    const int64_t bytes = s.memory.layer_weight_bytes[g.index_of(first->node)];
     char share[32];
     std::snprintf(share, sizeof share, "%.1f%%",
-                  100.0 * static_cast<double>(most) / static_cast<double>(s.memory.weight_bytes));
-    pick->cuts.push_back("weights " + std::to_string(pick->weight_bits) + " -> " +
-                         std::to_string(to) + " bits: flash " + thousands(flash_of(s)) + " B > " +
-                         format_bytes(*budget.flash) + ", largest weight share " + share);
-    pick->weight_bits = to;
-    // Weight bits do not move activations: the flash loop sizes layer by layer and adds the code
-    // the fused blocks took (fusion is scheduled again once the bits are chosen).
-    s = size_of(g, config());
-    s.memory.code_bytes += fusion_code;
+                  100.0 * static_cast<double>(bytes) / static_cast<double>(s.memory.weight_bytes));
+    std::string why = "weights " + std::to_string(first->weight_bits) + " -> " +
+                      std::to_string(to) + " bits: flash " + thousands(before) + " B > " +
+                      format_bytes(*budget.flash) + ", weight share " + share;
+    if (!passed.empty() && passed.front() != first)
+      why += " (the rule's first choice saved no flash)";
+    else if (budget.order == CutOrder::kLevels)
+      why += ", the largest of the layers at " + std::to_string(first->weight_bits) + " bits";
+    else
+      why += ", the largest";
+    first->cuts.push_back(why);
+    first->weight_bits = to;
+    s = after ? std::move(*after) : resize();
   }
   if (budget.ram) s = size_of(g, config(), budget.ram);
 

@@ -15,8 +15,9 @@
 //   Activations are not packed below 8 bits, so 8 is the floor.
 //   Flash: every conv/linear starts at 8-bit weights; while weights + constants + kernel code
 //   exceed the budget, the layer with the largest share of the weight memory (ties within 5% of
-//   it: the earliest) is cut 8 -> 4 -> 2. Layers that cannot pack (they compute in int16) are
-//   not cut: it would cost accuracy for no byte.
+//   it: the earliest) is cut 8 -> 4 -> 2 (CutOrder::kLevels: the largest among the layers at the
+//   most bits, so every layer reaches 4 before any reaches 2). Layers that cannot pack (they
+//   compute in int16) are not cut: it would cost accuracy for no byte.
 // An infeasible budget is an error before training that names the smallest flash and RAM the
 // model can reach.
 #pragma once
@@ -43,8 +44,14 @@ constexpr int64_t kFusedStackReserveBytes = 1280;
 // kFusedStackReserveBytes when `program` runs fused blocks, else kStackReserveBytes.
 int64_t stack_reserve_bytes(const Program& program);
 
+// Which layer the flash loop cuts next. kLargestShare is the paper's rule; kLevels applies it
+// among the layers at the most weight bits only, so no layer drops to 2 bits while another that
+// can pack is still at 8 (a 2-bit layer tends to cost more accuracy than two 4-bit ones).
+enum class CutOrder { kLargestShare, kLevels };
+
 struct MemoryBudget {
   std::optional<int64_t> flash, ram;  // bytes
+  CutOrder order = CutOrder::kLargestShare;
   bool any() const { return flash || ram; }
 };
 

@@ -103,6 +103,92 @@ TEST(Budget, CutsTheLargestShareFirstThenTiesGoToTheEarliestLayer) {
   EXPECT_EQ(flash_of(estimate_memory(chain(), applied)), after_three);
 }
 
+TEST(Budget, LevelsOrderTakesEveryLayerToFourBitsBeforeAnyToTwo) {
+  // The budget of c and b at 4 bits. The paper's order cuts c 8 -> 4 -> 2 (c at 2 alone is
+  // smaller than c and b at 4); by levels, the next cut after c is the largest 8-bit layer, b.
+  MemoryBudget budget;
+  budget.flash = flash_of(estimate_memory(chain(), with_bits({{"c", 4}, {"b", 4}})));
+  ASSERT_LT(flash_of(estimate_memory(chain(), with_bits({{"c", 2}}))), *budget.flash);
+  const PrecisionPlan share = plan_precision(chain(), pow2_8(), budget);
+  EXPECT_EQ(layer(share, "c").weight_bits, 2);
+  EXPECT_EQ(layer(share, "b").weight_bits, 8);
+  budget.order = CutOrder::kLevels;
+  const PrecisionPlan levels = plan_precision(chain(), pow2_8(), budget);
+  EXPECT_EQ(layer(levels, "c").weight_bits, 4);
+  EXPECT_EQ(layer(levels, "b").weight_bits, 4);
+  EXPECT_EQ(layer(levels, "a").weight_bits, 8);
+  EXPECT_EQ(layer(levels, "fc").weight_bits, 8);
+  EXPECT_EQ(levels.flash_bytes(), *budget.flash);
+  // One step further: every conv at 4 bits, then the largest 4-bit layer, c, to 2. After b, a
+  // (513 B) and fc (529 B) are within 5%: the earlier, a, is cut. fc at 4 bits would need the
+  // packed linear kernel, more code than its 256 weight bytes save: the rule passes it over for
+  // the next layer, c at 4 bits.
+  budget.flash = flash_of(estimate_memory(chain(), with_bits({{"a", 4}, {"b", 4}, {"c", 2}})));
+  ASSERT_GT(
+      flash_of(estimate_memory(chain(), with_bits({{"a", 4}, {"b", 4}, {"c", 4}, {"fc", 4}}))),
+      flash_of(estimate_memory(chain(), with_bits({{"a", 4}, {"b", 4}, {"c", 4}}))));
+  const PrecisionPlan deep = plan_precision(chain(), pow2_8(), budget);
+  EXPECT_EQ(layer(deep, "a").weight_bits, 4);
+  EXPECT_EQ(layer(deep, "b").weight_bits, 4);
+  EXPECT_EQ(layer(deep, "c").weight_bits, 2);
+  EXPECT_EQ(layer(deep, "fc").weight_bits, 8);
+  EXPECT_EQ(deep.flash_bytes(), *budget.flash);
+  ASSERT_EQ(layer(deep, "c").cuts.size(), 2u);
+  EXPECT_NE(layer(deep, "c").cuts[1].find("weights 4 -> 2 bits"), std::string::npos);
+  EXPECT_NE(layer(deep, "c").cuts[1].find("the rule's first choice saved no flash"),
+            std::string::npos)
+      << layer(deep, "c").cuts[1];
+  ASSERT_EQ(layer(deep, "fc").cuts.size(), 1u);
+  EXPECT_NE(layer(deep, "fc").cuts[0].find("weights kept at 8 bits"), std::string::npos)
+      << layer(deep, "fc").cuts[0];
+  // The order of the cuts shows in the flash each one started from: c, b, a, c again.
+  const auto flash_before = [](const std::string& cut) {
+    const size_t at = cut.find("flash ") + 6;
+    std::string digits;
+    for (size_t i = at; i < cut.size() && cut[i] != ' '; ++i)
+      if (cut[i] != ',') digits += cut[i];
+    return std::stoll(digits);
+  };
+  const int64_t c1 = flash_before(layer(deep, "c").cuts[0]);
+  const int64_t b = flash_before(layer(deep, "b").cuts[0]);
+  const int64_t a = flash_before(layer(deep, "a").cuts[0]);
+  const int64_t c2 = flash_before(layer(deep, "c").cuts[1]);
+  EXPECT_GT(c1, b);
+  EXPECT_GT(b, a);
+  EXPECT_GT(a, c2);
+}
+
+// input [4, 16] -> b (4 -> 64, k9: 2,304 weights) -> c (64 -> 64, k3: 12,288) -> gap -> fc.
+// Cutting c alone to 4 bits saves 6,144 B, less than the packed kernel's code.
+Graph mid_chain() {
+  Graph g;
+  g.input("input", {4, 16});
+  g.conv("b", "input", 64, {9}, {1}, {4});
+  g.conv("c", "b", 64, {3}, {1}, {1});
+  g.global_avgpool("gap", "c");
+  g.flatten("flat", "gap");
+  g.linear("fc", "flat", 4);
+  return g;
+}
+
+TEST(Budget, TheFirstPackedLayerIsCutEvenWhenItAloneSavesNoFlash) {
+  // No single cut lowers the flash (each brings the packed kernel), but c and b together do:
+  // the rule's first choice goes ahead, then b shares its kernel.
+  const int64_t all8 = flash_of(estimate_memory(mid_chain(), pow2_8()));
+  ASSERT_GE(flash_of(estimate_memory(mid_chain(), with_bits({{"c", 4}}))), all8);
+  MemoryBudget budget;
+  budget.flash = flash_of(estimate_memory(mid_chain(), with_bits({{"c", 2}, {"b", 4}})));
+  ASSERT_LT(*budget.flash, all8);
+  for (const CutOrder order : {CutOrder::kLargestShare, CutOrder::kLevels}) {
+    budget.order = order;
+    const PrecisionPlan p = plan_precision(mid_chain(), pow2_8(), budget);
+    EXPECT_LE(p.flash_bytes(), *budget.flash);
+    EXPECT_LT(layer(p, "c").weight_bits, 8);
+    EXPECT_LT(layer(p, "b").weight_bits, 8);
+    EXPECT_NE(layer(p, "c").cuts.at(0).find("weights 8 -> 4 bits"), std::string::npos);
+  }
+}
+
 // Long activations: input [4, 512] -> a (4 -> 16) -> b (16 -> 64) -> c (64 -> 64), k3.
 Graph long_chain() {
   Graph g;
@@ -232,6 +318,9 @@ TEST(Budget, ConfigSizesAndErrors) {
             std::string::npos);
   EXPECT_NE(config_error("budget: {rom: 1KiB}\n").find("unknown key 'rom' in 'budget'"),
             std::string::npos);
+  EXPECT_NE(config_error("budget: {flash: 64KiB, order: widest}\n").find("budget.order"),
+            std::string::npos)
+      << config_error("budget: {flash: 64KiB, order: widest}\n");
   const auto dir = std::filesystem::temp_directory_path() / "qat_budget_tests";
   std::ofstream(dir / "ok.yaml") << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
                                  << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"

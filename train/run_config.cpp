@@ -143,6 +143,10 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   ConfigNode budget = root.child("budget");
   rc.budget.flash = budget.get_size("flash");
   rc.budget.ram = budget.get_size("ram");
+  rc.budget.order =
+      budget.get_enum("order", "largest_share", {"largest_share", "levels"}) == "levels"
+          ? exporter::CutOrder::kLevels
+          : exporter::CutOrder::kLargestShare;
   budget.finish();
   if (rc.budget.any()) {
     if (!rc.quant.enabled)

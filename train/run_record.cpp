@@ -36,6 +36,7 @@ void from_json(const nlohmann::json& j, LayerBitsRecord& r) {
 void to_json(nlohmann::json& j, const BudgetRecord& r) {
   j = {{"estimated_flash", r.estimated_flash},
        {"estimated_ram", r.estimated_ram},
+       {"order", r.order},
        {"layers", r.layers}};
   json_put(j, "flash", r.flash);
   json_put(j, "ram", r.ram);
@@ -46,6 +47,8 @@ void from_json(const nlohmann::json& j, BudgetRecord& r) {
   r.ram = json_nullable<int64_t>(j, "ram");
   r.estimated_flash = json_field<int64_t>(j, "estimated_flash");
   r.estimated_ram = json_field<int64_t>(j, "estimated_ram");
+  // Absent in summaries written before the key existed: the only order there was.
+  r.order = json_nullable<std::string>(j, "order").value_or("largest_share");
   r.layers = json_field<std::vector<LayerBitsRecord>>(j, "layers");
 }
 

@@ -37,6 +37,7 @@ struct LayerBitsRecord {
 };
 struct BudgetRecord {
   std::optional<int64_t> flash, ram;               // the budget, bytes
+  std::string order = "largest_share";             // budget.order
   int64_t estimated_flash = 0, estimated_ram = 0;  // of the plan, before training
   std::vector<LayerBitsRecord> layers;
 };
