@@ -233,6 +233,33 @@ TEST(YoloLossOptions, LambdasAndLabelSmoothing) {
   EXPECT_NEAR(l.cls.item<double>(), 0.32, 1e-5);
 }
 
+TEST(YoloLossOptions, ScoredOutputsUseTheRunsLoss) {
+  // `qat eval` scores engine outputs with score_outputs(): its loss figure must be the run's
+  // configured loss (here BCE objectness, smoothing, other lambdas), as training reported it.
+  LossCase f;
+  TensorData d;
+  d.x = torch::zeros({1, 1});
+  d.boxes = {{f.gt}};
+  LossConfig bce;
+  bce.objectness = "bce";
+  bce.label_smoothing = 0.2;
+  bce.lambda_coord = 2.0;
+  bce.lambda_noobj = 1.0;
+  detect::YoloLossOptions o;
+  o.bce_objectness = true;
+  o.label_smoothing = 0.2;
+  o.lambda_coord = 2.0;
+  o.lambda_noobj = 1.0;
+  const ModelHead head = ModelHead::detection(2, 2, 2);
+  const double want = detect::yolo_loss(f.out, detect::build_yolo_targets({{f.gt}}, f.L), f.L, o)
+                          .total.item<double>();
+  const double plain =
+      detect::yolo_loss(f.out, detect::build_yolo_targets({{f.gt}}, f.L), f.L).total.item<double>();
+  ASSERT_GT(std::abs(want - plain), 1e-3);
+  EXPECT_NEAR(score_outputs(head, f.out, d, bce).loss, want, 1e-6);
+  EXPECT_NEAR(score_outputs(head, f.out, d).loss, plain, 1e-6);
+}
+
 // --- EMA ------------------------------------------------------------------------------------
 
 Graph tiny_graph() {

@@ -18,14 +18,15 @@ namespace {
 // Accuracy of the float32 fake-quantized forward (what QAT trained) with the observers frozen,
 // to compare with the integer engine: the two differ where float32 rounding or the affine
 // fixed-point requantization differs from the fake-quant arithmetic.
-EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& test) {
+EvalResult fake_quant_result(const std::string& checkpoint, const TensorData& test,
+                             const LossConfig& loss) {
   const Checkpoint ck = load_checkpoint(checkpoint);
   GraphModule m = ck.model;
   m->eval();
   m->set_mode(Mode::kQat);
   m->freeze_observers(true);
   torch::NoGradGuard no_grad;
-  return make_task(ck.meta.head)->evaluate(*m, test, kEvalBatchSize, "[fake-quant]", false);
+  return make_task(ck.meta.head, loss)->evaluate(*m, test, kEvalBatchSize, "[fake-quant]", false);
 }
 
 // `--pr-curve FILE.png`: the precision/recall curve of every class at IoU 0.5 (detection runs).
@@ -145,7 +146,8 @@ Runner add_eval(CLI::App& app) {
         // DSP kernels (export/budget.h); `qat deploy` measures the real flash.
         j.flash_estimate = program.weight_bytes() + exporter::estimate_code_bytes(program);
         if (!int_ckpt) {
-          const EvalResult fq = fake_quant_result(src.model.source, test);
+          const EvalResult fq =
+              fake_quant_result(src.model.source, test, src.run ? src.run->loss : LossConfig{});
           std::printf("fake-quant forward (float32)  %s %.2f%%  loss %.4f\n",
                       src.model.metric.c_str(), 100.0 * fq.metric, fq.loss);
           j.fake_quant_metric = fq.metric;
@@ -180,7 +182,7 @@ Runner add_eval(CLI::App& app) {
     const TensorData test = load_test_split(cfg, ck.meta.input);
     const bool quantized = ck.model->mode() == Mode::kEval;
     const Mode mode = a->engine == "float" || !quantized ? Mode::kFloat : Mode::kEval;
-    const EvalResult r = evaluate_checkpoint(ck, test, mode, true);
+    const EvalResult r = evaluate_checkpoint(ck, test, mode, true, cfg.loss);
     const std::string& metric_name = ck.meta.metric;
     std::printf("%s  %s  %s %.2f%%  loss %.4f  (%lld samples)\n", path.c_str(),
                 mode == Mode::kEval ? "integer-exact simulation" : "float forward",

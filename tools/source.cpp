@@ -103,7 +103,7 @@ EvalResult evaluate_int(const ExportSource& s, const Program& p, const TensorDat
   const torch::Tensor o =
       torch::tensor(out, torch::kDouble).reshape({test.size(), p.output_elements()});
   if (outputs) *outputs = o;
-  return score_outputs(s.model.head, o, test);
+  return score_outputs(s.model.head, o, test, s.run ? s.run->loss : LossConfig{});
 }
 
 }  // namespace qat::exporter

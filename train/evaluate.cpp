@@ -34,11 +34,11 @@ TensorData load_test_split(const RunConfig& cfg, const InputNormalization& input
 }
 
 EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode,
-                               bool progress) {
+                               bool progress, const LossConfig& loss) {
   GraphModule m = ck.model;
   m->eval();
   m->set_mode(mode);
-  const auto task = make_task(ck.meta.head);
+  const auto task = make_task(ck.meta.head, loss);
   return task->evaluate(*m, test, kEvalBatchSize, std::string("[eval ") + mode_name(mode) + "]",
                         progress);
 }

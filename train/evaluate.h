@@ -26,7 +26,8 @@ TensorData load_test_split(const RunConfig& cfg, const InputNormalization& input
 // keep_freed_memory_for_reuse() keeps (qat/cpu.h), and in cache more often.
 inline constexpr int64_t kEvalBatchSize = 64;
 
+// `loss`: the run's `loss:` section (the checkpoint does not hold it), for the loss figure.
 EvalResult evaluate_checkpoint(const Checkpoint& ck, const TensorData& test, Mode mode,
-                               bool progress);
+                               bool progress, const LossConfig& loss = {});
 
 }  // namespace qat

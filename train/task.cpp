@@ -256,7 +256,8 @@ std::unique_ptr<Task> make_task(const ModelHead& head, const LossConfig& loss) {
   return std::make_unique<Classification>(loss);
 }
 
-EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d) {
+EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d,
+                         const LossConfig& loss) {
   EvalResult r;
   r.samples = outputs.size(0);
   const torch::Tensor out = outputs.to(torch::kFloat);
@@ -264,9 +265,10 @@ EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, co
     r.loss = F::cross_entropy(out, d.labels).item<double>();
     r.metric = out.argmax(1).eq(d.labels).to(torch::kDouble).mean().item<double>();
   } else {
-    const Detection det(head, LossConfig{});
-    const detect::YoloLayout L{head.grid, head.boxes, head.classes};
-    r.loss = detect::yolo_loss(out, detect::build_yolo_targets(d.boxes, L), L).total.item<double>();
+    const Detection det(head, loss);
+    Batch all;
+    all.boxes = d.boxes;
+    r.loss = det.loss(out, all).item<double>();
     r.detection = det.figures_of(out, d.boxes);
     r.metric = r.detection->map50_voc;
   }

@@ -69,7 +69,9 @@ class Task {
 // `loss` shapes the training loss (and the loss figure of evaluations), never the metric.
 std::unique_ptr<Task> make_task(const ModelHead& head, const LossConfig& loss = {});
 
-// Evaluates raw model outputs [N, ...] (any engine) against a split.
-EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d);
+// Evaluates raw model outputs [N, ...] (any engine) against a split; `loss` as in make_task (the
+// run's `loss:` section, so the loss figure matches the one training reported).
+EvalResult score_outputs(const ModelHead& head, const torch::Tensor& outputs, const TensorData& d,
+                         const LossConfig& loss = {});
 
 }  // namespace qat
