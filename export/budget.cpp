@@ -83,6 +83,10 @@ constexpr double kKernelCodeMargin = 1.05;
 
 }  // namespace
 
+const char* cut_order_name(CutOrder order) {
+  return order == CutOrder::kLevels ? "levels" : "largest_share";
+}
+
 int64_t stack_reserve_bytes(const Program& p) {
   for (const Call& c : p.calls)
     if (c.fused) return kFusedStackReserveBytes;
@@ -370,48 +374,48 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     for (LayerPrecision& l : plan.layers)
       if (packable(l)) open.push_back(&l);
     const int64_t before = flash_of(s);
-    LayerPrecision* first = nullptr;
-    std::optional<Sized> after;
-    std::vector<LayerPrecision*> passed;
+    LayerPrecision* pick = nullptr;  // the first in the rule's order whose cut lowers the flash
+    std::optional<Sized> after;      // the sizes with that cut
+    std::vector<LayerPrecision*> passed;  // the rule's earlier choices, whose cut did not
     while (!open.empty()) {
       LayerPrecision* l = rule_pick(open);
       if (l == nullptr || s.memory.layer_weight_bytes[g.index_of(l->node)] == 0) break;
-      if (first == nullptr) first = l;
       const int from = l->weight_bits;
       l->weight_bits = from > 4 ? 4 : 2;
       Sized trial = resize();
       l->weight_bits = from;
       if (flash_of(trial) < before) {
-        first = l;
+        pick = l;
         after = std::move(trial);
         break;
       }
       passed.push_back(l);
       open.erase(std::find(open.begin(), open.end(), l));
     }
-    if (first == nullptr) throw infeasible("flash", *budget.flash);
-    const int to = first->weight_bits > 4 ? 4 : 2;
+    if (pick == nullptr && !passed.empty()) pick = passed.front();  // no cut pays on its own
+    if (pick == nullptr) throw infeasible("flash", *budget.flash);
+    const int to = pick->weight_bits > 4 ? 4 : 2;
     for (LayerPrecision* l : passed) {
-      if (l == first) continue;
+      if (l == pick) continue;
       const std::string note = "weights kept at " + std::to_string(l->weight_bits) +
                                " bits: cutting them saved no flash (the packed kernel's code)";
       if (l->cuts.empty() || l->cuts.back() != note) l->cuts.push_back(note);
     }
-    const int64_t bytes = s.memory.layer_weight_bytes[g.index_of(first->node)];
+    const int64_t bytes = s.memory.layer_weight_bytes[g.index_of(pick->node)];
     char share[32];
     std::snprintf(share, sizeof share, "%.1f%%",
                   100.0 * static_cast<double>(bytes) / static_cast<double>(s.memory.weight_bytes));
-    std::string why = "weights " + std::to_string(first->weight_bits) + " -> " +
-                      std::to_string(to) + " bits: flash " + thousands(before) + " B > " +
-                      format_bytes(*budget.flash) + ", weight share " + share;
-    if (!passed.empty() && passed.front() != first)
+    std::string why = "weights " + std::to_string(pick->weight_bits) + " -> " + std::to_string(to) +
+                      " bits: flash " + thousands(before) + " B > " + format_bytes(*budget.flash) +
+                      ", weight share " + share;
+    if (!passed.empty() && passed.front() != pick)
       why += " (the rule's first choice saved no flash)";
     else if (budget.order == CutOrder::kLevels)
-      why += ", the largest of the layers at " + std::to_string(first->weight_bits) + " bits";
+      why += ", the largest of the layers at " + std::to_string(pick->weight_bits) + " bits";
     else
       why += ", the largest";
-    first->cuts.push_back(why);
-    first->weight_bits = to;
+    pick->cuts.push_back(why);
+    pick->weight_bits = to;
     s = after ? std::move(*after) : resize();
   }
   if (budget.ram) s = size_of(g, config(), budget.ram);

@@ -48,6 +48,8 @@ int64_t stack_reserve_bytes(const Program& program);
 // among the layers at the most weight bits only, so no layer drops to 2 bits while another that
 // can pack is still at 8 (a 2-bit layer tends to cost more accuracy than two 4-bit ones).
 enum class CutOrder { kLargestShare, kLevels };
+// Its name in the config (`budget.order`) and in summary.json: "largest_share", "levels".
+const char* cut_order_name(CutOrder order);
 
 struct MemoryBudget {
   std::optional<int64_t> flash, ram;  // bytes

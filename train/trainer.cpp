@@ -139,7 +139,7 @@ BudgetRecord budget_record(const exporter::PrecisionPlan& p) {
   BudgetRecord r;
   r.flash = p.budget.flash;
   r.ram = p.budget.ram;
-  r.order = p.budget.order == exporter::CutOrder::kLevels ? "levels" : "largest_share";
+  r.order = exporter::cut_order_name(p.budget.order);
   r.estimated_flash = p.flash_bytes();
   r.estimated_ram = p.ram_bytes();
   for (const auto& l : p.layers)
