@@ -9,7 +9,7 @@
 
 namespace qat::exporter {
 
-Engine::Engine(const Program& program) : p_(program) {
+Engine::Engine(const Program& program, PackedWeights packed) : p_(program) {
   arena_.assign(static_cast<size_t>((p_.plan.arena_bytes + 7) / 8), 0);
   input_.assign(static_cast<size_t>((p_.input_bytes() + 7) / 8), 0);
   // Kernel-typed weights, converted once (packed ones as the program packed them).
@@ -17,6 +17,7 @@ Engine::Engine(const Program& program) : p_(program) {
     w8_.emplace_back();
     w16_.emplace_back();
     fused_.emplace_back();
+    kernel_.push_back(c.kernel);
     if (c.kind() == CallKind::kFused) {
       auto f = std::make_unique<Fused>();
       f->d = describe(*c.fused, p_);
@@ -39,6 +40,10 @@ Engine::Engine(const Program& program) : p_(program) {
       continue;
     }
     if (!c.weighted()) continue;
+    if (!c.packed.empty() && packed == PackedWeights::kUnpackedOnce) {
+      kernel_.back() = &find_kernel(c.kind(), c.kernel->act, DType::kInt8);
+      w8_.back().assign(c.weights.begin(), c.weights.end());
+    }
     if (c.kernel->weight == DType::kInt8) w8_.back().assign(c.weights.begin(), c.weights.end());
     if (c.kernel->weight == DType::kInt16) w16_.back().assign(c.weights.begin(), c.weights.end());
   }
@@ -132,16 +137,16 @@ void Engine::run(const std::vector<int32_t>& input, std::vector<int32_t>& output
     for (size_t k = 0; k < c.inputs.size() && k < 2; ++k) args.in[k] = ptr(c.inputs[k]);
     args.out = ptr(c.output);
     if (c.weighted()) {
-      args.weights = !c.packed.empty()  ? static_cast<const void*>(c.packed.data())
-                     : !w8_[ci].empty() ? static_cast<const void*>(w8_[ci].data())
-                                        : static_cast<const void*>(w16_[ci].data());
+      args.weights = !w8_[ci].empty()    ? static_cast<const void*>(w8_[ci].data())
+                     : !c.packed.empty() ? static_cast<const void*>(c.packed.data())
+                                         : static_cast<const void*>(w16_[ci].data());
       args.bias = c.bias.data();
       args.rq = &rq;
       args.scratch = c.scratch_offset >= 0
                          ? reinterpret_cast<uint8_t*>(arena_.data()) + c.scratch_offset
                          : nullptr;
     }
-    c.kernel->run(args);
+    kernel_[ci]->run(args);
     if (poison_) poison_dead(ci);
   }
   const void* o = ptr(p_.output);
@@ -187,7 +192,7 @@ std::vector<double> run_batch(const IntModel& m, const Program& p, const float* 
   const QFormat& out_f = m.output_format();
   threads = std::max(1, std::min<int>(threads, static_cast<int>(n)));
   auto worker = [&](int t) {
-    Engine e(p);
+    Engine e(p, PackedWeights::kUnpackedOnce);
     std::vector<int32_t> out;
     for (int64_t i = t; i < n; i += threads) {
       e.run(quantize_input(inputs + i * numel, in_shape, in_f), out);

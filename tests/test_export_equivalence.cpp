@@ -111,6 +111,8 @@ void check_case(const Case& c, Fmt f, bool compile_c) {
   // End to end with the planned (reusing) arena, freed buffers poisoned after their last use.
   Engine engine(p);
   engine.set_poison_dead_buffers(true);
+  // The scoring engine (run_batch): packed weights unpacked once, the int8 kernels.
+  Engine unpacked(p, PackedWeights::kUnpackedOnce);
   const Graph& g = q->graph();
   std::vector<TestVector> vectors;
   for (int64_t i = 0; i < x.size(0); ++i) {
@@ -128,6 +130,9 @@ void check_case(const Case& c, Fmt f, bool compile_c) {
     const auto want = codes_hwc(sim.back()[i], g.shape_at(g.size() - 1), im.output_format());
     ASSERT_EQ(v.output, want) << "sample " << i;
     ASSERT_EQ(layered_out, want) << "sample " << i;
+    std::vector<int32_t> unpacked_out;
+    unpacked.run(v.input, unpacked_out);
+    ASSERT_EQ(unpacked_out, want) << "unpacked weights, sample " << i;
     vectors.push_back(std::move(v));
   }
   EXPECT_LE(p.plan.arena_bytes, separate.plan.arena_bytes);
