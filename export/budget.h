@@ -105,8 +105,9 @@ struct InfeasibleBudget : ConfigError {
 PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                              const MemoryBudget& budget);
 
-// The flash a program's kernels and parameter structs take on a Cortex-M4 (estimate from the
-// kernel table's measured code sizes; `qat deploy` measures the real figure).
+// The flash a program's kernels and parameter structs take on a Cortex-M4: the parts of the
+// kernel paths its qk_config.h links (export/kernel_code.h, sizes measured per part) plus the
+// call glue of model.c; `qat deploy` measures the real figure.
 int64_t estimate_code_bytes(const Program& program);
 
 // "64 KiB", "1.5 MiB", "900 B".

@@ -2,7 +2,8 @@
 // its C name, the layer kind and types it computes, its argument signature, the C type of its
 // parameter struct, its scratch size and the host entry that calls it. build_program() picks
 // the row for a layer, the host Engine calls its `run`, and the C generator prints the call from
-// the same row, so adding a kernel variant is one row in kernel_table.cpp plus the kernel.
+// the same row, so adding a kernel variant is one row in kernel_table.cpp plus the kernel (and
+// its code size: bench/kernel_code_size.py, export/kernel_code.cpp).
 #pragma once
 
 #include <cstdint>
@@ -82,17 +83,6 @@ struct KernelEntry {
   const char* params_type;  // C type of the parameter struct; nullptr for scalar signatures
   size_t (*scratch)(const KernelParams&);  // scratch bytes of one call
   void (*run)(const KernelArgs&);          // the host call
-  // Flash of the kernel's code and constant data on a Cortex-M4 (-O2, QK_USE_DSP, reference
-  // fallback included, libgcc / newlib excluded), measured by bench/kernel_code_size.py, in up to
-  // two named parts: kernels that share code (the int8 and packed DSP convolutions share the
-  // im2col and the 1x6 SMLAD kernel; 4-bit and 2-bit share everything) name the same part, and
-  // a model counts each part once. The memory budget's estimate of a model's kernel code;
-  // `qat deploy` measures the real figure.
-  struct CodePart {
-    const char* part;
-    int32_t bytes;
-  };
-  CodePart code[2];
 };
 
 const std::vector<KernelEntry>& kernel_table();
