@@ -66,12 +66,15 @@ int64_t kernel_code_bytes(const KernelPaths& k) {
   family("conv_dw3", k.conv_dw3, "qk_conv_s8");
   family("linear_dsp", k.linear_dsp, "qk_linear_s8");
   if (generic_function) bytes += part("epi_generic_fn");
+  // The portable kernel of an int8 entry: its weights ("s8", "w4", "w2") name the part.
+  const auto weights_of = [](const std::string& e, const std::string& entry) {
+    return e == entry ? std::string("s8") : e.substr(entry.size() + 1);
+  };
   for (const std::string& e : k.entries) {
     if (e.rfind("qk_conv_s8", 0) == 0) {
-      if (k.conv_reference) bytes += part("ref_conv/" + (e == "qk_conv_s8" ? "s8" : e.substr(11)));
+      if (k.conv_reference) bytes += part("ref_conv/" + weights_of(e, "qk_conv_s8"));
     } else if (e.rfind("qk_linear_s8", 0) == 0) {
-      if (k.linear_reference)
-        bytes += part("ref_linear/" + (e == "qk_linear_s8" ? "s8" : e.substr(13)));
+      if (k.linear_reference) bytes += part("ref_linear/" + weights_of(e, "qk_linear_s8"));
     } else if (e == "qk_add_s8" || e == "qk_add_s16") {
       bytes += part(e + "/base") + (k.add_int64 ? part(e + "/int64") : 0) +
                (k.add_saturating ? part(e + "/saturating") : 0);
