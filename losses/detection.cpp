@@ -28,9 +28,11 @@ std::vector<Detection> decode_yolo(const float* out, const YoloLayout& L, float 
   std::vector<Detection> dets;
   const int64_t S = L.grid;
   std::vector<float> probs(static_cast<size_t>(L.classes));
+  std::vector<float> values(static_cast<size_t>(L.per_cell()));
   for (int64_t row = 0; row < S; ++row)
     for (int64_t col = 0; col < S; ++col) {
-      const float* cell = out + (row * S + col) * L.per_cell();
+      for (int64_t k = 0; k < L.per_cell(); ++k) values[k] = out[L.index(row, col, k)];
+      const float* cell = values.data();
       const float* logits = cell + L.boxes * 5;
       const float mx = *std::max_element(logits, logits + L.classes);
       float sum = 0;
@@ -179,6 +181,7 @@ DetectionFigures detection_figures(const std::vector<std::vector<Detection>>& de
     for (size_t c = 0; c < m.ap_per_class.size(); ++c)
       f.ap50_95_per_class[c] += m.ap_per_class[c] / 10.0;  // NaN stays NaN
   }
+  f.detections = detections;
   return f;
 }
 

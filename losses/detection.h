@@ -2,8 +2,9 @@
 // use it: YOLOv1 output decoding, non-maximum suppression and mAP (VOC all-point and COCO
 // 101-point, at one IoU or over 0.5:0.95).
 //
-// Output layout of a YOLO head (per image, grid S, boxes B, classes C), cell-major:
-//   [S][S][B * 5 + C], per box (tx, ty, sw, sh, tc), then C class logits, where
+// Output layout of a YOLO head (per image, grid S, boxes B, classes C), cell-major
+//   [S][S][B * 5 + C] (a linear head) or channel-major [B * 5 + C][S][S] (a convolutional head);
+//   per cell, per box (tx, ty, sw, sh, tc), then C class logits, where
 //   cx = (col + sigmoid(tx)) / S, cy = (row + sigmoid(ty)) / S, w = sw^2, h = sh^2 (sw, sh are
 //   the predicted square roots, clamped at 0), confidence = sigmoid(tc), class probabilities =
 //   softmax(logits). Score of a box = confidence * class probability.
@@ -13,13 +14,20 @@
 #include <vector>
 
 #include "qat/box.h"
+#include "qat/model_head.h"
 
 namespace qat::detect {
 
 struct YoloLayout {
   int64_t grid = 4, boxes = 2, classes = 1;
+  GridOrder order = GridOrder::kCellMajor;
   int64_t per_cell() const { return boxes * 5 + classes; }
   int64_t outputs() const { return grid * grid * per_cell(); }
+  // Index of value k (0 .. per_cell()-1) of cell (row, col) in one image's output.
+  int64_t index(int64_t row, int64_t col, int64_t k) const {
+    return order == GridOrder::kCellMajor ? (row * grid + col) * per_cell() + k
+                                          : (k * grid + row) * grid + col;
+  }
 };
 
 struct Detection {
@@ -67,7 +75,8 @@ struct DetectionFigures {
   double map50_voc = 0, map50 = 0, map75 = 0, map50_95 = 0;
   std::vector<double> ap50_voc_per_class, ap50_95_per_class;  // NaN: no ground truth
   std::vector<int64_t> gt_per_class;
-  std::vector<PrCurve> curves50;  // per class at IoU 0.5
+  std::vector<PrCurve> curves50;                   // per class at IoU 0.5
+  std::vector<std::vector<Detection>> detections;  // per image: what the figures were scored on
 };
 DetectionFigures detection_figures(const std::vector<std::vector<Detection>>& detections,
                                    const std::vector<std::vector<Box>>& ground_truth,

@@ -51,7 +51,9 @@ torch::Tensor iou_tensor(const torch::Tensor& a, const torch::Tensor& b) {
 YoloLoss yolo_loss(const torch::Tensor& output, const torch::Tensor& targets, const YoloLayout& L,
                    const YoloLossOptions& opt) {
   const int64_t n = output.size(0), S = L.grid, B = L.boxes;
-  const torch::Tensor out = output.reshape({n, S, S, L.per_cell()});
+  const torch::Tensor out = L.order == GridOrder::kCellMajor
+                                ? output.reshape({n, S, S, L.per_cell()})
+                                : output.reshape({n, L.per_cell(), S, S}).permute({0, 2, 3, 1});
   const torch::Tensor box = out.narrow(3, 0, B * 5).reshape({n, S, S, B, 5});
   const torch::Tensor logits = out.narrow(3, B * 5, L.classes);
   const torch::Tensor px = torch::sigmoid(box.select(4, 0)), py = torch::sigmoid(box.select(4, 1));

@@ -63,7 +63,9 @@ BuiltModel tinyissimo_yolo(ConfigNode& c, const Shape& input, int64_t classes) {
   o.batch_norm = c.get_bool("batch_norm", false);
   o.bias = c.get_bool("bias", false);
   o.width = c.get_double("width", 1.0, 0.0, 8.0, true);
-  return {build_tinyissimo_yolo(o), ModelHead::detection(o.grid, o.boxes, o.classes)};
+  o.head = c.get_enum("head", "linear", {"linear", "conv"}) == "conv" ? YoloHead::kConv
+                                                                      : YoloHead::kLinear;
+  return {build_tinyissimo_yolo(o), yolo_model_head(o)};
 }
 
 }  // namespace

@@ -22,11 +22,24 @@ if "$QAT" eval "$WORK/run" --pr-curve "$WORK/pr.png" > "$WORK/pr.txt" 2>&1; then
   echo "--pr-curve of a classification run was accepted"; exit 1
 fi
 grep -q "only detection runs have a precision/recall curve" "$WORK/pr.txt"
+if "$QAT" eval "$WORK/run" --draw "$WORK/boxes" > "$WORK/draw.txt" 2>&1; then
+  echo "--draw of a classification run was accepted"; exit 1
+fi
+grep -q "only detection runs have boxes to draw" "$WORK/draw.txt"
 # A detection run: COCO figures per class and the precision/recall PNG.
 "$QAT" train configs/coco_tinyissimo_yolo.yaml --no-progress --set "output=$WORK/yolo" \
   --set train.epochs=1 --set qat.epochs=0 --set ptq.batches=1 > "$WORK/yolo.txt" 2>&1 ||
   { tail -5 "$WORK/yolo.txt"; exit 1; }
-"$QAT" eval "$WORK/yolo" --pr-curve "$WORK/yolo_pr.png" | tee "$WORK/yolo_eval.txt"
+"$QAT" eval "$WORK/yolo" --pr-curve "$WORK/yolo_pr.png" --draw "$WORK/boxes" --draw-count 3 |
+  tee "$WORK/yolo_eval.txt"
+[[ -s "$WORK/boxes/test_002.png" && ! -e "$WORK/boxes/test_003.png" ]] ||
+  { echo "--draw-count 3 did not write test_000..002.png"; ls "$WORK/boxes"; exit 1; }
+# The convolutional head (11x11 grid at 88x88): its integer engine agrees with the simulation.
+"$QAT" train configs/coco_tinyissimo_yolo.yaml --no-progress --set "output=$WORK/yolo_conv" \
+  --set model.head=conv --set model.grid=11 --set train.epochs=1 --set qat.epochs=0 \
+  --set ptq.batches=1 > "$WORK/yolo_conv.txt" 2>&1 || { tail -5 "$WORK/yolo_conv.txt"; exit 1; }
+"$QAT" eval "$WORK/yolo_conv" --engine int --compare | tee "$WORK/yolo_conv_eval.txt"
+grep -qE "([0-9]+)/\1 samples with identical outputs" "$WORK/yolo_conv_eval.txt"
 grep -q "COCO 101-point: mAP@0.5 .*mAP@0.5:0.95" "$WORK/yolo_eval.txt"
 grep -q "class 0: [0-9]* boxes, AP@0.5" "$WORK/yolo_eval.txt"
 [[ -s "$WORK/yolo_pr.png" ]] || { echo "no precision/recall PNG"; exit 1; }

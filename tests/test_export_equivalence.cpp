@@ -199,6 +199,24 @@ Case yolo() {
   return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o), ModelHead::detection(4, 2, 3)};
 }
 
+// The convolutional head of the later TinyissimoYOLO versions: 40x40 halved three times to a 5x5
+// grid, a 1x1 conv with bias as the last layer (channel-major output on the host).
+Case yolo_conv_head() {
+  models::YoloOptions o;
+  o.input = {3, 40, 40};
+  o.width = 0.25;
+  o.batch_norm = true;
+  o.classes = 3;
+  o.head = models::YoloHead::kConv;
+  o.grid = 5;
+  return {"tinyissimo_yolo_conv_head", models::build_tinyissimo_yolo(o),
+          models::yolo_model_head(o)};
+}
+
+TEST(Equivalence, TinyissimoYoloConvHeadAgrees) {
+  for (const Fmt fmt : {Fmt::kPow2Int8, Fmt::kMixedPow2}) check_case(yolo_conv_head(), fmt, true);
+}
+
 // Layers whose int16 accumulator exceeds float32's 2^24 (fan-in 576, 16-bit activations with
 // 16- or 8-bit weights): the evaluation mode splits them into limbs that are each exact in
 // float32 (graph_module_exact.cpp); the host engine's int64 arithmetic must agree bit for bit.

@@ -51,6 +51,40 @@ TEST(YoloLoss, PerfectPredictionHasNoLoss) {
   EXPECT_NEAR(l.total.item<float>(), 0.0f, 1e-6);
 }
 
+// A convolutional head gives the same values channel-major: [per_cell][S][S].
+torch::Tensor to_channel_major(const torch::Tensor& cell_major, const YoloLayout& L) {
+  const int64_t n = cell_major.size(0);
+  return cell_major.reshape({n, L.grid, L.grid, L.per_cell()})
+      .permute({0, 3, 1, 2})
+      .contiguous()
+      .reshape({n, -1});
+}
+
+TEST(YoloLoss, ChannelMajorOutputGivesTheSameLossAndDetections) {
+  Fixture f;
+  torch::manual_seed(3);
+  f.out = torch::randn({1, 2 * 2 * 12});
+  YoloLayout cm = f.L;
+  cm.order = GridOrder::kChannelMajor;
+  const torch::Tensor chan = to_channel_major(f.out, f.L);
+  ASSERT_FALSE(torch::equal(chan, f.out));
+  const torch::Tensor t = build_yolo_targets({{f.gt}}, f.L);
+  EXPECT_TRUE(torch::allclose(yolo_loss(f.out, t, f.L).total, yolo_loss(chan, t, cm).total));
+  const auto a = decode_yolo(f.out.data_ptr<float>(), f.L, 0.0f);
+  const auto b = decode_yolo(chan.data_ptr<float>(), cm, 0.0f);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.size(), 2u * 2u * 2u * 2u);  // cells x boxes x classes at threshold 0
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].cx, b[i].cx);
+    EXPECT_EQ(a[i].cy, b[i].cy);
+    EXPECT_EQ(a[i].w, b[i].w);
+    EXPECT_EQ(a[i].score, b[i].score);
+    EXPECT_EQ(a[i].cls, b[i].cls);
+  }
+  EXPECT_EQ(cm.index(1, 0, 4), 4 * 4 + 1 * 2 + 0);
+  EXPECT_EQ(f.L.index(1, 0, 4), (1 * 2 + 0) * 12 + 4);
+}
+
 TEST(YoloLoss, HandComputedTerms) {
   Fixture f;
   float* c = f.cell(1, 0);

@@ -94,6 +94,38 @@ TEST(TinyissimoYolo, PublishedConfigurationHas422320Parameters) {
   EXPECT_EQ(build_tinyissimo_yolo(o).shape_of("head"), (Shape{4 * 4 * 13}));
 }
 
+TEST(TinyissimoYolo, ConvHeadKeepsThePoolsThatReachTheGrid) {
+  YoloOptions o;
+  o.classes = 3;
+  o.head = YoloHead::kConv;
+  o.grid = 11;  // 88 -> 44 -> 22 -> 11: three pools, the last six convs at 11x11
+  const Graph g = build_tinyissimo_yolo(o);
+  EXPECT_EQ(g.shape_of("head"), (Shape{2 * 5 + 3, 11, 11}));
+  EXPECT_EQ(g.shape_of("conv10_relu"), (Shape{128, 11, 11}));
+  EXPECT_TRUE(g.contains("pool3"));
+  EXPECT_FALSE(g.contains("pool4"));
+  EXPECT_EQ(yolo_model_head(o).order, GridOrder::kChannelMajor);
+  // The backbone's convs plus a 1x1 head with bias: no 128*2*2 x 208 linear layer.
+  const int64_t head = 128 * 13 + 13;
+  YoloOptions linear = o;
+  linear.head = YoloHead::kLinear;
+  linear.grid = 4;
+  const int64_t linear_head = 128 * 2 * 2 * 4 * 4 * 13;
+  EXPECT_EQ(g.parameter_count() - head,
+            build_tinyissimo_yolo(linear).parameter_count() - linear_head);
+  o.grid = 2;  // every pool
+  EXPECT_EQ(build_tinyissimo_yolo(o).shape_of("head"), (Shape{13, 2, 2}));
+  o.grid = 4;
+  try {
+    build_tinyissimo_yolo(o);
+    FAIL() << "grid 4 is not reachable from 88x88";
+  } catch (const GraphError& e) {
+    EXPECT_NE(std::string(e.what()).find("grids this input allows: 44, 22, 11, 5, 2"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 BuiltModel from_yaml(const std::string& yaml, const Shape& input, int64_t classes) {
   LoadedConfig c = load_config_string(yaml, "m.yaml");
   ConfigNode root(c.root, "", c.source);
@@ -107,6 +139,10 @@ TEST(Registry, BuildsFromConfigAndRejectsBadKeys) {
   const BuiltModel y = from_yaml("model: {name: tinyissimo_yolo, boxes: 2}\n", {3, 88, 88}, 3);
   EXPECT_EQ(y.head.task, TaskKind::kDetection);
   EXPECT_EQ(y.head.classes, 3);
+  EXPECT_EQ(y.head.order, GridOrder::kCellMajor);
+  const BuiltModel yc =
+      from_yaml("model: {name: tinyissimo_yolo, head: conv, grid: 11}\n", {3, 88, 88}, 3);
+  EXPECT_EQ(yc.head, ModelHead::detection(11, 2, 3, GridOrder::kChannelMajor));
   try {
     from_yaml("model:\n  name: resnet\n  filter: 8\n", {9, 128}, 6);
     FAIL();

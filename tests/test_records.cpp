@@ -38,9 +38,22 @@ TEST(Records, ModelHeadRoundTripsInTheStoredFormat) {
   EXPECT_EQ(c.metric_name(), "acc");
   const ModelHead d = ModelHead::detection(4, 2, 3);
   const nlohmann::json j = d;
-  EXPECT_EQ(j,
-            nlohmann::json::parse(R"({"task": "detection", "grid": 4, "boxes": 2, "classes": 3})"));
+  EXPECT_EQ(j, nlohmann::json::parse(R"({"task": "detection", "grid": 4, "boxes": 2, "classes": 3,
+                                          "order": "cell_major"})"));
   EXPECT_EQ(j.get<ModelHead>(), d);
+  const ModelHead conv = ModelHead::detection(11, 2, 3, GridOrder::kChannelMajor);
+  EXPECT_EQ(nlohmann::json(conv).get<ModelHead>(), conv);
+  EXPECT_EQ(nlohmann::json(conv)["order"], "channel_major");
+  // Records written before convolutional heads carry no order: their heads are linear.
+  EXPECT_EQ(nlohmann::json::parse(R"({"task": "detection", "grid": 4, "boxes": 2, "classes": 3})")
+                .get<ModelHead>(),
+            d);
+  EXPECT_EQ(error_of([] {
+              nlohmann::json::parse(
+                  R"({"task": "detection", "grid": 4, "boxes": 2, "classes": 3, "order": "hwc"})")
+                  .get<ModelHead>();
+            }),
+            "field 'order' is 'hwc'; allowed: cell_major, channel_major");
   EXPECT_EQ(d.metric_name(), "mAP50");
   EXPECT_EQ(error_of([] { nlohmann::json::parse(R"({"task": "segmentation"})").get<ModelHead>(); }),
             "field 'task' is 'segmentation'; allowed: classification, detection");

@@ -7,6 +7,7 @@
 #include "qat/errors.h"
 #include "qat/json_fields.h"
 #include "tools/commands.h"
+#include "tools/detection_images.h"
 #include "tools/eval_report.h"
 #include "tools/plot.h"
 #include "tools/source.h"
@@ -62,6 +63,50 @@ void write_pr_curve(const EvalResult& r, const std::string& path) {
 }
 
 // Detection runs: the COCO figures next to the VOC mAP@0.5 the metric is, and per class.
+// `--draw DIR`: the first `count` test images with true and predicted boxes (detection runs).
+// The split is normalised as the model sees it; mean/std undo that for display.
+struct DrawRequest {
+  std::string dir;
+  int count = 8;
+  double min_score = 0.25;
+};
+
+void write_detection_images(const EvalResult& r, const TensorData& test,
+                            const std::vector<double>& mean, const std::vector<double>& std,
+                            const DrawRequest& req) {
+  if (req.dir.empty()) return;
+  if (!r.detection) throw Error("--draw " + req.dir + ": only detection runs have boxes to draw");
+  const std::vector<std::vector<detect::Detection>>& dets = r.detection->detections;
+  const torch::Tensor x = test.x.to(torch::kFloat).contiguous();
+  if (x.dim() != 4 || x.size(1) != 3)
+    throw Error("--draw " + req.dir + ": the test inputs are not RGB images");
+  if (mean.size() != 3 || std.size() != 3)
+    throw Error("--draw " + req.dir + ": the run's input normalisation has " +
+                std::to_string(mean.size()) + " channels, not 3");
+  std::filesystem::create_directories(req.dir);
+  const int64_t n = std::min<int64_t>({req.count, test.size(), static_cast<int64_t>(dets.size())});
+  draw::DrawStyle style;
+  style.min_score = static_cast<float>(req.min_score);
+  for (int64_t i = 0; i < n; ++i) {
+    draw::DetectionImage im;
+    im.height = x.size(2);
+    im.width = x.size(3);
+    const torch::Tensor raw =
+        x[i] * torch::tensor(std, torch::kDouble).to(torch::kFloat).reshape({3, 1, 1}) +
+        torch::tensor(mean, torch::kDouble).to(torch::kFloat).reshape({3, 1, 1});
+    const torch::Tensor c = raw.contiguous();
+    im.rgb_chw.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    im.truth = test.boxes[static_cast<size_t>(i)];
+    im.predicted = dets[static_cast<size_t>(i)];
+    char name[32];
+    std::snprintf(name, sizeof name, "test_%03lld.png", static_cast<long long>(i));
+    draw::write_detection_png(im, test.class_names, style,
+                              (std::filesystem::path(req.dir) / name).string());
+  }
+  std::printf("%lld test images with true (green) and predicted (red, score >= %.2f) boxes: %s\n",
+              static_cast<long long>(n), req.min_score, req.dir.c_str());
+}
+
 void print_detection_figures(const EvalResult& r) {
   if (!r.detection) return;
   const detect::DetectionFigures& f = *r.detection;
@@ -95,6 +140,7 @@ Runner add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "evaluate a trained run on its test split");
   struct Args {
     std::string target, checkpoint, engine = "int", json, pr_curve;
+    DrawRequest draw;
     bool compare = false;
     int threads = 0;
     std::vector<std::string> set;
@@ -117,6 +163,13 @@ Runner add_eval(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--pr-curve", a->pr_curve,
                   "detection runs: write the precision/recall curve per class (IoU 0.5) as PNG");
+  cmd->add_option("--draw", a->draw.dir,
+                  "detection runs: write test images with true and predicted boxes (PNG) here");
+  cmd->add_option("--draw-count", a->draw.count, "--draw: how many test images (default 8)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--draw-score", a->draw.min_score,
+                  "--draw: the lowest score of a prediction drawn (default 0.25)")
+      ->check(CLI::Range(0.0, 1.0));
   return [a] {
     namespace fs = std::filesystem;
     const int threads = a->threads > 0 ? a->threads : qat::available_cores();
@@ -134,6 +187,7 @@ Runner add_eval(CLI::App& app) {
                   static_cast<long long>(r.samples));
       print_detection_figures(r);
       write_pr_curve(r, a->pr_curve);
+      write_detection_images(r, test, src.model.input_mean, src.model.input_std, a->draw);
       if (!a->json.empty()) {
         EvalReport j = report_of("int", src.model.metric, r, src.model.source);
         j.parameters = src.model.graph.parameter_count();
@@ -189,6 +243,7 @@ Runner add_eval(CLI::App& app) {
                 metric_name.c_str(), 100.0 * r.metric, r.loss, static_cast<long long>(r.samples));
     print_detection_figures(r);
     write_pr_curve(r, a->pr_curve);
+    write_detection_images(r, test, ck.meta.input.mean, ck.meta.input.std, a->draw);
     if (!a->json.empty()) {
       EvalReport j = report_of(mode == Mode::kEval ? "sim" : "float", metric_name, r, path);
       const Graph& g = ck.model->graph();

@@ -76,7 +76,7 @@ class Classification : public Task {
 class Detection : public Task {
  public:
   Detection(const ModelHead& head, const LossConfig& loss)
-      : layout_{head.grid, head.boxes, head.classes},
+      : layout_{head.grid, head.boxes, head.classes, head.order},
         loss_{loss.lambda_coord, loss.lambda_noobj, loss.objectness == "bce",
               loss.label_smoothing} {}
   std::string metric_name() const override { return "mAP50"; }
@@ -159,6 +159,7 @@ TensorData to_tensors(const data::ArrayDataset& d) {
   const int64_t n = static_cast<int64_t>(d.size());
   t.x = shape_tensor(d.data, n, d.shape);
   t.labels = torch::tensor(d.labels, torch::kLong);
+  t.class_names = d.class_names;
   return t;
 }
 
@@ -166,6 +167,7 @@ TensorData to_tensors(const data::DetectionDataset& d) {
   TensorData t;
   t.x = shape_tensor(d.data, static_cast<int64_t>(d.size()), d.shape);
   t.boxes = d.boxes;
+  t.class_names = d.class_names;
   return t;
 }
 

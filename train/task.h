@@ -20,9 +20,10 @@
 namespace qat {
 
 struct TensorData {
-  torch::Tensor x;                      // [N, ...] float
-  torch::Tensor labels;                 // [N] int64 (classification)
-  std::vector<std::vector<Box>> boxes;  // detection
+  torch::Tensor x;                       // [N, ...] float
+  torch::Tensor labels;                  // [N] int64 (classification)
+  std::vector<std::vector<Box>> boxes;   // detection
+  std::vector<std::string> class_names;  // what label / Box::cls i means
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
 };
 TensorData to_tensors(const data::ArrayDataset& d);
