@@ -32,6 +32,10 @@ declare -A VARIANT=(
   [4_aug_ema_warmup_clip_bce_smooth]="${AUG[*]} ${TRAIN[*]} ${LOSS[*]}"
   [5_affine_hsv_ema_warmup_clip_bce_smooth]="${AFFINE[*]} ${TRAIN[*]} ${LOSS[*]}"
   [6_ema_warmup_clip_bce_smooth]="${TRAIN[*]} ${LOSS[*]}"
+  # The convolutional head (model.head: conv) of the later TinyissimoYOLO versions, the shipped
+  # augmentation: a 5x5 grid (four pools) and an 11x11 grid (three pools, 1.4x the MACs).
+  [7_conv_head_grid5]="--set model.head=conv --set model.grid=5"
+  [8_conv_head_grid11]="--set model.head=conv --set model.grid=11"
 )
 declare -A CLASSES=([3class]="[person, car, dog]" [person]="[person]")
 

@@ -1,6 +1,7 @@
 #include "models/tinyissimo_yolo.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "qat/errors.h"
 
@@ -52,7 +53,8 @@ Graph build_tinyissimo_yolo(const YoloOptions& o) {
   if (o.grid < 1 || o.boxes < 1 || o.classes < 1)
     throw GraphError("tinyissimo_yolo: grid, boxes and classes must be >= 1");
   const bool conv_head = o.head == YoloHead::kConv;
-  const int pools_kept = conv_head ? conv_head_pools(o.input, o.grid) : 1 << 30;
+  const int pools_kept =
+      conv_head ? conv_head_pools(o.input, o.grid) : std::numeric_limits<int>::max();
   Graph g;
   std::string x = g.input("input", o.input);
   int conv = 1, pool = 1;

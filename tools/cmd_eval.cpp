@@ -62,9 +62,8 @@ void write_pr_curve(const EvalResult& r, const std::string& path) {
   std::printf("precision/recall curve: %s\n", path.c_str());
 }
 
-// Detection runs: the COCO figures next to the VOC mAP@0.5 the metric is, and per class.
 // `--draw DIR`: the first `count` test images with true and predicted boxes (detection runs).
-// The split is normalised as the model sees it; mean/std undo that for display.
+// The split is normalised as the model sees it; mean/stdev undo that for display.
 struct DrawRequest {
   std::string dir;
   int count = 8;
@@ -72,7 +71,7 @@ struct DrawRequest {
 };
 
 void write_detection_images(const EvalResult& r, const TensorData& test,
-                            const std::vector<double>& mean, const std::vector<double>& std,
+                            const std::vector<double>& mean, const std::vector<double>& stdev,
                             const DrawRequest& req) {
   if (req.dir.empty()) return;
   if (!r.detection) throw Error("--draw " + req.dir + ": only detection runs have boxes to draw");
@@ -80,21 +79,22 @@ void write_detection_images(const EvalResult& r, const TensorData& test,
   const torch::Tensor x = test.x.to(torch::kFloat).contiguous();
   if (x.dim() != 4 || x.size(1) != 3)
     throw Error("--draw " + req.dir + ": the test inputs are not RGB images");
-  if (mean.size() != 3 || std.size() != 3)
+  if (mean.size() != 3 || stdev.size() != 3)
     throw Error("--draw " + req.dir + ": the run's input normalisation has " +
                 std::to_string(mean.size()) + " channels, not 3");
   std::filesystem::create_directories(req.dir);
   const int64_t n = std::min<int64_t>({req.count, test.size(), static_cast<int64_t>(dets.size())});
   draw::DrawStyle style;
   style.min_score = static_cast<float>(req.min_score);
+  const auto per_channel = [](const std::vector<double>& v) {
+    return torch::tensor(v, torch::kDouble).to(torch::kFloat).reshape({3, 1, 1});
+  };
+  const torch::Tensor scale = per_channel(stdev), shift = per_channel(mean);
   for (int64_t i = 0; i < n; ++i) {
     draw::DetectionImage im;
     im.height = x.size(2);
     im.width = x.size(3);
-    const torch::Tensor raw =
-        x[i] * torch::tensor(std, torch::kDouble).to(torch::kFloat).reshape({3, 1, 1}) +
-        torch::tensor(mean, torch::kDouble).to(torch::kFloat).reshape({3, 1, 1});
-    const torch::Tensor c = raw.contiguous();
+    const torch::Tensor c = (x[i] * scale + shift).contiguous();
     im.rgb_chw.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     im.truth = test.boxes[static_cast<size_t>(i)];
     im.predicted = dets[static_cast<size_t>(i)];
@@ -107,6 +107,7 @@ void write_detection_images(const EvalResult& r, const TensorData& test,
               static_cast<long long>(n), req.min_score, req.dir.c_str());
 }
 
+// Detection runs: the COCO figures next to the VOC mAP@0.5 the metric is, and per class.
 void print_detection_figures(const EvalResult& r) {
   if (!r.detection) return;
   const detect::DetectionFigures& f = *r.detection;
