@@ -26,7 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8, kMixedPow2, kMixedAffine };
+enum class Fmt { kPow2Int8, kPow2Int16, kAffineInt8, kMixedPow2, kMixedAffine, kPow2ChannelW4 };
 
 bool mixed(Fmt f) {
   return f == Fmt::kMixedPow2 || f == Fmt::kMixedAffine;
@@ -36,15 +36,22 @@ QuantConfig config(Fmt f, const Graph& g) {
   const Scheme scheme =
       f == Fmt::kAffineInt8 || f == Fmt::kMixedAffine ? Scheme::kAffine : Scheme::kPow2;
   if (mixed(f)) return mixed_precision_config(g, scheme);
-  return quant_config_for(scheme, f == Fmt::kPow2Int16 ? 16 : 8);
+  QuantConfig q = quant_config_for(scheme, f == Fmt::kPow2Int16 ? 16 : 8);
+  if (f == Fmt::kPow2ChannelW4) {
+    // One shift per output channel, packed 4-bit weights (the qat-pow2-channel sweep method).
+    q.weights.granularity = Granularity::kPerChannel;
+    q.weights.bits = 4;
+  }
+  return q;
 }
 
 const char* fmt_name(Fmt f) {
-  return f == Fmt::kPow2Int8     ? "pow2 int8"
-         : f == Fmt::kPow2Int16  ? "pow2 int16"
-         : f == Fmt::kAffineInt8 ? "affine int8 per-channel"
-         : f == Fmt::kMixedPow2  ? "mixed pow2 (w8/w4/w2, a8/a16)"
-                                 : "mixed affine (w8/w4/w2, a8/a16)";
+  return f == Fmt::kPow2Int8      ? "pow2 int8"
+         : f == Fmt::kPow2Int16   ? "pow2 int16"
+         : f == Fmt::kAffineInt8  ? "affine int8 per-channel"
+         : f == Fmt::kMixedPow2   ? "mixed pow2 (w8/w4/w2, a8/a16)"
+         : f == Fmt::kMixedAffine ? "mixed affine (w8/w4/w2, a8/a16)"
+                                  : "pow2 per-channel w4a8";
 }
 
 // Integer codes of a real-valued node output (one sample, channel-first) in channels-last order.
@@ -83,6 +90,12 @@ void check_case(const Case& c, Fmt f, bool compile_c) {
         EXPECT_NE(im.nodes[i].weight_type, DType::kInt2) << im.nodes[i].name;
       }
   }
+  if (f == Fmt::kPow2ChannelW4)
+    for (size_t i = 0; i < im.nodes.size(); ++i)
+      if (im.graph.at(i).has_weights()) {
+        EXPECT_TRUE(im.nodes[i].weight_format.per_channel) << im.nodes[i].name;
+        EXPECT_EQ(im.nodes[i].weight_type, DType::kInt4) << im.nodes[i].name;
+      }
 
   std::vector<int64_t> shape{6};
   shape.insert(shape.end(), in_shape.begin(), in_shape.end());
@@ -346,18 +359,18 @@ TEST_P(Equivalence, SimulationEngineAndGeneratedCAgree) {
 std::string case_name(const ::testing::TestParamInfo<std::tuple<int, Fmt>>& info) {
   static const char* const names[] = {"ResNet1d", "ResNet2d", "MobileNetV1", "MobileNetV2",
                                       "TinyissimoYolo"};
-  static const char* const fmts[] = {"Pow2Int8", "Pow2Int16", "AffineInt8", "MixedPow2",
-                                     "MixedAffine"};
+  static const char* const fmts[] = {"Pow2Int8",  "Pow2Int16",   "AffineInt8",
+                                     "MixedPow2", "MixedAffine", "Pow2ChannelW4"};
   return std::string(names[std::get<0>(info.param)]) + "_" +
          fmts[static_cast<int>(std::get<1>(info.param))];
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFamilies, Equivalence,
-                         ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
-                                            ::testing::Values(Fmt::kPow2Int8, Fmt::kPow2Int16,
-                                                              Fmt::kAffineInt8, Fmt::kMixedPow2,
-                                                              Fmt::kMixedAffine)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    AllFamilies, Equivalence,
+    ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
+                       ::testing::Values(Fmt::kPow2Int8, Fmt::kPow2Int16, Fmt::kAffineInt8,
+                                         Fmt::kMixedPow2, Fmt::kMixedAffine, Fmt::kPow2ChannelW4)),
+    case_name);
 
 }  // namespace
 }  // namespace qat::exporter

@@ -163,6 +163,24 @@ TEST(SweepSpec, SeparateWeightAndActivationBitsAndNoSharing) {
   EXPECT_TRUE(has(q.overrides, "quant.activations.bits=8"));
 }
 
+TEST(SweepSpec, Pow2ChannelMethodsQuantizeWeightsPerChannel) {
+  const fs::path dir = temp_dir("spec_pow2ch");
+  const SweepSpec s = load_sweep(
+      write_sweep(dir,
+                  "grid: {method: [ptq-pow2-channel, qat-pow2-channel], w_bits: [4], seed: 1}\n",
+                  "seed: 1\n")
+          .string());
+  const SweepRun* p = s.find("ptq-pow2-channel_w4_s1");
+  const SweepRun* q = s.find("qat-pow2-channel_w4_s1");
+  ASSERT_TRUE(p && q);
+  for (const SweepRun* r : {p, q}) {
+    EXPECT_TRUE(has(r->overrides, "quant.scheme=pow2"));
+    EXPECT_TRUE(has(r->overrides, "quant.weights.granularity=channel"));
+  }
+  EXPECT_TRUE(has(p->overrides, "qat.enabled=false"));
+  EXPECT_TRUE(has(q->overrides, "qat.enabled=true"));
+}
+
 TEST(SweepSpec, ErrorsNameFileLineAndAllowedValues) {
   const fs::path dir = temp_dir("spec_errors");
   const auto err = [&](const std::string& body) { return load_error(write_sweep(dir, body)); };
@@ -176,7 +194,8 @@ TEST(SweepSpec, ErrorsNameFileLineAndAllowedValues) {
   EXPECT_NE(e.find(f + ":3:"), std::string::npos) << e;
   EXPECT_NE(
       e.find(
-          "'qat-pow3' is not a method; allowed: float, ptq-pow2, ptq-affine, qat-pow2, qat-affine"),
+          "'qat-pow3' is not a method; allowed: float, ptq-pow2, ptq-affine, qat-pow2, qat-affine, "
+          "ptq-pow2-channel, qat-pow2-channel"),
       std::string::npos)
       << e;
   e = err("grids:\n  - {method: [float]}\n  - {method: [qat-pow2], bits: [8, 17]}\n");

@@ -284,8 +284,9 @@ void resolve(const SweepSpec& s, SweepRun& r) {
 }  // namespace
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"float", "ptq-pow2", "ptq-affine", "qat-pow2",
-                                                 "qat-affine"};
+  static const std::vector<std::string> names = {
+      "float",      "ptq-pow2",         "ptq-affine",      "qat-pow2",
+      "qat-affine", "ptq-pow2-channel", "qat-pow2-channel"};
   return names;
 }
 
@@ -314,6 +315,12 @@ std::vector<std::string> method_overrides(Method m) {
               "qat.enabled=true"};
     case Method::kQatAffine:
       return {"quant.enabled=true", "quant.scheme=affine", "quant.weights.granularity=channel",
+              "qat.enabled=true"};
+    case Method::kPtqPow2Channel:
+      return {"quant.enabled=true", "quant.scheme=pow2", "quant.weights.granularity=channel",
+              "ptq.enabled=true", "qat.enabled=false"};
+    case Method::kQatPow2Channel:
+      return {"quant.enabled=true", "quant.scheme=pow2", "quant.weights.granularity=channel",
               "qat.enabled=true"};
   }
   return {};

@@ -13,9 +13,20 @@
 
 namespace qat::sweep {
 
-enum class Method { kFloat, kPtqPow2, kPtqAffine, kQatPow2, kQatAffine };
+// pow2 quantizes weights per tensor (one shift per layer, the MicroAI setting); pow2-channel one
+// shift per output channel, which sub-byte weights need (bench/README.md, Int4 QAT).
+enum class Method {
+  kFloat,
+  kPtqPow2,
+  kPtqAffine,
+  kQatPow2,
+  kQatAffine,
+  kPtqPow2Channel,
+  kQatPow2Channel
+};
 
-// "float", "ptq-pow2", "ptq-affine", "qat-pow2", "qat-affine" (Method order).
+// "float", "ptq-pow2", "ptq-affine", "qat-pow2", "qat-affine", "ptq-pow2-channel",
+// "qat-pow2-channel" (Method order).
 const std::vector<std::string>& method_names();
 const std::string& method_name(Method m);
 bool is_quantized(Method m);
