@@ -397,8 +397,10 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     const int to = pick->weight_bits > 4 ? 4 : 2;
     for (LayerPrecision* l : passed) {
       if (l == pick) continue;
-      const std::string note = "weights kept at " + std::to_string(l->weight_bits) +
-                               " bits: cutting them saved no flash (the packed kernel's code)";
+      // A step of the search, not the layer's final bits: a later pass may still cut it.
+      const std::string note =
+          "passed over at " + std::to_string(l->weight_bits) +
+          " bits: cutting them alone saved no flash (the packed kernel's code)";
       if (l->cuts.empty() || l->cuts.back() != note) l->cuts.push_back(note);
     }
     const int64_t bytes = s.memory.layer_weight_bytes[g.index_of(pick->node)];

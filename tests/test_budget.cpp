@@ -244,7 +244,7 @@ TEST(Budget, ACutThatAddsMoreCodeThanItSavesIsPassedOver) {
   EXPECT_EQ(layer(p, "fc2").weight_bits, 8);
   EXPECT_EQ(p.flash_bytes(), *budget.flash);
   ASSERT_EQ(layer(p, "fc1").cuts.size(), 1u);
-  EXPECT_NE(layer(p, "fc1").cuts[0].find("weights kept at 8 bits"), std::string::npos)
+  EXPECT_NE(layer(p, "fc1").cuts[0].find("passed over at 8 bits"), std::string::npos)
       << layer(p, "fc1").cuts[0];
   ASSERT_EQ(layer(p, "a").cuts.size(), 1u);
   EXPECT_NE(layer(p, "a").cuts[0].find("the rule's first choice saved no flash"), std::string::npos)
