@@ -5,6 +5,7 @@
 # seeds. Accuracy of PTQ and QAT is the integer-exact evaluation; "vs base" is the difference of
 # the mean float mAP against the baseline row measured in the same run.
 #   bench/yolo_recipe.sh [OUT_DIR] [EPOCHS] [SEEDS...]   (default bench-runs/yolo_recipe 150 1 2)
+# VARIANTS="7_conv_head_grid5 ..." and CLASS_SETS="person" run a subset (default: all of both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QAT=${QAT:-build/tools/qat}
@@ -39,8 +40,14 @@ declare -A VARIANT=(
 )
 declare -A CLASSES=([3class]="[person, car, dog]" [person]="[person]")
 
-for classes in 3class person; do
-  for v in $(printf '%s\n' "${!VARIANT[@]}" | sort); do
+read -r -a variants <<<"${VARIANTS:-$(printf '%s\n' "${!VARIANT[@]}" | sort | tr '\n' ' ')}"
+for v in "${variants[@]}"; do
+  [[ -v "VARIANT[$v]" ]] || { echo "yolo_recipe: unknown variant $v (have: ${!VARIANT[*]})" >&2; exit 1; }
+done
+read -r -a class_sets <<<"${CLASS_SETS:-3class person}"
+for classes in "${class_sets[@]}"; do
+  [[ -v "CLASSES[$classes]" ]] || { echo "yolo_recipe: unknown class set $classes (have: ${!CLASSES[*]})" >&2; exit 1; }
+  for v in "${variants[@]}"; do
     for seed in "${SEEDS[@]}"; do
       run="$OUT/${classes}_${v}_s$seed"
       [[ -f "$run/summary.json" ]] && continue
@@ -68,12 +75,14 @@ def fmt(xs):
 print("| classes | recipe | n | float mAP@0.5 (%) | int8 PTQ (%) | int8 QAT (%) | float vs base (pt) | float train (s) |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 for classes in ("3class", "person"):
-    base = None
+    # "vs base" only against a baseline measured in this output folder.
+    b = rows.get(classes + "_1_base")
+    base = st.mean(s["float"]["metric"] for s in b) if b else None
     for key in sorted(k for k in rows if k.startswith(classes + "_")):
         r = rows[key]
         fl = [s["float"]["metric"] for s in r]
-        base = st.mean(fl) if base is None else base
+        vs = f"{100 * (st.mean(fl) - base):+.2f}" if base is not None else "—"
         print(f"| {classes} | {key[len(classes) + 1:]} | {len(r)} | {fmt(fl)} | "
               f"{fmt([s['ptq']['metric'] for s in r])} | {fmt([s['qat']['metric'] for s in r])} | "
-              f"{100 * (st.mean(fl) - base):+.2f} | {st.mean(s['float']['seconds'] for s in r):.0f} |")
+              f"{vs} | {st.mean(s['float']['seconds'] for s in r):.0f} |")
 PY

@@ -203,23 +203,24 @@ Case mobilenet_v2() {
   return {"mobilenet_v2", models::build_mobilenet_v2(o), ModelHead::classification()};
 }
 
-Case yolo() {
+models::YoloOptions small_yolo_options() {
   models::YoloOptions o;
   o.input = {3, 40, 40};
   o.width = 0.25;
   o.batch_norm = true;
   o.classes = 3;
-  return {"tinyissimo_yolo", models::build_tinyissimo_yolo(o), ModelHead::detection(4, 2, 3)};
+  return o;
+}
+
+Case yolo() {
+  return {"tinyissimo_yolo", models::build_tinyissimo_yolo(small_yolo_options()),
+          ModelHead::detection(4, 2, 3)};
 }
 
 // The convolutional head of the later TinyissimoYOLO versions: 40x40 halved three times to a 5x5
 // grid, a 1x1 conv with bias as the last layer (channel-major output on the host).
 Case yolo_conv_head() {
-  models::YoloOptions o;
-  o.input = {3, 40, 40};
-  o.width = 0.25;
-  o.batch_norm = true;
-  o.classes = 3;
+  models::YoloOptions o = small_yolo_options();
   o.head = models::YoloHead::kConv;
   o.grid = 5;
   return {"tinyissimo_yolo_conv_head", models::build_tinyissimo_yolo(o),
