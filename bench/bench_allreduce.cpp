@@ -56,8 +56,9 @@ int run_rank(int rank, int port, int repeats, const std::vector<int64_t>& sizes)
     // t_2 = 2 alpha + bytes * beta.
     const double beta = (ys.back() - ys.front()) / (xs.back() - xs.front());
     const double alpha = ys.front() / 2;
-    std::printf("ring model (2 ranks): per-hop latency %.1f us, per-byte cost %.3f ns (%.2f GB/s)\n",
-                alpha * 1e6, beta * 1e9, 1e-9 / beta);
+    std::printf(
+        "ring model (2 ranks): per-hop latency %.1f us, per-byte cost %.3f ns (%.2f GB/s)\n",
+        alpha * 1e6, beta * 1e9, 1e-9 / beta);
     std::printf("ALLREDUCE alpha_hop_us=%.3f beta_ns_per_byte=%.5f\n", alpha * 1e6, beta * 1e9);
   }
   g->barrier();
