@@ -40,14 +40,6 @@ QFormat typical_weights(const QuantSpec& spec, size_t channels) {
   return typical_format(spec, channels, spec.bits);
 }
 
-// The clamp of a fused activation, as lowering gives it (GraphModule's activation_bounds).
-std::pair<int64_t, int64_t> clamp_of(const QFormat& f, Activation a) {
-  int64_t lo = f.qmin(), hi = f.qmax();
-  if (a != Activation::kNone) lo = std::max(lo, f.zero_point[0]);
-  if (a == Activation::kRelu6) hi = std::min(hi, f.quantize(6.0));
-  return {lo, hi};
-}
-
 std::vector<int64_t> weight_shape(const Graph& g, const Node& n) {
   if (n.op == OpType::kLinear) return {n.out_channels, g.in_channels(n)};
   std::vector<int64_t> s{n.out_channels, g.in_channels(n) / n.groups};
@@ -68,17 +60,14 @@ IntModel shape_model(const Graph& g, const QuantConfig& quant) {
     if (!plan[i].fused_away) {
       n.has_output_format = true;
       n.output = typical_activation(quant.activations_for(plan[i].format_from));
-      n.act_min = n.output.qmin();
-      n.act_max = n.output.qmax();
     }
     // The clamps as lower() sets them: the fused activation of a layer or add, a ReLU / ReLU6
     // node that no producer took.
     if (node.has_weights() || node.op == OpType::kAdd) n.activation = plan[i].fused;
-    const Activation clamp =
-        (node.op == OpType::kRelu || node.op == OpType::kRelu6)
-            ? (node.op == OpType::kRelu ? Activation::kRelu : Activation::kRelu6)
-            : n.activation;
-    if (n.has_output_format) std::tie(n.act_min, n.act_max) = clamp_of(n.output, clamp);
+    Activation clamp = n.activation;
+    if (node.op == OpType::kRelu) clamp = Activation::kRelu;
+    if (node.op == OpType::kRelu6) clamp = Activation::kRelu6;
+    if (n.has_output_format) std::tie(n.act_min, n.act_max) = activation_bounds(n.output, clamp);
     if (node.has_weights()) {
       const size_t out_c = static_cast<size_t>(node.out_channels);
       n.weight_format = typical_weights(quant.weights_for(node.name), out_c);

@@ -142,7 +142,4 @@ int64_t accumulator_bound(const torch::Tensor& weight_codes, const torch::Tensor
 // A fused activation (relu / relu6) on float values.
 torch::Tensor apply_activation(const torch::Tensor& y, Activation a);
 
-// Integer activation bounds of a fused activation in format f: [max(qmin, zp), ...].
-std::pair<int64_t, int64_t> activation_bounds(const QFormat& f, Activation a);
-
 }  // namespace qat

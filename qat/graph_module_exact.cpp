@@ -43,13 +43,6 @@ int64_t accumulator_bound(const torch::Tensor& weight_codes, const torch::Tensor
   return per_channel.max().item<int64_t>();
 }
 
-std::pair<int64_t, int64_t> activation_bounds(const QFormat& f, Activation a) {
-  int64_t lo = f.qmin(), hi = f.qmax();
-  if (a != Activation::kNone) lo = std::max(lo, f.zero_point[0]);
-  if (a == Activation::kRelu6) hi = std::min(hi, f.quantize(6.0));
-  return {lo, hi};
-}
-
 IntLayer GraphModuleImpl::int_layer(const std::string& name) const {
   const Node& n = graph_.node(name);
   if (!n.has_weights()) throw GraphError("node '" + name + "' is not a conv/linear layer");

@@ -1,5 +1,7 @@
 #include "qat/quant_plan.h"
 
+#include <algorithm>
+
 #include "qat/errors.h"
 
 namespace qat {
@@ -52,6 +54,13 @@ std::vector<NodePlan> make_quant_plan(const Graph& graph) {
     }
   }
   return plan;
+}
+
+std::pair<int64_t, int64_t> activation_bounds(const QFormat& f, Activation a) {
+  int64_t lo = f.qmin(), hi = f.qmax();
+  if (a != Activation::kNone) lo = std::max(lo, f.zero_point[0]);
+  if (a == Activation::kRelu6) hi = std::min(hi, f.quantize(6.0));
+  return {lo, hi};
 }
 
 }  // namespace qat

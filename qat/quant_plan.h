@@ -7,10 +7,13 @@
 //     into it (average pools).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qat/graph.h"
+#include "qat/number_format.h"
 
 namespace qat {
 
@@ -26,5 +29,8 @@ struct NodePlan {
 
 // Throws GraphError when the graph still holds batchnorm nodes (fold them first).
 std::vector<NodePlan> make_quant_plan(const Graph& graph);
+
+// Integer activation bounds of a fused activation in format f: [max(qmin, zp), ...].
+std::pair<int64_t, int64_t> activation_bounds(const QFormat& f, Activation a);
 
 }  // namespace qat
