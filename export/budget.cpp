@@ -103,7 +103,27 @@ constexpr double kKernelCodeMargin = 1.01;
 }  // namespace
 
 const char* cut_order_name(CutOrder order) {
-  return order == CutOrder::kLevels ? "levels" : "largest_share";
+  switch (order) {
+    case CutOrder::kLevels:
+      return "levels";
+    case CutOrder::kSensitivity:
+      return "sensitivity";
+    case CutOrder::kLargestShare:
+      break;
+  }
+  return "largest_share";
+}
+
+double WeightSensitivity::at(const std::string& node, int bits) const {
+  if (bits >= 8) return 0.0;
+  const auto layer = loss_increase.find(node);
+  if (layer == loss_increase.end())
+    throw Error("weight sensitivity: layer '" + node + "' was not measured");
+  const auto b = layer->second.find(bits);
+  if (b == layer->second.end())
+    throw Error("weight sensitivity: layer '" + node + "' was not measured at " +
+                std::to_string(bits) + " bits");
+  return b->second;
 }
 
 int64_t stack_reserve_bytes(const Program& p) {
@@ -232,6 +252,9 @@ std::vector<NodeOverride> PrecisionPlan::overrides(const QuantConfig& base) cons
 std::string PrecisionPlan::table() const {
   std::ostringstream o;
   char line[512];
+  if (preliminary)
+    o << "(preliminary, by the levels order: budget.order sensitivity plans again after float "
+         "training, from each layer's measured loss at 4 and 2 bits)\n";
   std::snprintf(line, sizeof line, "%-20s %7s %7s %12s %7s  %s\n", "layer", "weights", "output",
                 "weight B", "share", "why");
   o << line;
@@ -259,11 +282,16 @@ std::string PrecisionPlan::table() const {
 }
 
 PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
-                             const MemoryBudget& budget) {
+                             const MemoryBudget& budget, const WeightSensitivity* sensitivity) {
   const Graph g = fold_batchnorm_graph(graph);
   const auto qplan = make_quant_plan(g);
   PrecisionPlan plan;
   plan.budget = budget;
+  const bool by_sensitivity = budget.order == CutOrder::kSensitivity && sensitivity != nullptr;
+  plan.preliminary = budget.order == CutOrder::kSensitivity && sensitivity == nullptr;
+  // The rule the share-based orders (and a preliminary sensitivity plan) follow.
+  const CutOrder rule_order =
+      budget.order == CutOrder::kLargestShare ? CutOrder::kLargestShare : CutOrder::kLevels;
   // The quantized nodes in graph order, starting at 8-bit weights and the configured
   // activation bits.
   std::map<std::string, size_t> row;
@@ -390,7 +418,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     int top = 0;
     for (const LayerPrecision* l : open) top = std::max(top, l->weight_bits);
     const auto at_level = [&](const LayerPrecision* l) {
-      return budget.order == CutOrder::kLargestShare || l->weight_bits == top;
+      return rule_order == CutOrder::kLargestShare || l->weight_bits == top;
     };
     int64_t most = 0;
     for (const LayerPrecision* l : open)
@@ -405,7 +433,62 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
   // (a small layer whose packed kernel brings more code than its weights save) is passed over
   // for the rule's next layer; only when no cut lowers the flash does the first one go ahead
   // (the first packed layers bring the kernel that later cuts share).
+  // By sensitivity: every open cut is sized. The cut with the least loss per weight byte saved
+  // goes next (weight bytes, not flash: the packed kernels' code comes with the first packed
+  // layer and is shared by the later ones, so one cheap layer that saves no flash on its own is
+  // not passed over for an expensive one that does). Unless a cut that makes the model fit costs
+  // no more than that one: then the cheapest such cut ends the search (any other way on costs at
+  // least as much, and a small cut that suffices beats a cheap-per-byte one that overshoots).
+  const auto cut_by_sensitivity = [&] {
+    const int64_t before = flash_of(s);
+    struct Choice {
+      LayerPrecision* layer = nullptr;
+      int to = 0;
+      double cost = 0.0;  // loss increase of the cut
+      int64_t saved = 0;  // weight bytes
+      double per_byte = 0.0;
+      std::optional<Sized> sized;
+    };
+    std::optional<Choice> cheapest_per_byte, cheapest_fit;
+    for (LayerPrecision& l : plan.layers) {  // graph order: ties go to the earliest
+      const int64_t bytes = s.memory.layer_weight_bytes[g.index_of(l.node)];
+      if (!packable(l) || bytes == 0) continue;
+      Choice c;
+      c.layer = &l;
+      c.to = l.weight_bits > 4 ? 4 : 2;
+      // Single-layer measurements are noisy near zero: a cut never counts as a gain.
+      c.cost =
+          std::max(0.0, sensitivity->at(l.node, c.to) - sensitivity->at(l.node, l.weight_bits));
+      const int from = l.weight_bits;
+      l.weight_bits = c.to;
+      Sized trial = resize();
+      l.weight_bits = from;
+      c.saved = bytes - trial.memory.layer_weight_bytes[g.index_of(l.node)];
+      c.per_byte = c.cost / static_cast<double>(std::max<int64_t>(1, c.saved));
+      const bool fits = flash_of(trial) <= *budget.flash;
+      c.sized = std::move(trial);
+      if (fits && (!cheapest_fit || c.cost < cheapest_fit->cost)) cheapest_fit = c;
+      if (!cheapest_per_byte || c.per_byte < cheapest_per_byte->per_byte)
+        cheapest_per_byte = std::move(c);
+    }
+    if (!cheapest_per_byte) throw infeasible("flash", *budget.flash);
+    const bool ends = cheapest_fit && cheapest_fit->cost <= cheapest_per_byte->cost;
+    Choice& best = ends ? *cheapest_fit : *cheapest_per_byte;
+    char cost[96];
+    std::snprintf(cost, sizeof cost, "loss +%.4f for %s weight B", best.cost,
+                  thousands(best.saved).c_str());
+    best.layer->cuts.push_back(
+        "weights " + std::to_string(best.layer->weight_bits) + " -> " + std::to_string(best.to) +
+        " bits: flash " + thousands(before) + " B > " + format_bytes(*budget.flash) + ", " + cost +
+        ", " + (ends ? "the cheapest cut that fits" : "the least loss per weight byte saved"));
+    best.layer->weight_bits = best.to;
+    s = std::move(*best.sized);
+  };
   while (budget.flash && flash_of(s) > *budget.flash) {
+    if (by_sensitivity) {
+      cut_by_sensitivity();
+      continue;
+    }
     std::vector<LayerPrecision*> open;
     for (LayerPrecision& l : plan.layers)
       if (packable(l)) open.push_back(&l);
@@ -448,7 +531,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
                       ", weight share " + share;
     if (!passed.empty() && passed.front() != pick)
       why += " (the rule's first choice saved no flash)";
-    else if (budget.order == CutOrder::kLevels)
+    else if (rule_order == CutOrder::kLevels)
       why += ", the largest of the layers at " + std::to_string(pick->weight_bits) + " bits";
     else
       why += ", the largest";

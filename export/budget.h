@@ -16,13 +16,15 @@
 //   Flash: every conv/linear starts at 8-bit weights; while weights + constants + kernel code
 //   exceed the budget, the layer with the largest share of the weight memory (ties within 5% of
 //   it: the earliest) is cut 8 -> 4 -> 2 (CutOrder::kLevels: the largest among the layers at the
-//   most bits, so every layer reaches 4 before any reaches 2). Layers that cannot pack (they
-//   compute in int16) are not cut: it would cost accuracy for no byte.
+//   most bits, so every layer reaches 4 before any reaches 2; CutOrder::kSensitivity: the cut
+//   that costs the least measured loss per byte saved, see WeightSensitivity). Layers that cannot
+//   pack (they compute in int16) are not cut: it would cost accuracy for no byte.
 // An infeasible budget is an error before training that names the smallest flash and RAM the
 // model can reach.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,9 +49,23 @@ int64_t stack_reserve_bytes(const Program& program);
 // Which layer the flash loop cuts next. kLargestShare is the paper's rule; kLevels applies it
 // among the layers at the most weight bits only, so no layer drops to 2 bits while another that
 // can pack is still at 8 (a 2-bit layer tends to cost more accuracy than two 4-bit ones).
-enum class CutOrder { kLargestShare, kLevels };
-// Its name in the config (`budget.order`) and in summary.json: "largest_share", "levels".
+// kSensitivity ranks the cuts by the loss each one was measured to cost (WeightSensitivity): of
+// the cuts that make the model fit, the cheapest; while none does, the cheapest per byte saved.
+enum class CutOrder { kLargestShare, kLevels, kSensitivity };
+// Its name in the config (`budget.order`) and in summary.json: "largest_share", "levels",
+// "sensitivity".
 const char* cut_order_name(CutOrder order);
+
+// What each layer's weights cost at fewer bits: the increase of the training loss when that layer
+// alone has 4- or 2-bit weights and the others 8-bit weights (activations as configured), after
+// float training and calibration (train/sensitivity.h measures it). 8 bits cost 0 by definition.
+struct WeightSensitivity {
+  std::map<std::string, std::map<int, double>> loss_increase;  // node -> bits (4, 2) -> increase
+  int64_t samples = 0;     // training images the losses were measured on
+  double base_loss = 0.0;  // their loss with every measured layer at 8-bit weights
+  // The measured increase, 0 for 8 bits; a layer or width that was not measured is an error.
+  double at(const std::string& node, int bits) const;
+};
 
 struct MemoryBudget {
   std::optional<int64_t> flash, ram;  // bytes
@@ -69,6 +85,9 @@ struct LayerPrecision {
 
 struct PrecisionPlan {
   MemoryBudget budget;
+  // budget.order sensitivity before the sensitivities are measured: the bits of the levels
+  // order, which shows what fits; the training run plans again after float training.
+  bool preliminary = false;
   std::vector<LayerPrecision> layers;
   int64_t weight_bytes = 0;   // weights + constants at the chosen bits
   int64_t code_bytes = 0;     // kernel code and parameter structs (estimate)
@@ -101,9 +120,11 @@ struct InfeasibleBudget : ConfigError {
   std::string key;
 };
 
-// Chooses the bits; throws InfeasibleBudget.
+// Chooses the bits; throws InfeasibleBudget. With CutOrder::kSensitivity, `sensitivity` ranks
+// the cuts; without it the plan is the levels order's, marked preliminary.
 PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
-                             const MemoryBudget& budget);
+                             const MemoryBudget& budget,
+                             const WeightSensitivity* sensitivity = nullptr);
 
 // The flash a program's kernels and parameter structs take on a Cortex-M4: the parts of the
 // kernel paths its qk_config.h links (export/kernel_code.h, sizes measured per part) plus the

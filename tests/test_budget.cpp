@@ -286,6 +286,94 @@ TEST(Budget, TheFirstPackedLayerIsCutEvenWhenItAloneSavesNoFlash) {
   }
 }
 
+// Sensitivities of chain()'s layers: node -> {loss increase at 4 bits, at 2 bits}.
+WeightSensitivity sensitivities(const std::map<std::string, std::pair<double, double>>& by_layer) {
+  WeightSensitivity s;
+  s.samples = 64;
+  for (const auto& [node, cost] : by_layer) {
+    s.loss_increase[node][4] = cost.first;
+    s.loss_increase[node][2] = cost.second;
+  }
+  return s;
+}
+
+TEST(Budget, SensitivityOrderCutsTheCheapLayersNotTheLargest) {
+  // The budget of b at 2 bits. c, the largest layer, is the share orders' first cut and alone
+  // fits the budget; measured, it costs 1.0 at 4 bits and b 0.01 per step. By loss per byte
+  // saved b goes to 4 first; then b at 2 fits and costs no more than the next cut per byte: b
+  // ends at 2 bits, c stays at 8.
+  MemoryBudget budget;
+  budget.flash = flash_of(estimate_memory(chain(), with_bits({{"b", 2}})));
+  budget.order = CutOrder::kLevels;
+  EXPECT_EQ(layer(plan_precision(chain(), pow2_8(), budget), "c").weight_bits, 4);
+  budget.order = CutOrder::kSensitivity;
+  const WeightSensitivity s = sensitivities(
+      {{"a", {0.001, 0.002}}, {"b", {0.01, 0.02}}, {"c", {1.0, 5.0}}, {"fc", {0.001, 0.002}}});
+  const PrecisionPlan p = plan_precision(chain(), pow2_8(), budget, &s);
+  EXPECT_FALSE(p.preliminary);
+  EXPECT_EQ(layer(p, "b").weight_bits, 2);
+  EXPECT_EQ(layer(p, "c").weight_bits, 8);
+  EXPECT_EQ(layer(p, "a").weight_bits, 8);
+  EXPECT_EQ(layer(p, "fc").weight_bits, 8);
+  EXPECT_EQ(p.flash_bytes(), *budget.flash);
+  ASSERT_EQ(layer(p, "b").cuts.size(), 2u);
+  EXPECT_NE(layer(p, "b").cuts[0].find("weights 8 -> 4 bits"), std::string::npos);
+  EXPECT_NE(layer(p, "b").cuts[0].find("loss +0.0100 for 6,"), std::string::npos)
+      << layer(p, "b").cuts[0];
+  EXPECT_NE(layer(p, "b").cuts[0].find("the least loss per weight byte saved"), std::string::npos);
+  EXPECT_NE(layer(p, "b").cuts[1].find("weights 4 -> 2 bits"), std::string::npos);
+  EXPECT_NE(layer(p, "b").cuts[1].find("the cheapest cut that fits"), std::string::npos)
+      << layer(p, "b").cuts[1];
+  // The plan's overrides reproduce its sizes.
+  QuantConfig applied = pow2_8();
+  for (auto& o : p.overrides(pow2_8())) applied.overrides.push_back(o);
+  EXPECT_EQ(flash_of(estimate_memory(chain(), applied)), p.flash_bytes());
+}
+
+TEST(Budget, SensitivityOrderTakesACutThatFitsOverACheaperPerByteOneThatDoesNot) {
+  // The budget of b at 4 bits: b (0.04) and c (0.05) each fit alone. Per byte saved c is the
+  // cheaper (0.05 for ~24 KB against 0.04 for ~6 KB), but b ends the search at less loss.
+  MemoryBudget budget;
+  budget.flash = flash_of(estimate_memory(chain(), with_bits({{"b", 4}})));
+  budget.order = CutOrder::kSensitivity;
+  const WeightSensitivity s = sensitivities(
+      {{"a", {0.001, 0.1}}, {"b", {0.04, 0.5}}, {"c", {0.05, 0.5}}, {"fc", {0.001, 0.1}}});
+  const PrecisionPlan p = plan_precision(chain(), pow2_8(), budget, &s);
+  EXPECT_EQ(layer(p, "b").weight_bits, 4);
+  EXPECT_EQ(layer(p, "c").weight_bits, 8);
+  EXPECT_EQ(p.flash_bytes(), *budget.flash);
+  // A measured gain (noise) counts as no cost, never as a reason to cut more.
+  const WeightSensitivity noisy = sensitivities(
+      {{"a", {-0.2, -0.1}}, {"b", {0.04, 0.5}}, {"c", {0.05, 0.5}}, {"fc", {0.001, 0.1}}});
+  const PrecisionPlan q = plan_precision(chain(), pow2_8(), budget, &noisy);
+  EXPECT_LE(q.flash_bytes(), *budget.flash);
+  for (const auto& l : q.layers)
+    for (const auto& c : l.cuts) EXPECT_EQ(c.find("loss +-"), std::string::npos) << c;
+}
+
+TEST(Budget, SensitivityOrderWithoutMeasurementsIsAPreliminaryLevelsPlan) {
+  MemoryBudget budget;
+  budget.flash = flash_of(estimate_memory(chain(), with_bits({{"a", 4}, {"b", 4}, {"c", 2}})));
+  budget.order = CutOrder::kLevels;
+  const PrecisionPlan levels = plan_precision(chain(), pow2_8(), budget);
+  budget.order = CutOrder::kSensitivity;
+  const PrecisionPlan pre = plan_precision(chain(), pow2_8(), budget);
+  EXPECT_TRUE(pre.preliminary);
+  EXPECT_FALSE(levels.preliminary);
+  for (const auto& l : levels.layers) EXPECT_EQ(layer(pre, l.node).weight_bits, l.weight_bits);
+  EXPECT_NE(pre.table().find("preliminary"), std::string::npos);
+  EXPECT_STREQ(cut_order_name(CutOrder::kSensitivity), "sensitivity");
+  // A layer the measurements lack is an error naming it.
+  const WeightSensitivity partial = sensitivities({{"a", {0.0, 0.0}}, {"b", {0.0, 0.0}}});
+  try {
+    plan_precision(chain(), pow2_8(), budget, &partial);
+    ADD_FAILURE() << "planned without c's sensitivity";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 'c' was not measured"), std::string::npos)
+        << e.what();
+  }
+}
+
 // Long activations: input [4, 512] -> a (4 -> 16) -> b (16 -> 64) -> c (64 -> 64), k3.
 Graph long_chain() {
   Graph g;
@@ -418,6 +506,15 @@ TEST(Budget, ConfigSizesAndErrors) {
   EXPECT_NE(config_error("budget: {flash: 64KiB, order: widest}\n").find("budget.order"),
             std::string::npos)
       << config_error("budget: {flash: 64KiB, order: widest}\n");
+  EXPECT_NE(config_error("budget: {flash: 64KiB, order: widest}\n").find("sensitivity"),
+            std::string::npos);
+  EXPECT_NE(config_error("budget: {flash: 64KiB, samples: 512}\n")
+                .find("budget.samples: only budget.order sensitivity"),
+            std::string::npos)
+      << config_error("budget: {flash: 64KiB, samples: 512}\n");
+  EXPECT_NE(config_error("budget: {flash: 64KiB, order: sensitivity, samples: 4}\n")
+                .find("budget.samples"),
+            std::string::npos);
   const auto dir = std::filesystem::temp_directory_path() / "qat_budget_tests";
   std::ofstream(dir / "ok.yaml") << "dataset: {name: uci_har, path: \"" << QAT_SOURCE_DIR
                                  << "/datasets/samples/uci-har/UCI HAR Dataset\"}\n"

@@ -143,11 +143,16 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   ConfigNode budget = root.child("budget");
   rc.budget.flash = budget.get_size("flash");
   rc.budget.ram = budget.get_size("ram");
-  rc.budget.order =
-      budget.get_enum("order", "largest_share", {"largest_share", "levels"}) == "levels"
-          ? exporter::CutOrder::kLevels
-          : exporter::CutOrder::kLargestShare;
+  const std::string order =
+      budget.get_enum("order", "largest_share", {"largest_share", "levels", "sensitivity"});
+  rc.budget.order = order == "levels"        ? exporter::CutOrder::kLevels
+                    : order == "sensitivity" ? exporter::CutOrder::kSensitivity
+                                             : exporter::CutOrder::kLargestShare;
+  if (budget.has("samples") && order != "sensitivity")
+    budget.fail("samples", "only budget.order sensitivity measures on training samples");
+  rc.sensitivity_samples = budget.get_int("samples", 1024, 16, 1000000);
   budget.finish();
+  rc.quant_before_budget = rc.quant;
   if (rc.budget.any()) {
     if (!rc.quant.enabled)
       budget.fail(rc.budget.flash ? "flash" : "ram",

@@ -107,9 +107,13 @@ struct RunConfig {
   PtqConfig ptq;
   PhaseConfig qat;
   // The memory budget and, when one is set, the bits chosen for it (already applied to `quant`
-  // as per-node overrides).
+  // as per-node overrides; with budget.order sensitivity a preliminary plan, which training
+  // replaces after the float phase, starting again from `quant_before_budget`).
   exporter::MemoryBudget budget;
   std::optional<exporter::PrecisionPlan> precision;
+  QuantConfig quant_before_budget;
+  // Training images the sensitivity order measures each layer's loss on (budget.samples).
+  int64_t sensitivity_samples = 1024;
   std::string config_file;
   YAML::Node resolved;  // the YAML after --set, with dataset paths made absolute
 };

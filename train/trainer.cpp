@@ -24,6 +24,7 @@
 #include "train/model_ema.h"
 #include "train/progress.h"
 #include "train/run_ranks.h"
+#include "train/sensitivity.h"
 #include "train/task.h"
 #include "train/thread_governor.h"
 
@@ -183,6 +184,8 @@ class Run {
         dir_(cfg.output),
         metrics_(dir_ / "metrics.csv"),
         governor_(cfg.threads, cfg.adaptive_threads),
+        quant_(cfg.quant),
+        precision_(cfg.precision),
         ranks_(std::move(process_group)) {}
 
   RunSummary execute() {
@@ -196,6 +199,7 @@ class Run {
       finish(model);
       return summary_;
     }
+    if (by_sensitivity()) plan_by_sensitivity(*model);
     GraphModule qmodel = ptq_phase(model);
     qmodel = qat_phase(qmodel);
     if (summary_.interrupted) return summary_;
@@ -696,6 +700,51 @@ class Run {
     return result;
   }
 
+  bool by_sensitivity() const {
+    return precision_ && cfg_.budget.order == exporter::CutOrder::kSensitivity;
+  }
+
+  // budget.order sensitivity: rank 0 measures what 4 and 2 bits cost each layer of the trained
+  // float model (sensitivity.json keeps the figures, so a resumed run plans the same bits), and
+  // every rank plans the bits from them.
+  void plan_by_sensitivity(const GraphModuleImpl& float_model) {
+    const fs::path file = dir_ / "sensitivity.json";
+    const std::string text = ranks_.on_writer([&] {
+      if (opts_.resume && fs::exists(file)) {
+        spdlog::info("weight sensitivity from {}", file.string());
+        return nlohmann::json(read_json_file<exporter::WeightSensitivity>(file.string())).dump();
+      }
+      std::vector<std::string> layers;
+      for (const auto& l : precision_->layers)
+        if (l.weight_bits > 0) layers.push_back(l.node);
+      const torch::Tensor rng = default_rng_state();
+      torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
+      const int64_t n = std::min(cfg_.sensitivity_samples, train_.size());
+      const torch::Tensor idx = torch::randperm(train_.size(), torch::kLong).narrow(0, 0, n);
+      set_default_rng_state(rng);
+      const Batch b = make_batch(train_, idx);
+      const TensorData samples{b.x, b.labels, b.boxes, train_.class_names};
+      spdlog::info(
+          "budget.order sensitivity: calibrating and scoring {} models on {} training images "
+          "(each of {} layers at 4 and at 2 bits)",
+          2 * layers.size() + 1, n, layers.size());
+      const auto t0 = std::chrono::steady_clock::now();
+      const exporter::WeightSensitivity s =
+          measure_weight_sensitivity(*float_model.fold_batchnorm(), cfg_.quant_before_budget,
+                                     layers, samples, *task_, cfg_.ptq.batch_size);
+      spdlog::info("loss increase per layer ({:.1f} s):\n{}", seconds_since(t0),
+                   sensitivity_table(s, layers));
+      write_json_file(file.string(), nlohmann::json(s));
+      return nlohmann::json(s).dump();
+    });
+    const auto s = nlohmann::json::parse(text).get<exporter::WeightSensitivity>();
+    precision_ =
+        exporter::plan_precision(cfg_.model.graph, cfg_.quant_before_budget, cfg_.budget, &s);
+    quant_ = cfg_.quant_before_budget;
+    for (auto& o : precision_->overrides(quant_)) quant_.overrides.push_back(std::move(o));
+    spdlog::info("bits chosen for the memory budget by sensitivity:\n{}", precision_->table());
+  }
+
   void calibrate(GraphModuleImpl& model, int64_t batches) {
     torch::NoGradGuard ng;
     model.eval();
@@ -725,7 +774,7 @@ class Run {
       ranks_.attach(*ck.model);
       return ck.model;
     }
-    if (cfg_.precision)
+    if (precision_)
       spdlog::info(
           "folding batchnorm and calibrating ({} scheme, per-layer bits of the memory "
           "budget)",
@@ -736,6 +785,11 @@ class Run {
           scheme_name(cfg_.quant.weights.scheme), cfg_.quant.weights.bits,
           cfg_.quant.activations.bits);
     GraphModule qmodel(float_model->fold_batchnorm());
+    if (by_sensitivity()) {  // the bits planned after float training, not the config's
+      GraphModule planned = make_module_keeping_rng(qmodel->graph(), quant_);
+      planned->copy_weights_from(*qmodel);
+      qmodel = planned;
+    }
     ranks_.attach(*qmodel);
     const auto t0 = std::chrono::steady_clock::now();
     // Without PTQ one batch still initialises the observers (and LSQ scales) before QAT.
@@ -818,7 +872,7 @@ class Run {
     summary_.parameters = cfg_.model.graph.parameter_count();
     summary_.macs = cfg_.model.graph.macs();
     summary_.config = cfg_.config_file;
-    if (cfg_.precision) summary_.budget = budget_record(*cfg_.precision);
+    if (precision_) summary_.budget = budget_record(*precision_);
     if (writer()) write_json_file((dir_ / "summary.json").string(), summary_);
   }
 
@@ -832,6 +886,10 @@ class Run {
   InputNormalization input_;
   RunState state_;
   RunSummary summary_;
+  // The quantization PTQ and QAT train: the config's, or with budget.order sensitivity the bits
+  // planned after float training (precision_).
+  QuantConfig quant_;
+  std::optional<exporter::PrecisionPlan> precision_;
   int64_t epochs_this_session_ = 0;
   bool complete_ = false;  // --resume of a finished run
   RunRanks ranks_;
