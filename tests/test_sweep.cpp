@@ -352,6 +352,9 @@ TEST(Plot, Ticks) {
   EXPECT_EQ(plot::linear_ticks(81.3, 94.2, 6), (std::vector<double>{82, 84, 86, 88, 90, 92, 94}));
   EXPECT_EQ(plot::log_ticks(300, 5000), (std::vector<double>{500, 1000, 2000, 5000}));
   EXPECT_EQ(plot::log_ticks(50, 2e6), (std::vector<double>{100, 1000, 10000, 100000, 1000000}));
+  // Within one decade digit and no 1-2-5 step: round numbers evenly spaced (a budget's flash).
+  EXPECT_EQ(plot::log_ticks(14600, 16200), (std::vector<double>{15000, 15500, 16000}));
+  EXPECT_EQ(plot::log_ticks(3500, 6500), (std::vector<double>{4000, 5000, 6000}));
   EXPECT_EQ(plot::tick_label(2500), "2.5k");
   EXPECT_EQ(plot::tick_label(1e6), "1M");
   EXPECT_EQ(plot::tick_label(92.5), "92.5");

@@ -123,7 +123,11 @@ std::vector<double> log_ticks(double lo, double hi) {
     if (decades.size() >= 2) return decades;
   }
   const auto steps = within({1.0, 2.0, 5.0});
-  return steps.size() >= 2 ? steps : within({1, 2, 3, 4, 5, 6, 7, 8, 9});
+  if (steps.size() >= 2) return steps;
+  const auto digits = within({1, 2, 3, 4, 5, 6, 7, 8, 9});
+  // Less than a factor of ~2 (flash figures of one budget): evenly spaced round numbers, which
+  // look nearly even on a log axis that narrow.
+  return digits.size() >= 2 ? digits : linear_ticks(lo, hi, 5);
 }
 
 std::string tick_label(double v) {
@@ -207,8 +211,12 @@ void write_png(const LinePlot& plot, const std::string& path) {
 
   // Titles. OpenCV draws text horizontally only, so the y label is drawn on its own image and
   // rotated into place.
-  kTitleFont.draw(img, plot.title, {(left + right) / 2, 18}, 0.5, 0.0, kBlack);
-  kLabelFont.draw(img, plot.x_label, {(left + right) / 2, bottom + 36}, 0.5, 0.0);
+  // Centred over the plot area, moved right as far as a long line needs to start inside the image.
+  const auto centred = [&](const Text& font, const std::string& s) {
+    return std::max((left + right) / 2, 8 + font.size(s).width / 2);
+  };
+  kTitleFont.draw(img, plot.title, {centred(kTitleFont, plot.title), 18}, 0.5, 0.0, kBlack);
+  kLabelFont.draw(img, plot.x_label, {centred(kLabelFont, plot.x_label), bottom + 36}, 0.5, 0.0);
   if (!plot.y_label.empty()) {
     const cv::Size sz = kLabelFont.size(plot.y_label);
     cv::Mat label(sz.height + 8, sz.width + 4, CV_8UC3, kWhite);

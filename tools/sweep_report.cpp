@@ -357,7 +357,8 @@ namespace {
 // acc_vs_flash.png: accuracy against the flash of the export (weights and constants exactly,
 // kernel code estimated; eval.json's flash_estimate), one series per method family drawn as its
 // Pareto front: the runs that no cheaper run of the family beats. Runs with a memory budget form
-// one family per method ("qat-pow2 mixed (budget)") across sizes and budgets.
+// one family per method and budget.order ("qat-pow2 mixed, levels"; without an order axis
+// "qat-pow2 mixed (budget)") across sizes and budgets.
 std::string pareto_figure(const std::string& dir, const std::string& title,
                           const std::string& metric, const std::vector<Group>& groups) {
   std::map<std::string, std::vector<plot::Point>> families;
@@ -368,7 +369,12 @@ std::string pareto_figure(const std::string& dir, const std::string& title,
       return kv.first.rfind("budget.", 0) == 0;
     });
     std::string family = variant_label(g);
-    if (budgeted) family = g.method + " mixed (budget)";
+    if (budgeted) {
+      const auto order = g.coords.find("budget.order");
+      family =
+          g.method + (order != g.coords.end() && !order->second.empty() ? " mixed, " + order->second
+                                                                        : " mixed (budget)");
+    }
     if (!families.count(family)) order.push_back(family);
     families[family].push_back({*g.flash_estimate, 100.0 * g.metric.mean, 100.0 * g.metric.std});
   }
