@@ -4,7 +4,8 @@
 //   one process computing the whole batch.
 //   Through the qat binary, real processes: 2 ranks == 1 process with the same global batch,
 //   the ranks hold the same weights and observer state bit for bit, a killed rank stops the
-//   other with a message naming it (the checkpoint loads), resume == uninterrupted, and a
+//   other with a message naming it (the checkpoint loads), resume == uninterrupted, a budget
+//   planned by sensitivity gives every rank the same bits, and a
 //   mismatched config, a port in use, an unreachable master are clear errors.
 #include <gtest/gtest.h>
 
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "qat/checkpoint.h"
@@ -385,6 +387,44 @@ TEST(DistributedCli, TwoProcessesEqualOneWithBatchnormAndAffine) {
   SKIP_WITHOUT_GLOO();
   expect_two_processes_equal_one(
       {"--set", "model.batch_norm=true", "--set", "quant.scheme=affine"});
+}
+
+// budget.order sensitivity: rank 0 measures, every rank plans the same bits from its figures,
+// the bits one process plans from the same float model.
+TEST(DistributedCli, EveryRankPlansTheBitsRankZeroMeasured) {
+  SKIP_WITHOUT_GLOO();
+  Cli cli;
+  const std::vector<std::string> budget = {"--set", "model.filters=64",
+                                           "--set", "budget.flash=48KiB",
+                                           "--set", "budget.order=sensitivity",
+                                           "--set", "budget.samples=64",
+                                           "--set", "qat.epochs=1"};
+  const auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), budget.begin(), budget.end());
+    return more;
+  };
+  const ProcessResult one = cli.train("one", with({"--set", "threads=1"}));
+  ASSERT_EQ(one.exit_code, 0) << one.out << one.err;
+  const std::string ranks = (cli.work / "ranks").string();
+  const ProcessResult two = cli.train(
+      "two", with({"--set", "train.init_from=" + (cli.work / "one/float.pt").string(), "--set",
+                   "train.epochs=0", "--nproc", "2", "--rank-state-dir", ranks}));
+  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+  const auto bits = [](const fs::path& model) {
+    const Checkpoint ck = load_checkpoint(model.string());
+    std::map<std::string, int> out;
+    for (const auto& n : ck.model->graph().nodes())
+      if (n.has_weights()) out[n.name] = ck.model->quant_config().weights_for(n.name).bits;
+    return out;
+  };
+  const auto planned = bits(cli.work / "one/model.pt");
+  EXPECT_EQ(planned, bits(cli.work / "ranks/rank0.pt"));
+  EXPECT_EQ(planned, bits(cli.work / "ranks/rank1.pt"));
+  int cut = 0;
+  for (const auto& entry : planned) cut += entry.second < 8;
+  EXPECT_GT(cut, 0) << "the budget cut no layer";
+  EXPECT_TRUE(fs::exists(cli.work / "one/sensitivity.json"));
+  EXPECT_TRUE(fs::exists(cli.work / "two/sensitivity.json"));
 }
 
 TEST(DistributedCli, KilledRankStopsTheOtherAndTheCheckpointLoads) {
