@@ -249,6 +249,12 @@ std::vector<NodeOverride> PrecisionPlan::overrides(const QuantConfig& base) cons
   return out;
 }
 
+QuantConfig PrecisionPlan::applied_to(const QuantConfig& base) const {
+  QuantConfig q = base;
+  for (auto& o : overrides(base)) q.overrides.push_back(std::move(o));
+  return q;
+}
+
 std::string PrecisionPlan::table() const {
   std::ostringstream o;
   char line[512];
@@ -305,11 +311,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     row[n.name] = plan.layers.size();
     plan.layers.push_back(l);
   }
-  const auto config = [&] {
-    QuantConfig q = quant;
-    for (auto& o : plan.overrides(quant)) q.overrides.push_back(std::move(o));
-    return q;
-  };
+  const auto config = [&] { return plan.applied_to(quant); };
   Sized s = size_of(g, config(), budget.ram);
   // Shares of the weight memory with every layer at 8 bits.
   int64_t total8 = 0;
@@ -335,9 +337,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
         if (l.activation_bits > 8) l.activation_bits = 8;
         if (l.weight_bits > bits) l.weight_bits = bits;
       }
-      QuantConfig q = quant;
-      for (auto& o : low.overrides(quant)) q.overrides.push_back(std::move(o));
-      Sized z = size_of(g, q, budget.ram);
+      Sized z = size_of(g, low.applied_to(quant), budget.ram);
       if (!best || flash_of(z) < flash_of(*best)) best = std::move(z);
     }
     return *best;
@@ -412,6 +412,15 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
   const auto packable = [&](const LayerPrecision& l) {
     return l.weight_bits > 2 && compute_type(s.model, g.index_of(l.node)) == DType::kInt8;
   };
+  // A layer's next step down, 8 -> 4 -> 2, and the sizes with it (the layer keeps its bits).
+  const auto next_bits = [](const LayerPrecision& l) { return l.weight_bits > 4 ? 4 : 2; };
+  const auto sized_with_cut = [&](LayerPrecision& l) {
+    const int from = l.weight_bits;
+    l.weight_bits = next_bits(l);
+    Sized trial = resize();
+    l.weight_bits = from;
+    return trial;
+  };
   // The rule's next layer among `open`: the largest weight share (ties within 5% of it: the
   // earliest); by levels, only among the layers at the most bits.
   const auto rule_pick = [&](const std::vector<LayerPrecision*>& open) -> LayerPrecision* {
@@ -455,14 +464,11 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
       if (!packable(l) || bytes == 0) continue;
       Choice c;
       c.layer = &l;
-      c.to = l.weight_bits > 4 ? 4 : 2;
+      c.to = next_bits(l);
       // Single-layer measurements are noisy near zero: a cut never counts as a gain.
       c.cost =
           std::max(0.0, sensitivity->at(l.node, c.to) - sensitivity->at(l.node, l.weight_bits));
-      const int from = l.weight_bits;
-      l.weight_bits = c.to;
-      Sized trial = resize();
-      l.weight_bits = from;
+      Sized trial = sized_with_cut(l);
       c.saved = bytes - trial.memory.layer_weight_bytes[g.index_of(l.node)];
       c.per_byte = c.cost / static_cast<double>(std::max<int64_t>(1, c.saved));
       const bool fits = flash_of(trial) <= *budget.flash;
@@ -499,10 +505,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     while (!open.empty()) {
       LayerPrecision* l = rule_pick(open);
       if (l == nullptr || s.memory.layer_weight_bytes[g.index_of(l->node)] == 0) break;
-      const int from = l->weight_bits;
-      l->weight_bits = from > 4 ? 4 : 2;
-      Sized trial = resize();
-      l->weight_bits = from;
+      Sized trial = sized_with_cut(*l);
       if (flash_of(trial) < before) {
         pick = l;
         after = std::move(trial);
@@ -513,7 +516,7 @@ PrecisionPlan plan_precision(const Graph& graph, const QuantConfig& quant,
     }
     if (pick == nullptr && !passed.empty()) pick = passed.front();  // no cut pays on its own
     if (pick == nullptr) throw infeasible("flash", *budget.flash);
-    const int to = pick->weight_bits > 4 ? 4 : 2;
+    const int to = next_bits(*pick);
     for (LayerPrecision* l : passed) {
       if (l == pick) continue;
       // A step of the search, not the layer's final bits: a later pass may still cut it.

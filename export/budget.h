@@ -99,6 +99,8 @@ struct PrecisionPlan {
 
   // Per-node overrides that apply the plan to a quant config (appended after the user's).
   std::vector<NodeOverride> overrides(const QuantConfig& base) const;
+  // `base` with those overrides appended: the quantization the plan's bits train with.
+  QuantConfig applied_to(const QuantConfig& base) const;
   // The table for the log: node, bits, bytes, share, cuts; totals against the budget.
   std::string table() const;
 };

@@ -162,7 +162,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
     } catch (const exporter::InfeasibleBudget& e) {
       budget.fail(e.key, e.what());
     }
-    for (auto& o : rc.precision->overrides(rc.quant)) rc.quant.overrides.push_back(std::move(o));
+    rc.quant = rc.precision->applied_to(rc.quant);
   }
 
   const bool detection = rc.model.head.task == TaskKind::kDetection;

@@ -184,7 +184,6 @@ class Run {
         dir_(cfg.output),
         metrics_(dir_ / "metrics.csv"),
         governor_(cfg.threads, cfg.adaptive_threads),
-        quant_(cfg.quant),
         precision_(cfg.precision),
         ranks_(std::move(process_group)) {}
 
@@ -734,14 +733,13 @@ class Run {
                                      layers, samples, *task_, cfg_.ptq.batch_size);
       spdlog::info("loss increase per layer ({:.1f} s):\n{}", seconds_since(t0),
                    sensitivity_table(s, layers));
-      write_json_file(file.string(), nlohmann::json(s));
-      return nlohmann::json(s).dump();
+      const nlohmann::json record = s;
+      write_json_file(file.string(), record);
+      return record.dump();
     });
     const auto s = nlohmann::json::parse(text).get<exporter::WeightSensitivity>();
     precision_ =
         exporter::plan_precision(cfg_.model.graph, cfg_.quant_before_budget, cfg_.budget, &s);
-    quant_ = cfg_.quant_before_budget;
-    for (auto& o : precision_->overrides(quant_)) quant_.overrides.push_back(std::move(o));
     spdlog::info("bits chosen for the memory budget by sensitivity:\n{}", precision_->table());
   }
 
@@ -786,7 +784,8 @@ class Run {
           cfg_.quant.activations.bits);
     GraphModule qmodel(float_model->fold_batchnorm());
     if (by_sensitivity()) {  // the bits planned after float training, not the config's
-      GraphModule planned = make_module_keeping_rng(qmodel->graph(), quant_);
+      GraphModule planned = make_module_keeping_rng(
+          qmodel->graph(), precision_->applied_to(cfg_.quant_before_budget));
       planned->copy_weights_from(*qmodel);
       qmodel = planned;
     }
@@ -886,9 +885,8 @@ class Run {
   InputNormalization input_;
   RunState state_;
   RunSummary summary_;
-  // The quantization PTQ and QAT train: the config's, or with budget.order sensitivity the bits
-  // planned after float training (precision_).
-  QuantConfig quant_;
+  // The memory budget's plan: the config's, or with budget.order sensitivity the one made after
+  // float training (PTQ and QAT then train precision_->applied_to(cfg_.quant_before_budget)).
   std::optional<exporter::PrecisionPlan> precision_;
   int64_t epochs_this_session_ = 0;
   bool complete_ = false;  // --resume of a finished run
